@@ -1,0 +1,42 @@
+# radpipe: `make demo` and `make test` set up everything they need (see README.md).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= demo
+export RADPIPE_HOME ?= $(CURDIR)/.radpipe
+
+.PHONY: install test lint demo bench clean
+
+install: $(STAMP)
+
+# Re-runs only when pyproject.toml changes; a second `make install` does nothing.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=..."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/ruff check radpipe flows tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check radpipe flows tests
+	$(BIN)/ruff format --check radpipe flows tests
+	$(BIN)/mypy
+
+# For now: a generated archive, ingested with the Prefect flow, and a summary of the dataset.
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7
+	$(BIN)/python -m flows.ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset
+	$(BIN)/radpipe summary $(DEMO)/dataset
+
+bench: install
+	$(BIN)/radpipe bench --out bench-out
+
+clean:
+	rm -rf $(DEMO) bench-out .pytest_cache .mypy_cache .ruff_cache

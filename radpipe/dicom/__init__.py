@@ -1,0 +1,1 @@
+"""DICOM: coded values, header extraction and pixel decoding (pure functions over pydicom objects)."""

@@ -1,0 +1,34 @@
+"""The one place that reads the environment (CONTRACT.md, "Settings")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment settings, read once; every field has the CONTRACT.md default."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    # Local state: MLflow SQLite file, Dask/Ray scratch, the generated de-identification key.
+    radpipe_home: Path = Field(default=Path(".radpipe"), alias="RADPIPE_HOME")
+    # Secret for pseudonyms and date shifts; unset means "generate once into RADPIPE_HOME".
+    radpipe_deid_key: str | None = Field(default=None, alias="RADPIPE_DEID_KEY", repr=False)
+    # An existing Dask scheduler (tcp://host:8786); unset means a local cluster per command.
+    radpipe_dask_address: str | None = Field(default=None, alias="RADPIPE_DASK_ADDRESS")
+    # Local Dask workers when no address is given; 0 means one per core.
+    radpipe_dask_workers: int = Field(default=0, alias="RADPIPE_DASK_WORKERS", ge=0)
+
+    @property
+    def home(self) -> Path:
+        return self.radpipe_home.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

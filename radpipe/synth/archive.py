@@ -1,0 +1,252 @@
+"""Write the synthetic archive: OUT/dicom/**.dcm, OUT/reports/reports.jsonl and OUT/truth.jsonl."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+    RLELossless,
+    generate_uid,
+)
+
+from radpipe.errors import RadpipeError
+from radpipe.synth.drawing import draw_chest
+from radpipe.synth.findings import Findings, sample_findings
+from radpipe.synth.identities import Patient, make_patient, phi_sentence
+from radpipe.synth.report_text import write_report
+
+TRANSFER_SYNTAXES = (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    RLELossless,
+    JPEG2000Lossless,
+    JPEGLSLossless,
+)
+SOP_CLASS = {"CR": "1.2.840.10008.5.1.4.1.1.1", "DX": "1.2.840.10008.5.1.4.1.1.1.1"}
+SIZES = ((512, 512), (480, 600), (600, 480), (448, 448), (640, 512))
+BITS_STORED = (8, 10, 12, 14, 16)
+PIXEL_SPACINGS = (0.5, 0.6, 0.7, 0.8)
+STUDIES_PER_PATIENT = 1.6
+IMAGES_MISSING_FRACTION = 0.03  # report arrived, images not yet: reports/ must keep it
+REPORT_MISSING_FRACTION = 0.03
+
+
+@dataclass
+class SynthSummary:
+    studies: int = 0
+    patients: int = 0
+    instances: int = 0
+    reports: int = 0
+    transfer_syntaxes: dict[str, int] = field(default_factory=dict)
+
+
+def _uid(seed: int, *parts: object) -> str:
+    return generate_uid(entropy_srcs=["radpipe-synth", str(seed), *map(str, parts)])
+
+
+def _dataset(
+    patient: Patient, study: dict[str, str], modality: str, view: str, phi: bool
+) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = SOP_CLASS[modality]
+    ds.PatientName = patient.name
+    ds.PatientID = patient.patient_id
+    ds.PatientSex = "O"
+    ds.StudyDate = study["date"]
+    ds.SeriesDate = study["date"]
+    ds.StudyTime = "101500"
+    ds.AccessionNumber = study["accession"]
+    ds.StudyInstanceUID = study["uid"]
+    ds.Modality = modality
+    ds.BodyPartExamined = "CHEST"
+    ds.ViewPosition = view
+    ds.Manufacturer = "radpipe-synth"
+    ds.SyntheticData = "YES"  # (0008,001C): never let a generated image pass for a real one
+    if phi:
+        ds.PatientBirthDate = patient.birth_date
+        ds.PatientAddress = patient.address
+        ds.PatientTelephoneNumbers = patient.phone
+        ds.InstitutionName = patient.institution
+        ds.ReferringPhysicianName = patient.referring_physician
+        ds.OtherPatientIDs = patient.patient_id.replace("MRN", "ALT")
+        ds.StudyID = study["accession"][-6:]
+        ds.OperatorsName = patient.referring_physician
+        block = ds.private_block(0x0011, "ACME PACS 1.0", create=True)
+        block.add_new(0x01, "LO", patient.display_name)
+        block.add_new(0x02, "LO", patient.patient_id)
+    return ds
+
+
+def _add_pixels(ds: Dataset, rng: np.random.Generator, attenuation: np.ndarray) -> np.ndarray:
+    bits = int(BITS_STORED[int(rng.integers(len(BITS_STORED)))])
+    monochrome1 = rng.random() < 0.3
+    peak = (1 << bits) - 1
+    unit = 1.0 - attenuation if monochrome1 else attenuation
+    stored = np.rint(unit * peak).astype(np.uint8 if bits == 8 else np.uint16)
+    spacing = float(PIXEL_SPACINGS[int(rng.integers(len(PIXEL_SPACINGS)))])
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
+    ds.BitsAllocated = 8 if bits == 8 else 16
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 0
+    ds.PixelSpacing = [spacing, spacing]
+    ds.ImagerPixelSpacing = [spacing, spacing]
+    if rng.random() < 0.3:
+        ds.RescaleIntercept = 0
+        ds.RescaleSlope = 1
+        ds.RescaleType = "US"
+    if rng.random() < 0.3:
+        ds.WindowCenter = peak // 2
+        ds.WindowWidth = peak
+    ds.PixelData = stored.tobytes()
+    return stored
+
+
+def _write_instance(ds: Dataset, stored: np.ndarray, transfer_syntax: str, path: Path) -> None:
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if transfer_syntax in (RLELossless, JPEG2000Lossless, JPEGLSLossless):
+        ds.compress(transfer_syntax, stored)
+    else:
+        ds.file_meta.TransferSyntaxUID = transfer_syntax
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_archive(
+    out: Path,
+    studies: int,
+    seed: int = 0,
+    phi: bool = False,
+    volumes: int = 0,
+    on_study: Callable[[], None] | None = None,
+) -> SynthSummary:
+    """Generate `studies` chest radiograph studies (and their reports) under `out`."""
+    if studies < 1:
+        raise RadpipeError("--studies must be at least 1")
+    if volumes:
+        raise RadpipeError("--volumes (CT/MR series) is not available yet; generate 2D studies only")
+    if (out / "dicom").exists() and any((out / "dicom").iterdir()):
+        raise RadpipeError(f"{out}/dicom already holds files; choose an empty output folder")
+    master = np.random.default_rng(seed)
+    n_patients = max(1, round(studies / STUDIES_PER_PATIENT))
+    patients = [make_patient(np.random.default_rng([seed, 1, i]), i, phi) for i in range(n_patients)]
+    owners = list(range(n_patients)) + [int(master.integers(n_patients)) for _ in range(studies - n_patients)]
+    summary = SynthSummary(studies=studies, patients=n_patients)
+    (out / "reports").mkdir(parents=True, exist_ok=True)
+    instance_counter = 0
+    with open(out / "reports" / "reports.jsonl", "w") as reports, open(out / "truth.jsonl", "w") as truth:
+        for index, owner in enumerate(owners[:studies]):
+            rng = np.random.default_rng([seed, 2, index])
+            patient = patients[owner]
+            findings = sample_findings(rng)
+            date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
+            study = {
+                "uid": _uid(seed, "study", index),
+                "accession": f"ACC{seed % 1000:03d}{index:07d}" if not phi else f"A{int(rng.integers(10**8, 10**9))}",
+                "date": date.strftime("%Y%m%d"),
+                "index": f"{index:05d}",
+            }
+            has_images = rng.random() >= IMAGES_MISSING_FRACTION
+            has_report = rng.random() >= REPORT_MISSING_FRACTION or not has_images
+            if has_images:
+                for view in _views(rng, findings):
+                    instance_counter += 1
+                    transfer_syntax = TRANSFER_SYNTAXES[instance_counter % len(TRANSFER_SYNTAXES)]
+                    _write_image(out, rng, patient, owner, study, findings, view, transfer_syntax, seed, phi)
+                    summary.instances += 1
+                    name = transfer_syntax.name
+                    summary.transfer_syntaxes[name] = summary.transfer_syntaxes.get(name, 0) + 1
+            if has_report:
+                reports.write(json.dumps(_report_row(rng, patient, study, findings, date, phi)) + "\n")
+                summary.reports += 1
+            truth.write(json.dumps({
+                "study_index": index,
+                "study_instance_uid": study["uid"],
+                "accession_number": study["accession"],
+                "patient_id": patient.patient_id,
+                "findings": {k: int(v) for k, v in findings.states.items()},
+                "has_images": has_images,
+                "has_report": has_report,
+                "phi": _phi_values(patient) if phi else [],
+            }) + "\n")
+            if on_study:
+                on_study()
+    return summary
+
+
+def _views(rng: np.random.Generator, findings: Findings) -> list[tuple[str, str]]:
+    """(modality, view) pairs: PA (+ lateral) in the department, AP portables on the ward."""
+    modality = "DX" if rng.random() < 0.6 else "CR"
+    if rng.random() < (0.6 if findings.present("support_devices") else 0.2):
+        return [(modality, "AP")]
+    views = [(modality, "PA")]
+    if rng.random() < 0.4:
+        views.append((modality, "LATERAL"))
+    return views
+
+
+def _write_image(
+    out: Path,
+    rng: np.random.Generator,
+    patient: Patient,
+    owner: int,
+    study: dict[str, str],
+    findings: Findings,
+    view: tuple[str, str],
+    transfer_syntax: str,
+    seed: int,
+    phi: bool,
+) -> None:
+    modality, position = view
+    ds = _dataset(patient, study, modality, position, phi)
+    ds.SeriesInstanceUID = _uid(seed, "series", study["uid"], position)
+    ds.SOPInstanceUID = _uid(seed, "instance", study["uid"], position)
+    ds.SeriesNumber = 2 if position == "LATERAL" else 1
+    ds.InstanceNumber = 1
+    shape = SIZES[int(rng.integers(len(SIZES)))]
+    stored = _add_pixels(ds, rng, draw_chest(rng, shape, findings, position))
+    study_folder = f"{study['date']}_{study['accession']}" if phi else f"study_{study['index']}"
+    folder = out / "dicom" / patient.folder_name(phi, owner) / study_folder
+    _write_instance(ds, stored, transfer_syntax, folder / f"{position.lower()}_{ds.SeriesNumber}.dcm")
+
+
+def _report_row(
+    rng: np.random.Generator, patient: Patient, study: dict[str, str], findings: Findings, date: dt.date, phi: bool
+) -> dict[str, str | None]:
+    text, rationale = write_report(rng, findings)
+    if phi:
+        text += "\n" + phi_sentence(rng, patient, date)
+    keys = rng.random()
+    return {
+        "accession_number": study["accession"] if keys < 0.9 else None,
+        "study_instance_uid": study["uid"] if keys >= 0.7 else None,
+        "patient_id": patient.patient_id,
+        "report_date": date.isoformat(),
+        "text": text,
+        "rationale": rationale,
+    }
+
+
+def _phi_values(patient: Patient) -> list[str]:
+    """Every planted identifier, for the PHI gate and the scrubber's recall measurement."""
+    family, given = patient.name.split("^")
+    values = [patient.patient_id, family, given, patient.birth_date, patient.address, patient.phone,
+              patient.institution, patient.referring_physician.split("^")[0]]
+    return [v for v in values if v]
