@@ -33,7 +33,9 @@ class Pseudonymizer:
         kind = IdentifierKind(kind)
         if kind is IdentifierKind.UID:
             return self.uid(value)
-        return self.digest(kind, value).hex()[:24]
+        # Accession numbers are SH (16 characters at most); 64 bits cannot collide in any archive.
+        length = 16 if kind is IdentifierKind.ACCESSION_NUMBER else 24
+        return self.digest(kind, value).hex()[:length]
 
     def uid(self, value: str) -> str:
         # 2.25.<decimal of 128 bits> is the ISO/ITU root for UUID-derived UIDs; <= 64 characters.

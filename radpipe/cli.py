@@ -1,0 +1,144 @@
+"""The `radpipe` command line (CONTRACT.md, "Command line"). User mistakes exit with one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from radpipe.errors import RadpipeError
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from radpipe.synth import write_archive
+
+    with _progress() as progress:
+        task = progress.add_task("synth", total=args.studies)
+        summary = write_archive(Path(args.out), args.studies, seed=args.seed, phi=args.phi, volumes=args.volumes,
+                                on_study=lambda: progress.advance(task))
+    out.print(f"wrote {summary.instances} instances in {summary.studies} studies of {summary.patients} patients, "
+              f"{summary.reports} reports, to {args.out}")
+    out.print("transfer syntaxes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.transfer_syntaxes.items())))
+    return 0
+
+
+def run_ingest(dicom: str | None, reports: str | None, dataset: str, profile_name: str, show_progress: bool):
+    """Ingest with the configured engine; shared by the CLI and the Prefect flow."""
+    from radpipe.context import deidentifier, engine
+    from radpipe.ingest.run import ingest
+    from radpipe.preprocess import get_profile
+
+    profile = get_profile(profile_name)
+    deid = deidentifier()
+    with engine() as dask, _progress() as progress:
+        task = progress.add_task("ingest", total=None, visible=show_progress)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return ingest(dicom, reports, dataset, deid, profile, dask, on_progress)  # type: ignore[arg-type]
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from radpipe.report import print_ingest_summary
+
+    summary = run_ingest(args.dicom, args.reports, args.out, args.profile, show_progress=True)
+    print_ingest_summary(summary, out)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from radpipe.report import print_dataset_summary
+
+    if not Path(args.dataset).exists() and "://" not in args.dataset:
+        raise RadpipeError(f"dataset not found: {args.dataset}")
+    print_dataset_summary(args.dataset, out)
+    return 0
+
+
+def cmd_pseudonym(args: argparse.Namespace) -> int:
+    from radpipe.context import deidentifier
+
+    deid = deidentifier()
+    values = args.values or [line.strip() for line in sys.stdin if line.strip()]
+    for value in values:
+        print(deid.pseudonymizer.pseudonym(args.kind, value))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from radpipe.bench import run_bench
+
+    run_bench(Path(args.out), studies=args.studies, console=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from radpipe.preprocess.profile import DEFAULT_PROFILE
+
+    parser = argparse.ArgumentParser(prog="radpipe", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    synth = sub.add_parser("synth", help="generate a synthetic DICOM + report archive")
+    synth.add_argument("out", help="output folder (OUT/dicom, OUT/reports)")
+    synth.add_argument("--studies", type=int, default=100)
+    synth.add_argument("--volumes", type=int, default=0, help="CT/MR series (not available yet)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--phi", action="store_true", help="plant realistic fake identifiers")
+    synth.set_defaults(func=cmd_synth)
+
+    ingest = sub.add_parser("ingest", help="ingest DICOM and reports into a Parquet dataset")
+    ingest.add_argument("--dicom", help="DICOM source: folder, file or fsspec URL")
+    ingest.add_argument("--reports", help="report source: JSONL/CSV/Open-i XML file or folder")
+    ingest.add_argument("--out", required=True, help="dataset folder or fsspec URL")
+    ingest.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
+    ingest.set_defaults(func=cmd_ingest)
+
+    summary = sub.add_parser("summary", help="print row counts and label/quarantine tallies of a dataset")
+    summary.add_argument("dataset")
+    summary.set_defaults(func=cmd_summary)
+
+    pseudonym = sub.add_parser("pseudonym", help="print pseudonyms of source identifiers (key holders only)")
+    pseudonym.add_argument("--kind", required=True, choices=["patient_id", "accession_number", "uid"])
+    pseudonym.add_argument("values", nargs="*", help="identifiers; read from stdin, one per line, if none")
+    pseudonym.set_defaults(func=cmd_pseudonym)
+
+    bench = sub.add_parser("bench", help="benchmark ingest against a naive loop and the decode floor")
+    bench.add_argument("--out", default="bench-out")
+    bench.add_argument("--studies", type=int, default=600)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except RadpipeError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        console.print("interrupted; rerun the same command to finish (committed work is kept)")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Parquet dataset: table schemas, the ledger, and the atomic commit protocol."""

@@ -1,0 +1,116 @@
+"""Arrow schemas of the dataset tables (CONTRACT.md, "The dataset")."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from radpipe.reports.label_rules import LABELS
+
+LABELS_TYPE = pa.struct([pa.field(label, pa.int8()) for label in LABELS])
+
+INSTANCES = pa.schema(
+    [
+        ("sop_instance_uid", pa.string()),
+        ("series_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("sop_class_uid", pa.string()),
+        ("patient_id", pa.string()),
+        ("accession_number", pa.string()),
+        ("modality", pa.string()),
+        ("body_part", pa.string()),
+        ("view_position", pa.string()),
+        ("rows", pa.int32()),
+        ("columns", pa.int32()),
+        ("number_of_frames", pa.int32()),
+        ("samples_per_pixel", pa.int16()),
+        ("pixel_spacing", pa.list_(pa.float64())),
+        ("photometric_interpretation", pa.string()),
+        ("bits_allocated", pa.int16()),
+        ("bits_stored", pa.int16()),
+        ("transfer_syntax_uid", pa.string()),
+        ("manufacturer", pa.string()),
+        ("study_date", pa.string()),
+        ("content_hash", pa.string()),
+        ("decoder", pa.string()),
+        ("is_synthetic", pa.bool_()),
+        ("source_key", pa.string()),
+        ("batch_id", pa.string()),
+    ]
+)
+
+IMAGES = pa.schema(
+    [
+        ("sop_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("pixels", pa.binary()),
+        ("shape", pa.list_(pa.int32())),
+        ("dtype", pa.string()),
+        ("profile", pa.string()),
+    ]
+)
+
+REPORTS = pa.schema(
+    [
+        ("report_id", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("accession_number", pa.string()),
+        ("patient_id", pa.string()),
+        ("report_date", pa.string()),
+        ("text", pa.string()),
+        ("indication", pa.string()),
+        ("findings", pa.string()),
+        ("impression", pa.string()),
+        ("rationale", pa.string()),
+        ("labels", LABELS_TYPE),
+        ("source_key", pa.string()),
+        ("batch_id", pa.string()),
+    ]
+)
+
+STUDIES = pa.schema(
+    [
+        ("study_instance_uid", pa.string()),
+        ("patient_id", pa.string()),
+        ("accession_number", pa.string()),
+        ("split", pa.string()),
+        ("n_images", pa.int32()),
+        ("n_volumes", pa.int32()),
+        ("has_report", pa.bool_()),
+        ("report_id", pa.string()),
+        ("is_synthetic", pa.bool_()),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        ("source_key", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("position", pa.int64()),  # report line/element number; 0 for a whole file
+        ("batch_id", pa.string()),
+    ]
+)
+
+LEDGER = pa.schema(
+    [
+        ("source_key", pa.string()),
+        ("kind", pa.string()),  # dicom | report
+        ("size", pa.int64()),
+        ("mtime", pa.string()),  # any change marker the filesystem gives (mtime, ETag)
+        ("outcome", pa.string()),  # ingested | quarantined:<reason> | reports:<n>
+        ("batch_id", pa.string()),
+        ("committed_at", pa.string()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "instances": INSTANCES,
+    "images": IMAGES,
+    "reports": REPORTS,
+    "studies": STUDIES,
+    "quarantine": QUARANTINE,
+    "_ledger": LEDGER,
+}
+# Columns holding pixel payloads: no statistics, no dictionary, no compression (it does not pay on pixels).
+PAYLOAD_COLUMNS = ("pixels",)

@@ -1,0 +1,196 @@
+"""Where a dataset lives, how batches are staged, and the atomic commit that publishes them.
+
+A batch writes every table file it produces under `_staging/<batch>/`. Publishing writes a
+`COMMIT` manifest (atomically: temp file, then rename), then renames each staged file into its
+table folder, the ledger file last, then removes the staging folder. `recover()` at the start of
+every run finishes any batch whose manifest exists and deletes any that has none, so a kill -9
+at any point leaves neither partial nor doubled rows once the next run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec import AbstractFileSystem
+from fsspec.core import url_to_fs
+
+from radpipe.dataset.schema import PAYLOAD_COLUMNS, TABLES
+
+STAGING = "_staging"
+COMMIT_FILE = "COMMIT"
+# Row groups of ~128 MB keep readers' memory bounded; batches are sized for 0.5-1 GB files.
+ROW_GROUP_BYTES = 128 * 1024**2
+
+
+class DatasetStore:
+    """A dataset root on any fsspec filesystem."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.fs: AbstractFileSystem
+        self.fs, self.root = url_to_fs(uri)
+
+    def path(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts)
+
+    def table_files(self, table: str) -> list[str]:
+        folder = self.path(table)
+        if not self.fs.exists(folder):
+            return []
+        return sorted(p for p in self.fs.ls(folder, detail=False) if p.endswith(".parquet"))
+
+    def read_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """All rows of a table (only `columns`), or an empty table with its schema."""
+        schema = TABLES[table]
+        files = self.table_files(table)
+        if not files:
+            return schema.empty_table() if columns is None else pa.schema([schema.field(c) for c in columns]).empty_table()
+        parts = []
+        for file in files:
+            with self.fs.open(file, "rb") as fh:
+                parts.append(pq.read_table(fh, columns=columns))
+        return pa.concat_tables(parts, promote_options="default")
+
+    def write_whole_table(self, table: str, data: pa.Table, name: str = "part-0.parquet") -> None:
+        """Replace a derived table (studies/) atomically: write aside, then rename over."""
+        folder = self.path(table)
+        self.fs.makedirs(folder, exist_ok=True)
+        temporary = self.path(table, f".{name}.tmp")
+        with self.fs.open(temporary, "wb") as fh:
+            pq.write_table(data, fh, compression="zstd")
+        for old in self.table_files(table):
+            if posixpath.basename(old) != name:
+                self.fs.rm(old)
+        self.fs.mv(temporary, self.path(table, name))
+
+
+def _write_options(schema: pa.Schema) -> dict[str, Any]:
+    plain = [f.name for f in schema if f.name not in PAYLOAD_COLUMNS]
+    return {
+        "compression": {f.name: ("none" if f.name in PAYLOAD_COLUMNS else "zstd") for f in schema},
+        "use_dictionary": [f.name for f in schema if f.name in plain and pa.types.is_string(f.type)],
+        "write_statistics": plain,  # min/max of pixel blobs would bloat the footer for nothing
+    }
+
+
+class StagedTableWriter:
+    """Streams rows of one table into a staged Parquet file, a row group per ~ROW_GROUP_BYTES."""
+
+    def __init__(self, store: DatasetStore, batch_id: str, table: str) -> None:
+        self.store, self.table, self.schema = store, table, TABLES[table]
+        self.staged = store.path(STAGING, batch_id, f"{table}.parquet")
+        self.rows: list[dict[str, Any]] = []
+        self.buffered_bytes = 0
+        self.written = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._file: Any = None
+
+    def add(self, row: dict[str, Any], batch_id: str) -> None:
+        row["batch_id"] = batch_id if "batch_id" in self.schema.names else None
+        self.rows.append(row)
+        self.buffered_bytes += len(row.get("pixels") or b"") + 256
+        if self.buffered_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.rows:
+            return
+        if self._writer is None:
+            self.store.fs.makedirs(posixpath.dirname(self.staged), exist_ok=True)
+            self._file = self.store.fs.open(self.staged, "wb")
+            self._writer = pq.ParquetWriter(self._file, self.schema, **_write_options(self.schema))
+        table = pa.Table.from_pylist(self.rows, schema=self.schema)
+        self._writer.write_table(table, row_group_size=len(self.rows))
+        self.written += len(self.rows)
+        self.rows, self.buffered_bytes = [], 0
+
+    def close(self) -> str | None:
+        """Finish the file; the staged path, or None when the table got no rows."""
+        self._flush()
+        if self._writer is None:
+            return None
+        self._writer.close()
+        self._file.close()
+        return self.staged
+
+
+@dataclass
+class StagedBatch:
+    """What a worker staged: table -> staged file, ledger rows, and keys the driver de-duplicates on."""
+
+    batch_id: str
+    files: dict[str, str] = field(default_factory=dict)
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    # (table, key column) -> [(key, source_key)] for rows that may duplicate earlier batches
+    keys: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    input_bytes: int = 0
+
+
+def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
+    """Publish a staged batch atomically (see the module docstring)."""
+    moves = []
+    for key, staged in files.items():
+        table, _, suffix = key.partition("#")  # "quarantine#dedup": a second file for one table
+        name = f"part-{batch_id}-{suffix}.parquet" if suffix else f"part-{batch_id}.parquet"
+        moves.append([staged, store.path(table, name)])
+    moves.sort(key=lambda move: move[1].split("/")[-2] == "_ledger")  # the ledger moves last
+    manifest = store.path(STAGING, batch_id, COMMIT_FILE)
+    temporary = manifest + ".tmp"
+    store.fs.makedirs(store.path(STAGING, batch_id), exist_ok=True)
+    with store.fs.open(temporary, "w") as fh:
+        json.dump({"batch_id": batch_id, "moves": moves}, fh)
+    store.fs.mv(temporary, manifest)
+    _apply(store, batch_id, moves)
+
+
+def _apply(store: DatasetStore, batch_id: str, moves: Iterable[list[str]]) -> None:
+    for staged, final in moves:
+        if store.fs.exists(staged):
+            store.fs.makedirs(posixpath.dirname(final), exist_ok=True)
+            store.fs.mv(staged, final)
+    store.fs.rm(store.path(STAGING, batch_id), recursive=True)
+
+
+def recover(store: DatasetStore) -> tuple[int, int]:
+    """Finish committed batches and drop uncommitted ones; (finished, dropped)."""
+    staging = store.path(STAGING)
+    if not store.fs.exists(staging):
+        return 0, 0
+    finished = dropped = 0
+    for folder in store.fs.ls(staging, detail=False):
+        manifest = posixpath.join(folder, COMMIT_FILE)
+        if store.fs.exists(manifest):
+            with store.fs.open(manifest, "r") as fh:
+                data = json.load(fh)
+            _apply(store, data["batch_id"], data["moves"])
+            finished += 1
+        else:
+            store.fs.rm(folder, recursive=True)
+            dropped += 1
+    return finished, dropped
+
+
+def rewrite_without(store: DatasetStore, staged: str, table: str, column: str, drop: set[str]) -> int:
+    """Drop rows whose `column` is in `drop` from a staged file, row group by row group; rows kept."""
+    temporary = staged + ".filtered"
+    kept = 0
+    with store.fs.open(staged, "rb") as source, store.fs.open(temporary, "wb") as target:
+        reader = pq.ParquetFile(source)
+        writer = pq.ParquetWriter(target, TABLES[table], **_write_options(TABLES[table]))
+        for index in range(reader.num_row_groups):
+            group = reader.read_row_group(index)
+            mask = pa.array([value not in drop for value in group.column(column).to_pylist()])
+            group = group.filter(mask)
+            if group.num_rows:
+                writer.write_table(group)
+                kept += group.num_rows
+        writer.close()
+    store.fs.mv(temporary, staged)
+    return kept

@@ -1,0 +1,1 @@
+"""Ingest: DICOM and report archives into the Parquet dataset, incrementally and idempotently."""

@@ -1,0 +1,121 @@
+"""One DICOM file in, one instances/ + images/ row pair or one quarantine record out (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from radpipe.deid import Deidentifier
+from radpipe.dicom.codes import Modality, Photometric
+from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
+from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels, modality_values
+from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
+from radpipe.preprocess import Profile, apply_profile
+
+
+@dataclass(frozen=True)
+class IngestedInstance:
+    """The rows one good file contributes."""
+
+    instance: dict[str, Any]
+    image: dict[str, Any]
+
+
+def _parse(raw: bytes) -> pydicom.Dataset:
+    try:
+        return pydicom.dcmread(io.BytesIO(raw))
+    except InvalidDicomError:
+        # Files written without the 128-byte preamble still start with a group 0002 or 0008 tag.
+        if raw[:2] in (b"\x02\x00", b"\x08\x00"):
+            return pydicom.dcmread(io.BytesIO(raw), force=True)
+        raise
+
+
+def _voi(ds: pydicom.Dataset) -> tuple[float, float] | None:
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is None or width is None:
+        return None
+    first = lambda v: float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)  # noqa: E731
+    try:
+        return first(center), first(width)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def process_dicom(raw: bytes, source_key: str, path_for_redaction: str, deid: Deidentifier, profile: Profile
+                  ) -> IngestedInstance | Quarantined:
+    """Parse, de-identify, check, decode and preprocess one file."""
+
+    def reject(stage: Stage, reason: Reason, detail: str) -> Quarantined:
+        return Quarantined(source_key, stage, reason, safe_detail(detail, path_for_redaction))
+
+    if not raw:
+        return reject(Stage.READ, Reason.EMPTY_FILE, "file is empty")
+    try:
+        ds = _parse(raw)
+    except InvalidDicomError:
+        return reject(Stage.READ, Reason.NOT_DICOM, "no DICOM preamble or header")
+    except (EOFError, struct.error, OverflowError) as exc:
+        return reject(Stage.READ, Reason.TRUNCATED, f"file ends inside the header ({type(exc).__name__})")
+    except Exception as exc:  # pydicom raises many types for malformed files
+        return reject(Stage.READ, Reason.NOT_DICOM, f"unparseable DICOM ({type(exc).__name__})")
+    if "PixelData" not in ds:
+        return reject(Stage.HEADER, Reason.NO_PIXELS, "instance carries no pixel data")
+    if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, "no transfer syntax in the file meta")
+    try:
+        ds = deid.dataset(ds)  # the de-identification seam: nothing below sees a source identifier
+        header = read_header(ds)
+    except HeaderError as exc:
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
+    except Exception as exc:
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed header ({type(exc).__name__})")
+    if header.modality not in Modality.projection():
+        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {header.modality} is not 2D radiography")
+    if header.samples_per_pixel != 1 or header.number_of_frames != 1:
+        return reject(Stage.HEADER, Reason.UNSUPPORTED_IMAGE,
+                      f"{header.samples_per_pixel} samples, {header.number_of_frames} frames; one grey frame expected")
+    try:
+        stored, decoder = decode_pixels(ds)
+        values = modality_values(ds, stored)
+    except TruncatedPixelsError as exc:
+        return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
+    except UndecodableError as exc:
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
+    except Exception as exc:
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
+    if stored.shape != (header.rows, header.columns):
+        return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER,
+                      f"decoded shape {stored.shape} differs from Rows x Columns")
+    pixels = apply_profile(
+        values, profile, invert=header.photometric_interpretation == Photometric.MONOCHROME1.value, voi=_voi(ds)
+    )
+    return IngestedInstance(instance=_instance_row(header, stored, decoder, source_key),
+                            image=_image_row(header, pixels, profile))
+
+
+def _instance_row(header: InstanceHeader, stored: np.ndarray, decoder: str, source_key: str) -> dict[str, Any]:
+    row = header.row()
+    # Exact-duplicate detection hashes decoded pixels, so a re-encoded copy still matches.
+    row["content_hash"] = hashlib.blake2b(np.ascontiguousarray(stored).tobytes(), digest_size=16).hexdigest()
+    row["decoder"] = decoder
+    row["source_key"] = source_key
+    return row
+
+
+def _image_row(header: InstanceHeader, pixels: np.ndarray, profile: Profile) -> dict[str, Any]:
+    return {
+        "sop_instance_uid": header.sop_instance_uid,
+        "study_instance_uid": header.study_instance_uid,
+        "pixels": pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes(),
+        "shape": list(pixels.shape),
+        "dtype": pixels.dtype.newbyteorder("<").str,  # "|u1" or "<u2": numpy.frombuffer restores exactly
+        "profile": profile.name,
+    }

@@ -1,0 +1,203 @@
+"""The ingest driver: walk, skip what the ledger has, fan batches out, de-duplicate, commit."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter, commit, recover, rewrite_without
+from radpipe.deid import Deidentifier
+from radpipe.engine import Engine
+from radpipe.errors import SourceError
+from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
+from radpipe.ingest.quarantine import Quarantined, Reason, Stage
+from radpipe.ingest.sources import SourceFile, walk
+from radpipe.ingest.studies import rebuild_studies
+from radpipe.preprocess import Profile
+from radpipe.reports.readers import REPORT_SUFFIXES
+
+log = logging.getLogger(__name__)
+# A batch's images/ file should land near 0.5-1 GB (CONTRACT: pixel tables in large files).
+TARGET_FILE_BYTES = 768 * 1024**2
+MIN_BATCHES_PER_WORKER = 4  # enough batches to keep every worker busy and the progress bar moving
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; `files_in == instances_added + quarantined_files` must hold."""
+
+    files_seen: int = 0
+    files_skipped: int = 0  # already in the ledger, unchanged
+    files_in: int = 0
+    instances_added: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
+    report_files: int = 0
+    reports_added: int = 0
+    reports_quarantined: Counter[str] = field(default_factory=Counter)
+    reports_linked: int = 0
+    reports_orphaned: int = 0
+    studies: int = 0
+    input_bytes: int = 0
+    seconds: float = 0.0
+    recovered_batches: int = 0
+    dropped_batches: int = 0
+
+    @property
+    def quarantined_files(self) -> int:
+        return sum(self.quarantined.values())
+
+    @property
+    def balanced(self) -> bool:
+        return self.files_in == self.instances_added + self.quarantined_files
+
+
+def _pending(source: str, deid: Deidentifier, done: set[tuple[str, int, str]], summary: IngestSummary,
+             kind: str) -> list[SourceFile]:
+    pending = []
+    for url, size, mtime in walk(source):
+        key = deid.pseudonymizer.source_key(url)
+        if kind == "report":
+            summary.report_files += 1
+        else:
+            summary.files_seen += 1
+        if (key, size, mtime) in done:
+            if kind == "dicom":
+                summary.files_skipped += 1
+            continue
+        pending.append(SourceFile(url, key, size, mtime))
+    return pending
+
+
+def _chunks(files: list[SourceFile], workers: int, profile: Profile) -> Iterator[list[SourceFile]]:
+    bytes_per_image = profile.size[0] * profile.size[1] * (2 if profile.dtype == "uint16" else 1)
+    largest = max(1, TARGET_FILE_BYTES // bytes_per_image)
+    size = max(1, min(largest, math.ceil(len(files) / (workers * MIN_BATCHES_PER_WORKER))))
+    for start in range(0, len(files), size):
+        yield files[start : start + size]
+
+
+def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]]) -> list[Quarantined]:
+    """Drop rows whose key an earlier batch or run already holds; they become duplicate records."""
+    duplicates: list[Quarantined] = []
+    for table, pairs in batch.keys.items():
+        existing = known[table]
+        dropped = {key for key, _ in pairs if key in existing}
+        for key, source_key in pairs:
+            if key in dropped:
+                what = "instance" if table == "instances" else "report"
+                duplicates.append(Quarantined(source_key, Stage.DEDUP, Reason.DUPLICATE,
+                                              f"a second copy of {what} {key}, already ingested"))
+        if dropped:
+            column = "sop_instance_uid" if table == "instances" else "report_id"
+            related = ("instances", "images") if table == "instances" else ("reports",)
+            for name in related:
+                if name in batch.files:
+                    rewrite_without(store, batch.files[name], name, column, dropped)
+        existing.update(key for key, _ in pairs if key not in dropped)
+    return duplicates
+
+
+def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]], summary: IngestSummary) -> None:
+    duplicates = _deduplicate(store, batch, known)
+    if duplicates:
+        writer = StagedTableWriter(store, batch.batch_id, "quarantine")
+        writer.staged = writer.staged.replace("quarantine.parquet", "quarantine-dedup.parquet")
+        for record in duplicates:
+            writer.add(record.row(), batch.batch_id)
+        staged = writer.close()
+        assert staged is not None
+        batch.files["quarantine#dedup"] = staged
+        duplicate_sources = Counter(record.source_key for record in duplicates)
+        for row in batch.ledger:
+            if row["kind"] == "dicom" and duplicate_sources[str(row["source_key"])]:
+                row["outcome"] = "quarantined:duplicate"
+    ledger = StagedTableWriter(store, batch.batch_id, "_ledger")
+    for row in batch.ledger:
+        ledger.add(dict(row), batch.batch_id)
+    staged_ledger = ledger.close()
+    assert staged_ledger is not None
+    batch.files["_ledger"] = staged_ledger
+    commit(store, batch.batch_id, batch.files)
+    for row in batch.ledger:
+        if row["kind"] == "dicom":
+            outcome = str(row["outcome"])
+            if outcome == "ingested":
+                summary.instances_added += 1
+            else:
+                summary.quarantined[outcome.split(":", 1)[1]] += 1
+    for key, count in batch.counts.items():
+        if key == "reports":
+            summary.reports_added += count
+        elif key.startswith("report_quarantined:"):
+            summary.reports_quarantined[key.split(":", 1)[1]] += count
+    report_duplicates = sum(1 for record in duplicates if "report" in record.detail)
+    summary.reports_added -= report_duplicates
+    summary.reports_quarantined["duplicate"] += report_duplicates
+    summary.input_bytes += batch.input_bytes
+
+
+def ingest(
+    dicom_source: str | None,
+    report_source: str | None,
+    dataset_uri: str,
+    deid: Deidentifier,
+    profile: Profile,
+    engine: Engine,
+    on_progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Ingest new files from the sources into the dataset; safe to rerun and to interrupt."""
+    if not dicom_source and not report_source:
+        raise SourceError("nothing to ingest: give --dicom and/or --reports")
+    started = time.perf_counter()
+    store = DatasetStore(dataset_uri)
+    store.fs.makedirs(store.root, exist_ok=True)
+    summary = IngestSummary()
+    summary.recovered_batches, summary.dropped_batches = recover(store)
+    ledger = store.read_table("_ledger", ["source_key", "size", "mtime"]).to_pylist()
+    done = {(row["source_key"], row["size"], row["mtime"]) for row in ledger}
+    dicom_files = _pending(dicom_source, deid, done, summary, "dicom") if dicom_source else []
+    report_files = _pending(report_source, deid, done, summary, "report") if report_source else []
+    report_files = [f for f in report_files if f.url.lower().endswith(REPORT_SUFFIXES)] + [
+        f for f in report_files if not f.url.lower().endswith(REPORT_SUFFIXES)
+    ]
+    summary.files_in = len(dicom_files)
+    known = {
+        "instances": set(store.read_table("instances", ["sop_instance_uid"]).column(0).to_pylist()),
+        "reports": set(store.read_table("reports", ["report_id"]).column(0).to_pylist()),
+    }
+    run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    tasks: list[tuple[object, ...]] = []
+    for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
+        tasks.append((ingest_dicom_batch, (dataset_uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk)))
+    for n, source in enumerate(report_files):
+        tasks.append((ingest_report_file, (dataset_uri, f"{run_id}-r{n:05d}", source, deid), 1))
+    total = len(dicom_files) + len(report_files)
+    done_files = 0
+    if on_progress:
+        on_progress(0, total)
+    results = engine.map_unordered(_run_task, ((fn, args, size) for fn, args, size in tasks),
+                                   max_in_flight=engine.workers * 2)
+    for batch, size in results:
+        _publish(store, batch, known, summary)
+        done_files += size
+        if on_progress:
+            on_progress(done_files, total)
+    links = rebuild_studies(store)
+    summary.studies = links.studies
+    summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
+    summary.seconds = time.perf_counter() - started
+    if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
+        raise RuntimeError(f"ingest accounting broken: {summary.files_in} files in, "
+                           f"{summary.instances_added} instances + {summary.quarantined_files} quarantined")
+    return summary
+
+
+def _run_task(fn: Callable[..., StagedBatch], args: tuple[object, ...], size: int) -> tuple[StagedBatch, int]:
+    return fn(*args), size

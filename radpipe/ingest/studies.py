@@ -1,0 +1,57 @@
+"""Rebuild studies/ from instances/ and reports/: counts, report links, and the splits kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from radpipe.dataset.schema import STUDIES
+from radpipe.dataset.store import DatasetStore
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    studies: int
+    reports: int
+    reports_linked: int
+    reports_orphaned: int  # kept in reports/, waiting for their images
+
+
+def rebuild_studies(store: DatasetStore) -> LinkStats:
+    """Derive studies/ (one row per study with images) and link reports by study UID or accession."""
+    instances = store.read_table(
+        "instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]
+    ).to_pylist()
+    images = store.read_table("images", ["study_instance_uid"]).column("study_instance_uid").to_pylist()
+    reports = store.read_table("reports", ["report_id", "study_instance_uid", "accession_number"]).to_pylist()
+    previous = store.read_table("studies", ["study_instance_uid", "split"]).to_pylist()
+    splits = {row["study_instance_uid"]: row["split"] for row in previous}
+
+    studies: dict[str, dict[str, object]] = {}
+    by_accession: dict[str, str] = {}
+    for row in instances:
+        uid = row["study_instance_uid"]
+        study = studies.setdefault(uid, {
+            "study_instance_uid": uid, "patient_id": row["patient_id"], "accession_number": row["accession_number"],
+            "split": splits.get(uid), "n_images": 0, "n_volumes": 0, "has_report": False, "report_id": None,
+            "is_synthetic": bool(row["is_synthetic"]),
+        })
+        study["is_synthetic"] = bool(study["is_synthetic"]) and bool(row["is_synthetic"])
+        if row["accession_number"]:
+            by_accession.setdefault(row["accession_number"], uid)
+    for uid in images:
+        if uid in studies:
+            studies[uid]["n_images"] = int(studies[uid]["n_images"]) + 1  # type: ignore[call-overload]
+    linked = 0
+    for report in sorted(reports, key=lambda r: r["report_id"]):
+        uid = report["study_instance_uid"] if report["study_instance_uid"] in studies else None
+        uid = uid or by_accession.get(report["accession_number"] or "")
+        if uid is None:
+            continue
+        linked += 1
+        studies[uid]["has_report"] = True
+        studies[uid]["report_id"] = studies[uid]["report_id"] or report["report_id"]
+    table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
+    store.write_whole_table("studies", table)
+    return LinkStats(len(studies), len(reports), linked, len(reports) - linked)

@@ -1,0 +1,70 @@
+"""Human-readable summaries of an ingest run and of a dataset (one screen, no PHI)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.ingest.run import IngestSummary
+
+
+def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
+    table = Table(title="radpipe ingest", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rate = summary.files_in / summary.seconds if summary.seconds else 0.0
+    mb = summary.input_bytes / 1e6
+    table.add_row("DICOM files seen", f"{summary.files_seen:,}")
+    table.add_row("  already ingested (skipped)", f"{summary.files_skipped:,}")
+    table.add_row("  new this run", f"{summary.files_in:,}")
+    table.add_row("  ingested as instances", f"{summary.instances_added:,}")
+    table.add_row("  quarantined", f"{summary.quarantined_files:,}")
+    for reason, count in sorted(summary.quarantined.items()):
+        table.add_row(f"    {reason}", f"{count:,}")
+    table.add_row("Report files read", f"{summary.report_files:,}")
+    table.add_row("  reports added", f"{summary.reports_added:,}")
+    for reason, count in sorted(summary.reports_quarantined.items()):
+        if count:
+            table.add_row(f"    quarantined {reason}", f"{count:,}")
+    table.add_row("Reports linked to studies (whole dataset)", f"{summary.reports_linked:,}")
+    table.add_row("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}")
+    table.add_row("Studies in dataset", f"{summary.studies:,}")
+    table.add_row("Time", f"{summary.seconds:,.1f} s")
+    table.add_row("Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s")
+    if summary.recovered_batches or summary.dropped_batches:
+        table.add_row("Recovered from an interrupted run",
+                      f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back")
+    console.print(table)
+    check = "holds" if summary.balanced else "BROKEN"
+    console.print(f"files in = instances + quarantine: {summary.files_in} = "
+                  f"{summary.instances_added} + {summary.quarantined_files} ({check})")
+
+
+def print_dataset_summary(uri: str, console: Console) -> None:
+    store = DatasetStore(uri)
+    table = Table(title=f"dataset {uri}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("files", justify="right")
+    for name in ("instances", "images", "reports", "studies", "quarantine"):
+        files = store.table_files(name)
+        rows = store.read_table(name, [_first_column(name)]).num_rows if files else 0
+        table.add_row(name + "/", f"{rows:,}", str(len(files)))
+    console.print(table)
+    if store.table_files("reports"):
+        labels = store.read_table("reports", ["labels"]).column("labels").to_pylist()
+        positives: dict[str, int] = {}
+        for row in labels:
+            for label, value in (row or {}).items():
+                if value == 1:
+                    positives[label] = positives.get(label, 0) + 1
+        console.print("positive labels: " + ", ".join(f"{k} {v}" for k, v in sorted(positives.items())))
+    if store.table_files("quarantine"):
+        reasons = store.read_table("quarantine", ["reason"]).column("reason").value_counts().to_pylist()
+        console.print("quarantine reasons: " + ", ".join(f"{r['values']} {r['counts']}" for r in reasons))
+
+
+def _first_column(table: str) -> str:
+    return {"instances": "sop_instance_uid", "images": "sop_instance_uid", "reports": "report_id",
+            "studies": "study_instance_uid", "quarantine": "source_key"}[table]
