@@ -9,7 +9,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from radpipe.errors import RadpipeError
 
@@ -17,47 +25,71 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console, transient=False,
-    )
+class LazyProgress:
+    """A progress bar that appears with the first update, so an early error prints alone."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(self.description, total=total)
+        assert self.task is not None
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> LazyProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from radpipe.synth import write_archive
 
-    with _progress() as progress:
-        task = progress.add_task("synth", total=args.studies)
-        summary = write_archive(Path(args.out), args.studies, seed=args.seed, phi=args.phi, volumes=args.volumes,
-                                on_study=lambda: progress.advance(task))
-    out.print(f"wrote {summary.instances} instances in {summary.studies} studies of {summary.patients} patients, "
-              f"{summary.reports} reports, to {args.out}")
-    out.print("transfer syntaxes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.transfer_syntaxes.items())))
+    done = [0]
+
+    def on_study() -> None:
+        done[0] += 1
+        progress.update(done[0], args.studies)
+
+    with LazyProgress("synth") as progress:
+        summary = write_archive(
+            Path(args.out),
+            args.studies,
+            seed=args.seed,
+            phi=args.phi,
+            volumes=args.volumes,
+            on_study=on_study,
+        )
+    out.print(
+        f"wrote {summary.instances} instances in {summary.studies} studies of {summary.patients} patients, "
+        f"{summary.reports} reports, to {args.out}"
+    )
+    out.print(
+        "transfer syntaxes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.transfer_syntaxes.items()))
+    )
     return 0
 
 
-def run_ingest(dicom: str | None, reports: str | None, dataset: str, profile_name: str, show_progress: bool):
-    """Ingest with the configured engine; shared by the CLI and the Prefect flow."""
-    from radpipe.context import deidentifier, engine
-    from radpipe.ingest.run import ingest
-    from radpipe.preprocess import get_profile
-
-    profile = get_profile(profile_name)
-    deid = deidentifier()
-    with engine() as dask, _progress() as progress:
-        task = progress.add_task("ingest", total=None, visible=show_progress)
-
-        def on_progress(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        return ingest(dicom, reports, dataset, deid, profile, dask, on_progress)  # type: ignore[arg-type]
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from radpipe.context import ingest_sources
     from radpipe.report import print_ingest_summary
 
-    summary = run_ingest(args.dicom, args.reports, args.out, args.profile, show_progress=True)
+    with LazyProgress("ingest") as progress:
+        summary = ingest_sources(args.dicom, args.reports, args.out, args.profile, progress.update)
     print_ingest_summary(summary, out)
     return 0
 
@@ -128,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

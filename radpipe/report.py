@@ -31,14 +31,20 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}")
     table.add_row("Studies in dataset", f"{summary.studies:,}")
     table.add_row("Time", f"{summary.seconds:,.1f} s")
-    table.add_row("Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s")
+    table.add_row(
+        "Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s"
+    )
     if summary.recovered_batches or summary.dropped_batches:
-        table.add_row("Recovered from an interrupted run",
-                      f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back")
+        table.add_row(
+            "Recovered from an interrupted run",
+            f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back",
+        )
     console.print(table)
     check = "holds" if summary.balanced else "BROKEN"
-    console.print(f"files in = instances + quarantine: {summary.files_in} = "
-                  f"{summary.instances_added} + {summary.quarantined_files} ({check})")
+    console.print(
+        f"files in = instances + quarantine: {summary.files_in} = "
+        f"{summary.instances_added} + {summary.quarantined_files} ({check})"
+    )
 
 
 def print_dataset_summary(uri: str, console: Console) -> None:
@@ -66,5 +72,10 @@ def print_dataset_summary(uri: str, console: Console) -> None:
 
 
 def _first_column(table: str) -> str:
-    return {"instances": "sop_instance_uid", "images": "sop_instance_uid", "reports": "report_id",
-            "studies": "study_instance_uid", "quarantine": "source_key"}[table]
+    return {
+        "instances": "sop_instance_uid",
+        "images": "sop_instance_uid",
+        "reports": "report_id",
+        "studies": "study_instance_uid",
+        "quarantine": "source_key",
+    }[table]

@@ -50,7 +50,11 @@ class DatasetStore:
         schema = TABLES[table]
         files = self.table_files(table)
         if not files:
-            return schema.empty_table() if columns is None else pa.schema([schema.field(c) for c in columns]).empty_table()
+            return (
+                schema.empty_table()
+                if columns is None
+                else pa.schema([schema.field(c) for c in columns]).empty_table()
+            )
         parts = []
         for file in files:
             with self.fs.open(file, "rb") as fh:

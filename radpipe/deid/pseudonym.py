@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class IdentifierKind(str, Enum):
+class IdentifierKind(StrEnum):
     """What an identifier is; each kind has its own HMAC domain so equal strings do not collide."""
 
     PATIENT_ID = "patient_id"

@@ -99,7 +99,9 @@ class Deidentifier:
                 else None
             ),
             study_instance_uid=p.uid(record.study_instance_uid) if record.study_instance_uid else None,
-            patient_id=p.pseudonym(IdentifierKind.PATIENT_ID, record.patient_id) if record.patient_id else None,
+            patient_id=p.pseudonym(IdentifierKind.PATIENT_ID, record.patient_id)
+            if record.patient_id
+            else None,
             report_date=shift_date(record.report_date, shift) if record.report_date else None,
         )
 

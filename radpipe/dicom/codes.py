@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     """Modalities; 2D projection radiography goes to images/, cross-sectional series to volumes/."""
 
     CR = "CR"
@@ -23,13 +23,13 @@ class Modality(str, Enum):
         return frozenset({cls.CR.value, cls.DX.value})
 
 
-class Photometric(str, Enum):
+class Photometric(StrEnum):
     MONOCHROME1 = "MONOCHROME1"  # minimum value displays white: invert after windowing
     MONOCHROME2 = "MONOCHROME2"
     RGB = "RGB"
 
 
-class ViewPosition(str, Enum):
+class ViewPosition(StrEnum):
     PA = "PA"
     AP = "AP"
     LATERAL = "LATERAL"

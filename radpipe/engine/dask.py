@@ -48,7 +48,9 @@ def dask_engine(address: str | None, workers: int, scratch: Path) -> Iterator[Da
         try:
             client = Client(address, timeout="20s")
         except OSError as exc:
-            raise ConfigError(f"cannot reach the Dask scheduler at RADPIPE_DASK_ADDRESS={address}: {exc}") from None
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at RADPIPE_DASK_ADDRESS={address}: {exc}"
+            ) from None
         try:
             yield DaskEngine(client)
         finally:

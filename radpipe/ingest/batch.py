@@ -21,8 +21,14 @@ def _now() -> str:
 
 
 def _ledger_row(source: SourceFile, kind: str, outcome: str) -> dict[str, object]:
-    return {"source_key": source.source_key, "kind": kind, "size": source.size, "mtime": source.mtime,
-            "outcome": outcome, "committed_at": _now()}
+    return {
+        "source_key": source.source_key,
+        "kind": kind,
+        "size": source.size,
+        "mtime": source.mtime,
+        "outcome": outcome,
+        "committed_at": _now(),
+    }
 
 
 def ingest_dicom_batch(
@@ -38,17 +44,27 @@ def ingest_dicom_batch(
         try:
             raw = source.read()
         except OSError as exc:
-            outcome = Quarantined(source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})")
+            outcome = Quarantined(
+                source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})"
+            )
         else:
             batch.input_bytes += len(raw)
-            outcome = process_dicom(raw, source.source_key, fsspec.core.strip_protocol(source.url), deid, profile)
+            outcome = process_dicom(
+                raw, source.source_key, fsspec.core.strip_protocol(source.url), deid, profile
+            )
         if isinstance(outcome, IngestedInstance) and outcome.instance["sop_instance_uid"] in seen:
-            outcome = Quarantined(source.source_key, Stage.DEDUP, Reason.DUPLICATE,
-                                  f"same SOP instance as {outcome.instance['sop_instance_uid']} in this batch")
+            outcome = Quarantined(
+                source.source_key,
+                Stage.DEDUP,
+                Reason.DUPLICATE,
+                f"same SOP instance as {outcome.instance['sop_instance_uid']} in this batch",
+            )
         if isinstance(outcome, Quarantined):
             writers["quarantine"].add(outcome.row(), batch_id)
             batch.ledger.append(_ledger_row(source, "dicom", f"quarantined:{outcome.reason.value}"))
-            batch.counts[f"quarantined:{outcome.reason.value}"] = batch.counts.get(f"quarantined:{outcome.reason.value}", 0) + 1
+            batch.counts[f"quarantined:{outcome.reason.value}"] = (
+                batch.counts.get(f"quarantined:{outcome.reason.value}", 0) + 1
+            )
             continue
         uid = outcome.instance["sop_instance_uid"]
         seen.add(uid)
@@ -64,7 +80,9 @@ def ingest_dicom_batch(
     return batch
 
 
-def ingest_report_file(dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier) -> StagedBatch:
+def ingest_report_file(
+    dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier
+) -> StagedBatch:
     """Read one report file into staged reports/ and quarantine/ files."""
     store = DatasetStore(dataset_uri)
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
@@ -75,8 +93,13 @@ def ingest_report_file(dataset_uri: str, batch_id: str, source: SourceFile, deid
             for item in read_reports(source.url, stream):
                 outcome = process_report(item, source.source_key, deid)
                 if not isinstance(outcome, Quarantined) and outcome["report_id"] in seen:
-                    outcome = Quarantined(source.source_key, Stage.DEDUP, Reason.DUPLICATE,
-                                          "same report as an earlier line of this file", item.position)
+                    outcome = Quarantined(
+                        source.source_key,
+                        Stage.DEDUP,
+                        Reason.DUPLICATE,
+                        "same report as an earlier line of this file",
+                        item.position,
+                    )
                 if isinstance(outcome, Quarantined):
                     writers["quarantine"].add(outcome.row(), batch_id)
                     key = f"report_quarantined:{outcome.reason.value}"
@@ -87,7 +110,9 @@ def ingest_report_file(dataset_uri: str, batch_id: str, source: SourceFile, deid
                     key = "reports"
                 batch.counts[key] = batch.counts.get(key, 0) + 1
     except OSError as exc:
-        row = Quarantined(source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})")
+        row = Quarantined(
+            source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})"
+        )
         writers["quarantine"].add(row.row(), batch_id)
         batch.counts["report_quarantined:unreadable"] = 1
     batch.input_bytes = source.size

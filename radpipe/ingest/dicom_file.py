@@ -49,8 +49,9 @@ def _voi(ds: pydicom.Dataset) -> tuple[float, float] | None:
         return None
 
 
-def process_dicom(raw: bytes, source_key: str, path_for_redaction: str, deid: Deidentifier, profile: Profile
-                  ) -> IngestedInstance | Quarantined:
+def process_dicom(
+    raw: bytes, source_key: str, path_for_redaction: str, deid: Deidentifier, profile: Profile
+) -> IngestedInstance | Quarantined:
     """Parse, de-identify, check, decode and preprocess one file."""
 
     def reject(stage: Stage, reason: Reason, detail: str) -> Quarantined:
@@ -78,10 +79,15 @@ def process_dicom(raw: bytes, source_key: str, path_for_redaction: str, deid: De
     except Exception as exc:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed header ({type(exc).__name__})")
     if header.modality not in Modality.projection():
-        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {header.modality} is not 2D radiography")
+        return reject(
+            Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {header.modality} is not 2D radiography"
+        )
     if header.samples_per_pixel != 1 or header.number_of_frames != 1:
-        return reject(Stage.HEADER, Reason.UNSUPPORTED_IMAGE,
-                      f"{header.samples_per_pixel} samples, {header.number_of_frames} frames; one grey frame expected")
+        return reject(
+            Stage.HEADER,
+            Reason.UNSUPPORTED_IMAGE,
+            f"{header.samples_per_pixel} samples, {header.number_of_frames} frames; one grey frame expected",
+        )
     try:
         stored, decoder = decode_pixels(ds)
         values = modality_values(ds, stored)
@@ -90,24 +96,43 @@ def process_dicom(raw: bytes, source_key: str, path_for_redaction: str, deid: De
     except UndecodableError as exc:
         return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
     except Exception as exc:
-        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
+        return reject(
+            Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})"
+        )
     if stored.shape != (header.rows, header.columns):
-        return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER,
-                      f"decoded shape {stored.shape} differs from Rows x Columns")
+        return reject(
+            Stage.PIXELS,
+            Reason.INCONSISTENT_HEADER,
+            f"decoded shape {stored.shape} differs from Rows x Columns",
+        )
     pixels = apply_profile(
-        values, profile, invert=header.photometric_interpretation == Photometric.MONOCHROME1.value, voi=_voi(ds)
+        values,
+        profile,
+        invert=header.photometric_interpretation == Photometric.MONOCHROME1.value,
+        voi=_voi(ds),
     )
-    return IngestedInstance(instance=_instance_row(header, stored, decoder, source_key),
-                            image=_image_row(header, pixels, profile))
+    return IngestedInstance(
+        instance=_instance_row(header, stored, decoder, source_key), image=_image_row(header, pixels, profile)
+    )
 
 
-def _instance_row(header: InstanceHeader, stored: np.ndarray, decoder: str, source_key: str) -> dict[str, Any]:
+def _instance_row(
+    header: InstanceHeader, stored: np.ndarray, decoder: str, source_key: str
+) -> dict[str, Any]:
     row = header.row()
     # Exact-duplicate detection hashes decoded pixels, so a re-encoded copy still matches.
-    row["content_hash"] = hashlib.blake2b(np.ascontiguousarray(stored).tobytes(), digest_size=16).hexdigest()
+    row["content_hash"] = pixel_hash(stored)
     row["decoder"] = decoder
     row["source_key"] = source_key
     return row
+
+
+def pixel_hash(stored: np.ndarray) -> str:
+    """Hash of decoded pixel values, independent of transfer syntax and byte order."""
+    little = np.ascontiguousarray(stored, dtype=stored.dtype.newbyteorder("<"))
+    digest = hashlib.blake2b(f"{little.shape}{little.dtype.str}".encode(), digest_size=16)
+    digest.update(little.tobytes())
+    return digest.hexdigest()
 
 
 def _image_row(header: InstanceHeader, pixels: np.ndarray, profile: Profile) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     READ = "read"
     HEADER = "header"
     PIXELS = "pixels"
@@ -15,7 +15,7 @@ class Stage(str, Enum):
     REPORT = "report"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     UNREADABLE = "unreadable"  # the file could not be opened or read
     EMPTY_FILE = "empty_file"
     NOT_DICOM = "not_dicom"

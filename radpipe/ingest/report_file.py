@@ -19,7 +19,9 @@ def report_identity(record: ReportRecord) -> str:
     return f"{record.accession_number or ''}|{record.study_instance_uid or ''}|{text_hash}"
 
 
-def process_report(item: ReportRecord | BadReport, source_key: str, deid: Deidentifier) -> dict[str, Any] | Quarantined:
+def process_report(
+    item: ReportRecord | BadReport, source_key: str, deid: Deidentifier
+) -> dict[str, Any] | Quarantined:
     """De-identify, split and label one record; a BadReport becomes its quarantine record."""
     if isinstance(item, BadReport):
         return Quarantined(source_key, Stage.REPORT, Reason(item.reason), item.detail, item.position)
@@ -27,7 +29,9 @@ def process_report(item: ReportRecord | BadReport, source_key: str, deid: Deiden
     clean = deid.report(item)  # the de-identification seam: keys, dates (and, later, text)
     sections = split_sections(clean.text)
     # Label what the radiologist concluded and saw; the indication is the question, not the answer.
-    labelled = " ".join(s for s in (sections.get("findings"), sections.get("impression"), sections.get("preamble")) if s)
+    labelled = " ".join(
+        s for s in (sections.get("findings"), sections.get("impression"), sections.get("preamble")) if s
+    )
     return {
         "report_id": report_id,
         "study_instance_uid": clean.study_instance_uid,

@@ -10,13 +10,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter, commit, recover, rewrite_without
+from radpipe.dataset.store import (
+    DatasetStore,
+    StagedBatch,
+    StagedTableWriter,
+    commit,
+    recover,
+    rewrite_without,
+)
 from radpipe.deid import Deidentifier
 from radpipe.engine import Engine
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
-from radpipe.ingest.sources import SourceFile, walk
+from radpipe.ingest.sources import SourceFile, check_source, walk
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import REPORT_SUFFIXES
@@ -58,8 +65,9 @@ class IngestSummary:
         return self.files_in == self.instances_added + self.quarantined_files
 
 
-def _pending(source: str, deid: Deidentifier, done: set[tuple[str, int, str]], summary: IngestSummary,
-             kind: str) -> list[SourceFile]:
+def _pending(
+    source: str, deid: Deidentifier, done: set[tuple[str, int, str]], summary: IngestSummary, kind: str
+) -> list[SourceFile]:
     pending = []
     for url, size, mtime in walk(source):
         key = deid.pseudonymizer.source_key(url)
@@ -92,8 +100,14 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, set[s
         for key, source_key in pairs:
             if key in dropped:
                 what = "instance" if table == "instances" else "report"
-                duplicates.append(Quarantined(source_key, Stage.DEDUP, Reason.DUPLICATE,
-                                              f"a second copy of {what} {key}, already ingested"))
+                duplicates.append(
+                    Quarantined(
+                        source_key,
+                        Stage.DEDUP,
+                        Reason.DUPLICATE,
+                        f"a second copy of {what} {key}, already ingested",
+                    )
+                )
         if dropped:
             column = "sop_instance_uid" if table == "instances" else "report_id"
             related = ("instances", "images") if table == "instances" else ("reports",)
@@ -104,7 +118,9 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, set[s
     return duplicates
 
 
-def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]], summary: IngestSummary) -> None:
+def _publish(
+    store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]], summary: IngestSummary
+) -> None:
     duplicates = _deduplicate(store, batch, known)
     if duplicates:
         writer = StagedTableWriter(store, batch.batch_id, "quarantine")
@@ -143,6 +159,15 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]]
     summary.input_bytes += batch.input_bytes
 
 
+def check_sources(dicom_source: str | None, report_source: str | None) -> None:
+    """Raise a one-line SourceError unless at least one source is given and all given exist."""
+    if not dicom_source and not report_source:
+        raise SourceError("nothing to ingest: give --dicom and/or --reports")
+    for source in (dicom_source, report_source):
+        if source:
+            check_source(source)
+
+
 def ingest(
     dicom_source: str | None,
     report_source: str | None,
@@ -153,8 +178,7 @@ def ingest(
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
     """Ingest new files from the sources into the dataset; safe to rerun and to interrupt."""
-    if not dicom_source and not report_source:
-        raise SourceError("nothing to ingest: give --dicom and/or --reports")
+    check_sources(dicom_source, report_source)
     started = time.perf_counter()
     store = DatasetStore(dataset_uri)
     store.fs.makedirs(store.root, exist_ok=True)
@@ -175,15 +199,18 @@ def ingest(
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
-        tasks.append((ingest_dicom_batch, (dataset_uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk)))
+        tasks.append(
+            (ingest_dicom_batch, (dataset_uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk))
+        )
     for n, source in enumerate(report_files):
         tasks.append((ingest_report_file, (dataset_uri, f"{run_id}-r{n:05d}", source, deid), 1))
     total = len(dicom_files) + len(report_files)
     done_files = 0
     if on_progress:
         on_progress(0, total)
-    results = engine.map_unordered(_run_task, ((fn, args, size) for fn, args, size in tasks),
-                                   max_in_flight=engine.workers * 2)
+    results = engine.map_unordered(
+        _run_task, ((fn, args, size) for fn, args, size in tasks), max_in_flight=engine.workers * 2
+    )
     for batch, size in results:
         _publish(store, batch, known, summary)
         done_files += size
@@ -194,8 +221,10 @@ def ingest(
     summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
     summary.seconds = time.perf_counter() - started
     if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
-        raise RuntimeError(f"ingest accounting broken: {summary.files_in} files in, "
-                           f"{summary.instances_added} instances + {summary.quarantined_files} quarantined")
+        raise RuntimeError(
+            f"ingest accounting broken: {summary.files_in} files in, "
+            f"{summary.instances_added} instances + {summary.quarantined_files} quarantined"
+        )
     return summary
 
 

@@ -32,14 +32,20 @@ def _marker(info: dict[str, object]) -> str:
     return ""
 
 
-def walk(source: str) -> Iterator[tuple[str, int, str]]:
-    """(url, size, change marker) of every file under `source` (a file or a folder), sorted."""
+def check_source(source: str) -> None:
+    """Fail early, with one clear line, when a source cannot be opened or does not exist."""
     try:
         fs, root = url_to_fs(source)
     except (ValueError, ImportError) as exc:
         raise SourceError(f"cannot open source {source!r}: {exc}") from None
     if not fs.exists(root):
         raise SourceError(f"source does not exist: {source}")
+
+
+def walk(source: str) -> Iterator[tuple[str, int, str]]:
+    """(url, size, change marker) of every file under `source` (a file or a folder), sorted."""
+    check_source(source)
+    fs, root = url_to_fs(source)
     if fs.isfile(root):
         entries = {root: fs.info(root)}
     else:

@@ -32,11 +32,20 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
     by_accession: dict[str, str] = {}
     for row in instances:
         uid = row["study_instance_uid"]
-        study = studies.setdefault(uid, {
-            "study_instance_uid": uid, "patient_id": row["patient_id"], "accession_number": row["accession_number"],
-            "split": splits.get(uid), "n_images": 0, "n_volumes": 0, "has_report": False, "report_id": None,
-            "is_synthetic": bool(row["is_synthetic"]),
-        })
+        study = studies.setdefault(
+            uid,
+            {
+                "study_instance_uid": uid,
+                "patient_id": row["patient_id"],
+                "accession_number": row["accession_number"],
+                "split": splits.get(uid),
+                "n_images": 0,
+                "n_volumes": 0,
+                "has_report": False,
+                "report_id": None,
+                "is_synthetic": bool(row["is_synthetic"]),
+            },
+        )
         study["is_synthetic"] = bool(study["is_synthetic"]) and bool(row["is_synthetic"])
         if row["accession_number"]:
             by_accession.setdefault(row["accession_number"], uid)
@@ -52,6 +61,8 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         linked += 1
         studies[uid]["has_report"] = True
         studies[uid]["report_id"] = studies[uid]["report_id"] or report["report_id"]
-    table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
+    table = pa.Table.from_pylist(
+        sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES
+    )
     store.write_whole_table("studies", table)
     return LinkStats(len(studies), len(reports), linked, len(reports) - linked)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from radpipe.errors import ConfigError
 
 
-class WindowMode(str, Enum):
+class WindowMode(StrEnum):
     """How intensities map to [0, 1]."""
 
     # The image's own VOI window (WindowCenter/Width) when present, else robust percentiles.

@@ -58,7 +58,11 @@ def _pre_cue(window: str) -> Mention | None:
         for match in pattern.finditer(window):
             # Ties on end position (e.g. "no" vs "no definite") go to the longer, hedging cue.
             candidate = (match.end(), kind)
-            if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and kind is Mention.UNCERTAIN):
+            if (
+                best is None
+                or candidate[0] > best[0]
+                or (candidate[0] == best[0] and kind is Mention.UNCERTAIN)
+            ):
                 best = candidate
     return best[1] if best else None
 

@@ -16,7 +16,7 @@ REPORT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".xml")
 KEY_COLUMNS = ("accession_number", "study_instance_uid")
 
 
-def read_reports(name: str, stream: io.BufferedIOBase | Any) -> Iterator[ReportRecord | BadReport]:
+def read_reports(name: str, stream: Any) -> Iterator[ReportRecord | BadReport]:
     """Records from one report file, chosen by suffix; broken entries come back as BadReport."""
     lower = name.lower()
     if lower.endswith((".jsonl", ".ndjson", ".json")):
@@ -26,7 +26,9 @@ def read_reports(name: str, stream: io.BufferedIOBase | Any) -> Iterator[ReportR
     elif lower.endswith(".xml"):
         yield from read_openi_xml(stream.read())
     else:
-        yield BadReport("unsupported_format", f"report file type {suffix_of(lower)!r} is not JSONL/CSV/XML", 0)
+        yield BadReport(
+            "unsupported_format", f"report file type {suffix_of(lower)!r} is not JSONL/CSV/XML", 0
+        )
 
 
 def suffix_of(name: str) -> str:
@@ -49,7 +51,9 @@ def record_from_mapping(row: dict[str, Any], position: int) -> ReportRecord | Ba
         return BadReport("missing_text", "report has no text", position)
     keys = {column: text_of(column) for column in KEY_COLUMNS}
     if not any(keys.values()):
-        return BadReport("missing_key", "report has neither accession_number nor study_instance_uid", position)
+        return BadReport(
+            "missing_key", "report has neither accession_number nor study_instance_uid", position
+        )
     return ReportRecord(
         text=text,
         accession_number=keys["accession_number"],
@@ -109,6 +113,8 @@ def read_openi_xml(data: bytes) -> Iterator[ReportRecord | BadReport]:
             body = "".join(abstract.itertext()).strip()
             if label:
                 sections.append(f"{label}: {body}")
-        row = {"accession_number": accession, "text": "\n".join(sections) if any(
-            s.split(":", 1)[1].strip() for s in sections) else None}
+        row = {
+            "accession_number": accession,
+            "text": "\n".join(sections) if any(s.split(":", 1)[1].strip() for s in sections) else None,
+        }
         yield record_from_mapping(row, number)

@@ -21,7 +21,8 @@ SECTION_HEADINGS: dict[str, str] = {
 }
 
 _HEADING = re.compile(
-    r"(?i)(?:^|(?<=[\n.;]))\s*(" + "|".join(sorted(map(re.escape, SECTION_HEADINGS), key=len, reverse=True))
+    r"(?i)(?:^|(?<=[\n.;]))\s*("
+    + "|".join(sorted(map(re.escape, SECTION_HEADINGS), key=len, reverse=True))
     + r")\s*:"
 )
 

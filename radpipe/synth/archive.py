@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -56,9 +57,7 @@ def _uid(seed: int, *parts: object) -> str:
     return generate_uid(entropy_srcs=["radpipe-synth", str(seed), *map(str, parts)])
 
 
-def _dataset(
-    patient: Patient, study: dict[str, str], modality: str, view: str, phi: bool
-) -> Dataset:
+def _dataset(patient: Patient, study: dict[str, str], modality: str, view: str, phi: bool) -> Dataset:
     ds = Dataset()
     ds.SOPClassUID = SOP_CLASS[modality]
     ds.PatientName = patient.name
@@ -116,13 +115,13 @@ def _add_pixels(ds: Dataset, rng: np.random.Generator, attenuation: np.ndarray) 
     return stored
 
 
-def _write_instance(ds: Dataset, stored: np.ndarray, transfer_syntax: str, path: Path) -> None:
+def _write_instance(ds: Dataset, stored: np.ndarray, transfer_syntax: UID, path: Path) -> None:
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if transfer_syntax in (RLELossless, JPEG2000Lossless, JPEGLSLossless):
-        ds.compress(transfer_syntax, stored)
+        ds.compress(transfer_syntax, stored, generate_instance_uid=False)
     else:
         ds.file_meta.TransferSyntaxUID = transfer_syntax
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +158,9 @@ def write_archive(
             date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
             study = {
                 "uid": _uid(seed, "study", index),
-                "accession": f"ACC{seed % 1000:03d}{index:07d}" if not phi else f"A{int(rng.integers(10**8, 10**9))}",
+                "accession": f"ACC{seed % 1000:03d}{index:07d}"
+                if not phi
+                else f"A{int(rng.integers(10**8, 10**9))}",
                 "date": date.strftime("%Y%m%d"),
                 "index": f"{index:05d}",
             }
@@ -176,16 +177,21 @@ def write_archive(
             if has_report:
                 reports.write(json.dumps(_report_row(rng, patient, study, findings, date, phi)) + "\n")
                 summary.reports += 1
-            truth.write(json.dumps({
-                "study_index": index,
-                "study_instance_uid": study["uid"],
-                "accession_number": study["accession"],
-                "patient_id": patient.patient_id,
-                "findings": {k: int(v) for k, v in findings.states.items()},
-                "has_images": has_images,
-                "has_report": has_report,
-                "phi": _phi_values(patient) if phi else [],
-            }) + "\n")
+            truth.write(
+                json.dumps(
+                    {
+                        "study_index": index,
+                        "study_instance_uid": study["uid"],
+                        "accession_number": study["accession"],
+                        "patient_id": patient.patient_id,
+                        "findings": {k: int(v) for k, v in findings.states.items()},
+                        "has_images": has_images,
+                        "has_report": has_report,
+                        "phi": _phi_values(patient) if phi else [],
+                    }
+                )
+                + "\n"
+            )
             if on_study:
                 on_study()
     return summary
@@ -210,7 +216,7 @@ def _write_image(
     study: dict[str, str],
     findings: Findings,
     view: tuple[str, str],
-    transfer_syntax: str,
+    transfer_syntax: UID,
     seed: int,
     phi: bool,
 ) -> None:
@@ -228,7 +234,12 @@ def _write_image(
 
 
 def _report_row(
-    rng: np.random.Generator, patient: Patient, study: dict[str, str], findings: Findings, date: dt.date, phi: bool
+    rng: np.random.Generator,
+    patient: Patient,
+    study: dict[str, str],
+    findings: Findings,
+    date: dt.date,
+    phi: bool,
 ) -> dict[str, str | None]:
     text, rationale = write_report(rng, findings)
     if phi:
@@ -247,6 +258,14 @@ def _report_row(
 def _phi_values(patient: Patient) -> list[str]:
     """Every planted identifier, for the PHI gate and the scrubber's recall measurement."""
     family, given = patient.name.split("^")
-    values = [patient.patient_id, family, given, patient.birth_date, patient.address, patient.phone,
-              patient.institution, patient.referring_physician.split("^")[0]]
+    values = [
+        patient.patient_id,
+        family,
+        given,
+        patient.birth_date,
+        patient.address,
+        patient.phone,
+        patient.institution,
+        patient.referring_physician.split("^")[0],
+    ]
     return [v for v in values if v]

@@ -7,15 +7,77 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FIRST_NAMES = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-               "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
-               "Amara", "Hiroshi", "Fatima", "Giulia", "Sven", "Olga", "Mateo", "Priya", "Kwame", "Ingrid")
-LAST_NAMES = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-              "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-              "Okafor", "Tanaka", "Haddad", "Rossi", "Lindqvist", "Petrova", "Fernandez", "Sharma", "Mensah", "Berg")
+FIRST_NAMES = (
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Amara",
+    "Hiroshi",
+    "Fatima",
+    "Giulia",
+    "Sven",
+    "Olga",
+    "Mateo",
+    "Priya",
+    "Kwame",
+    "Ingrid",
+)
+LAST_NAMES = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Okafor",
+    "Tanaka",
+    "Haddad",
+    "Rossi",
+    "Lindqvist",
+    "Petrova",
+    "Fernandez",
+    "Sharma",
+    "Mensah",
+    "Berg",
+)
 STREETS = ("Maple Avenue", "Oak Street", "Pine Road", "Cedar Lane", "Elm Drive", "Birch Court", "Harbor View")
 CITIES = ("Springfield, IL 62704", "Riverside, CA 92501", "Fairview, TN 37062", "Madison, WI 53703")
-INSTITUTIONS = ("St. Mary's General Hospital", "Lakeside University Medical Center", "Northview Regional Clinic")
+INSTITUTIONS = (
+    "St. Mary's General Hospital",
+    "Lakeside University Medical Center",
+    "Northview Regional Clinic",
+)
 
 
 @dataclass(frozen=True)

@@ -11,40 +11,63 @@ SIDE = ("right", "left")  # image left is the patient's right
 # finding -> state -> phrasings; "{side}" is the patient's side of the finding.
 PHRASES: dict[str, dict[State, tuple[str, ...]]] = {
     "cardiomegaly": {
-        State.PRESENT: ("The heart is enlarged.", "Cardiomegaly.", "Moderate cardiomegaly.",
-                        "Enlarged cardiac silhouette."),
+        State.PRESENT: (
+            "The heart is enlarged.",
+            "Cardiomegaly.",
+            "Moderate cardiomegaly.",
+            "Enlarged cardiac silhouette.",
+        ),
         State.UNCERTAIN: ("Borderline cardiomegaly.", "Possible mild cardiomegaly."),
         State.ABSENT: ("Heart size is normal.", "No cardiomegaly.", "Normal heart size."),
     },
     "pleural_effusion": {
-        State.PRESENT: ("Small {side} pleural effusion.", "Moderate {side} pleural effusion.",
-                        "Blunting of the {side} costophrenic angle consistent with pleural effusion."),
-        State.UNCERTAIN: ("Possible small {side} pleural effusion.", "Small {side} effusion cannot be excluded."),
+        State.PRESENT: (
+            "Small {side} pleural effusion.",
+            "Moderate {side} pleural effusion.",
+            "Blunting of the {side} costophrenic angle consistent with pleural effusion.",
+        ),
+        State.UNCERTAIN: (
+            "Possible small {side} pleural effusion.",
+            "Small {side} effusion cannot be excluded.",
+        ),
         State.ABSENT: ("No pleural effusion.", "No pleural effusions.", "Costophrenic angles are sharp."),
     },
     "pneumothorax": {
-        State.PRESENT: ("Small {side} apical pneumothorax.", "There is a {side} pneumothorax.",
-                        "{Side} pneumothorax with visible pleural line."),
+        State.PRESENT: (
+            "Small {side} apical pneumothorax.",
+            "There is a {side} pneumothorax.",
+            "{Side} pneumothorax with visible pleural line.",
+        ),
         State.UNCERTAIN: ("Possible tiny {side} apical pneumothorax.", "Questionable {side} pneumothorax."),
         State.ABSENT: ("No pneumothorax.", "No evidence of pneumothorax."),
     },
     "lung_lesion": {
-        State.PRESENT: ("A 2 cm nodule in the {side} lung.", "{Side} lung mass.",
-                        "Rounded nodular density in the {side} lung."),
+        State.PRESENT: (
+            "A 2 cm nodule in the {side} lung.",
+            "{Side} lung mass.",
+            "Rounded nodular density in the {side} lung.",
+        ),
         State.UNCERTAIN: ("Possible nodule in the {side} mid lung.", "Questionable {side} lung nodule."),
         State.ABSENT: ("No focal nodule or mass.", "No suspicious pulmonary nodule."),
     },
     "consolidation": {
-        State.PRESENT: ("Patchy opacity in the {side} lower lung consistent with consolidation.",
-                        "{Side} basilar consolidation.", "Airspace consolidation in the {side} lung."),
-        State.UNCERTAIN: ("Possible early consolidation at the {side} base.",
-                          "Subtle {side} basilar consolidation is not excluded."),
+        State.PRESENT: (
+            "Patchy opacity in the {side} lower lung consistent with consolidation.",
+            "{Side} basilar consolidation.",
+            "Airspace consolidation in the {side} lung.",
+        ),
+        State.UNCERTAIN: (
+            "Possible early consolidation at the {side} base.",
+            "Subtle {side} basilar consolidation is not excluded.",
+        ),
         State.ABSENT: ("No focal consolidation.", "No consolidation."),
     },
     "support_devices": {
-        State.PRESENT: ("Endotracheal tube tip 4 cm above the carina.",
-                        "Right internal jugular central venous catheter with tip in the SVC.",
-                        "Enteric tube courses below the diaphragm."),
+        State.PRESENT: (
+            "Endotracheal tube tip 4 cm above the carina.",
+            "Right internal jugular central venous catheter with tip in the SVC.",
+            "Enteric tube courses below the diaphragm.",
+        ),
         State.ABSENT: (),
     },
 }
@@ -56,8 +79,15 @@ IMPRESSION_NAMES = {
     "lung_lesion": "{side} lung nodule",
     "consolidation": "{side} consolidation",
 }
-INDICATIONS = ("Shortness of breath.", "Cough and fever.", "Chest pain.", "Follow-up.", "Pre-operative evaluation.",
-               "Hypoxia.", "Evaluate for pneumonia.")
+INDICATIONS = (
+    "Shortness of breath.",
+    "Cough and fever.",
+    "Chest pain.",
+    "Follow-up.",
+    "Pre-operative evaluation.",
+    "Hypoxia.",
+    "Evaluate for pneumonia.",
+)
 RATIONALE = {
     "cardiomegaly": "The cardiac silhouette spans more than half the thoracic width, so the heart is enlarged.",
     "pleural_effusion": "The {side} costophrenic angle is blunted with a meniscus, which indicates pleural fluid.",
@@ -84,7 +114,9 @@ def write_report(rng: np.random.Generator, findings: Findings) -> tuple[str, str
         sentences.append(_fill(options[int(rng.integers(len(options)))], findings.sides[name]))
     order = rng.permutation(len(sentences))
     findings_text = " ".join(sentences[i] for i in order)
-    positives = [_fill(IMPRESSION_NAMES[n], findings.sides[n]) for n in IMPRESSION_NAMES if findings.present(n)]
+    positives = [
+        _fill(IMPRESSION_NAMES[n], findings.sides[n]) for n in IMPRESSION_NAMES if findings.present(n)
+    ]
     if positives:
         impression = (", ".join(positives)).capitalize() + "."
     elif any(findings.states[n] is State.UNCERTAIN for n in IMPRESSION_NAMES):

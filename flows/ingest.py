@@ -1,0 +1,93 @@
+"""The ingest flow: DICOM + reports into the Parquet dataset (thin over radpipe.context.ingest_sources)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from radpipe.context import ingest_sources
+from radpipe.errors import RadpipeError
+from radpipe.preprocess.profile import DEFAULT_PROFILE
+
+
+def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient I/O failures (ingest is idempotent); never retry bad data or bad settings."""
+    try:
+        state.result()
+    except RadpipeError:
+        return False
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(retries=2, retry_delay_seconds=15, retry_condition_fn=retry_on_io_error, cache_policy=NO_CACHE)
+def ingest_task(dicom: str | None, reports: str | None, dataset: str, profile: str) -> dict[str, Any]:
+    logger = get_run_logger()
+    step = {"next": 0}
+
+    def on_progress(done: int, total: int) -> None:
+        if total and done * 10 >= step["next"] * total:
+            logger.info("ingest progress: %d/%d files", done, total)
+            step["next"] = done * 10 // total + 1
+
+    summary = ingest_sources(dicom, reports, dataset, profile, on_progress)
+    result = asdict(summary)
+    result["quarantined_files"] = summary.quarantined_files
+    result["balanced"] = summary.balanced
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def publish_summary(summary: dict[str, Any]) -> None:
+    rows = "\n".join(f"| {reason} | {count} |" for reason, count in sorted(summary["quarantined"].items()))
+    create_markdown_artifact(
+        key="ingest-summary",
+        markdown=(
+            f"# Ingest\n\n{summary['files_in']} new files: {summary['instances_added']} instances, "
+            f"{summary['quarantined_files']} quarantined; {summary['reports_added']} reports added, "
+            f"{summary['reports_linked']} linked, {summary['reports_orphaned']} waiting for images; "
+            f"{summary['seconds']:.1f} s.\n\n| quarantine reason | files |\n|---|---|\n{rows}\n"
+        ),
+    )
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(
+    dicom: str | None, reports: str | None, dataset: str, profile: str = DEFAULT_PROFILE
+) -> dict[str, Any]:
+    """Ingest new DICOM and report files into `dataset`; a rerun over the same sources adds nothing."""
+    summary = ingest_task(dicom, reports, dataset, profile)
+    publish_summary(summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run the radpipe ingest flow")
+    parser.add_argument("--dicom")
+    parser.add_argument("--reports")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--profile", default=DEFAULT_PROFILE)
+    args = parser.parse_args(argv)
+    try:
+        summary = ingest_flow(args.dicom, args.reports, args.out, args.profile)
+    except RadpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"ingest flow: {summary['instances_added']} instances added, {summary['quarantined_files']} quarantined, "
+        f"{summary['reports_added']} reports added ({summary['seconds']:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

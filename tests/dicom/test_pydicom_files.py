@@ -1,0 +1,78 @@
+"""pydicom's own bundled files across transfer syntaxes go through the whole per-file path."""
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from radpipe.dicom.pixels import decode_pixels
+from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
+from radpipe.ingest.quarantine import Quarantined
+from radpipe.preprocess import get_profile
+
+# The same 64x64 MR image in six encodings: every path must decode it to identical pixels.
+MR_SMALL = [
+    "MR_small.dcm",  # explicit VR little endian
+    "MR_small_implicit.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_RLE.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+]
+
+
+def _as_radiograph(name: str) -> bytes:
+    """The test file relabelled as a DX radiograph, keeping its transfer syntax."""
+    ds = pydicom.dcmread(get_testdata_file(name))
+    ds.Modality = "DX"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", MR_SMALL)
+def test_every_transfer_syntax_decodes_to_the_same_pixels(name: str, deid) -> None:
+    reference = pydicom.dcmread(get_testdata_file("MR_small.dcm")).pixel_array
+    stored, decoder = decode_pixels(pydicom.dcmread(get_testdata_file(name)))
+    np.testing.assert_array_equal(stored, reference)
+    assert decoder
+
+
+def test_content_hash_is_the_same_across_encodings(deid) -> None:
+    hashes = set()
+    for name in MR_SMALL:
+        result = process_dicom(_as_radiograph(name), "k", name, deid, get_profile("cxr-224"))
+        assert isinstance(result, IngestedInstance), result
+        hashes.add(result.instance["content_hash"])
+        image = result.image
+        pixels = np.frombuffer(image["pixels"], image["dtype"]).reshape(image["shape"])
+        assert pixels.shape == (224, 224) and pixels.max() > 200
+    assert len(hashes) == 1
+
+
+@pytest.mark.parametrize("name", ["image_dfl.dcm", "JPEG2000.dcm", "JPGExtended.dcm"])
+def test_other_codecs_decode(name: str, deid) -> None:
+    result = process_dicom(_as_radiograph(name), "k", name, deid, get_profile("cxr-224"))
+    assert isinstance(result, IngestedInstance), result
+
+
+def test_pydicoms_truncated_file_is_quarantined(deid) -> None:
+    raw = open(get_testdata_file("MR_truncated.dcm"), "rb").read()
+    result = process_dicom(raw, "k", "x", deid, get_profile("cxr-224"))
+    assert isinstance(result, Quarantined)
+    assert result.reason.value in ("truncated", "unsupported_modality")
+
+
+def test_ct_is_held_back_until_volume_assembly(deid) -> None:
+    raw = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    result = process_dicom(raw, "k", "x", deid, get_profile("cxr-224"))
+    assert isinstance(result, Quarantined) and result.reason.value == "unsupported_modality"
+
+
+def test_a_file_no_open_codec_decodes_is_quarantined_as_undecodable(deid) -> None:
+    # 12-bit JPEG Extended: neither libjpeg (via pylibjpeg) nor GDCM decodes pydicom's sample.
+    result = process_dicom(_as_radiograph("JPEG-lossy.dcm"), "k", "x", deid, get_profile("cxr-224"))
+    assert isinstance(result, Quarantined)
+    assert result.reason.value == "undecodable" and result.stage.value == "pixels"

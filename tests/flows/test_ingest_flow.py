@@ -1,0 +1,40 @@
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.ingest import ingest_flow, retry_on_io_error
+from radpipe.errors import SourceError
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_flow_ingests_and_a_second_run_adds_nothing(archive: Path, tmp_path: Path) -> None:
+    shutil.copytree(archive, tmp_path / "src")
+    dataset = tmp_path / "dataset"
+    first = ingest_flow(str(tmp_path / "src" / "dicom"), str(tmp_path / "src" / "reports"), str(dataset))
+    n_files = sum(1 for p in (tmp_path / "src" / "dicom").rglob("*") if p.is_file())
+    assert first["instances_added"] == n_files and first["balanced"]
+    assert pq.read_table(dataset / "instances").num_rows == n_files
+    second = ingest_flow(str(tmp_path / "src" / "dicom"), str(tmp_path / "src" / "reports"), str(dataset))
+    assert second["files_in"] == 0 and second["instances_added"] == 0
+
+
+def test_flow_fails_on_a_missing_source_without_retrying(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        ingest_flow(str(tmp_path / "missing"), None, str(tmp_path / "dataset"))
+
+
+class _State:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def result(self):
+        raise self.exc
+
+
+def test_only_io_errors_are_retried() -> None:
+    assert retry_on_io_error(None, None, _State(ConnectionResetError("peer reset")))
+    assert not retry_on_io_error(None, None, _State(SourceError("bad input")))
+    assert not retry_on_io_error(None, None, _State(ValueError("bug")))

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from radpipe.reports.labeler import label_report
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "expected"),
+    [
+        ("No pleural effusion.", "pleural_effusion", 0),
+        ("Small left pleural effusion.", "pleural_effusion", 1),
+        ("Possible small left pleural effusion.", "pleural_effusion", -1),
+        ("Small effusion cannot be excluded.", "pleural_effusion", -1),
+        ("Cardiomegaly. No pneumothorax or pleural effusion.", "pneumothorax", 0),
+        ("Cardiomegaly. No pneumothorax or pleural effusion.", "cardiomegaly", 1),
+        ("Heart size is normal.", "cardiomegaly", 0),
+        ("No evidence of pneumothorax, but there is a small right effusion.", "pneumothorax", 0),
+        ("No evidence of pneumothorax, but there is a small right effusion.", "pleural_effusion", 1),
+        ("No pleural effusion, likely atelectasis.", "atelectasis", -1),
+        ("No definite consolidation.", "consolidation", -1),
+        ("Pneumothorax is not seen.", "pneumothorax", 0),
+        ("Questionable left pneumothorax.", "pneumothorax", -1),
+        ("Endotracheal tube tip 4 cm above the carina.", "support_devices", 1),
+        ("The lungs are clear.", "pleural_effusion", None),
+    ],
+)
+def test_negation_uncertainty_and_mentions(text: str, label: str, expected: int | None) -> None:
+    assert label_report(text)[label] == expected
+
+
+def test_no_finding_follows_chexpert() -> None:
+    assert label_report("No acute cardiopulmonary process.")["no_finding"] == 1
+    assert label_report("Moderate cardiomegaly.")["no_finding"] is None
+    assert label_report("Possible small effusion.")["no_finding"] is None
+    # Support devices are not a pathology: a normal study with a tube is still "no finding".
+    assert label_report("Enteric tube courses below the diaphragm.")["no_finding"] == 1
+
+
+def test_labels_agree_with_synthetic_truth(archive) -> None:
+    """The labeller recovers the finding vector the synthetic reports were written from."""
+    truth = {
+        json.loads(line)["study_instance_uid"]: json.loads(line) for line in open(archive / "truth.jsonl")
+    }
+    agree = total = 0
+    for line in open(archive / "reports" / "reports.jsonl"):
+        row = json.loads(line)
+        study = truth.get(row["study_instance_uid"]) or next(
+            t for t in truth.values() if t["accession_number"] == row["accession_number"]
+        )
+        body = row["text"].split("FINDINGS:", 1)[1]
+        labels = label_report(body)
+        for finding, state in study["findings"].items():
+            expected = None if state == 0 else state  # absent findings may go unmentioned
+            got = labels[finding]
+            total += 1
+            agree += got == state or (expected is None and got in (0, None))
+    assert agree / total >= 0.97, f"agreement {agree}/{total}"

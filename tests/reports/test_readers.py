@@ -1,0 +1,77 @@
+import io
+
+from radpipe.reports.readers import read_reports
+from radpipe.reports.record import BadReport, ReportRecord
+from radpipe.reports.sections import split_sections
+
+OPENI = b"""<?xml version="1.0" encoding="utf-8"?>
+<eCitation>
+  <uId id="CXR1000"/>
+  <MedlineCitation><Article><Abstract>
+    <AbstractText Label="COMPARISON">None.</AbstractText>
+    <AbstractText Label="INDICATION">Cough.</AbstractText>
+    <AbstractText Label="FINDINGS">The heart is normal in size. No pleural effusion.</AbstractText>
+    <AbstractText Label="IMPRESSION">No acute cardiopulmonary process.</AbstractText>
+  </Abstract></Article></MedlineCitation>
+  <parentImage id="CXR1000_IM-0003-1001"/>
+</eCitation>
+"""
+
+
+def _read(name: str, data: bytes) -> list[ReportRecord | BadReport]:
+    return list(read_reports(name, io.BytesIO(data)))
+
+
+def test_jsonl_good_and_broken_lines_are_all_accounted_for() -> None:
+    data = (
+        b'{"accession_number": "A1", "text": "FINDINGS: No effusion."}\n'
+        b'{"accession_number": "A2", "text": \n'
+        b'{"accession_number": "A3", "text": "   "}\n'
+        b'{"text": "FINDINGS: orphan"}\n'
+        b"\n"
+        b'["not", "an", "object"]\n'
+        b'{"study_instance_uid": "1.2.3", "text": "IMPRESSION: normal", "rationale": "clear lungs"}\n'
+    )
+    items = _read("r.jsonl", data)
+    reasons = [item.reason if isinstance(item, BadReport) else "ok" for item in items]
+    assert reasons == ["ok", "parse_error", "missing_text", "missing_key", "parse_error", "ok"]
+    assert items[-1].rationale == "clear lungs"  # type: ignore[union-attr]
+    assert [i.position for i in items] == [1, 2, 3, 4, 6, 7]
+
+
+def test_csv_reader_handles_quotes_and_ragged_rows() -> None:
+    data = (
+        b"accession_number,study_instance_uid,text,report_date\n"
+        b'A1,,"FINDINGS: No effusion, no pneumothorax.\nIMPRESSION: Normal.",2020-01-02\n'
+        b"A2,,short\n"
+        b"A3,,text,2020-01-01,extra\n"
+    )
+    items = _read("reports.CSV", data)
+    assert isinstance(items[0], ReportRecord) and "no pneumothorax" in items[0].text
+    assert items[0].report_date == "2020-01-02"
+    assert [getattr(i, "reason", "ok") for i in items] == ["ok", "parse_error", "parse_error"]
+
+
+def test_openi_xml_uses_uid_as_accession_and_keeps_sections() -> None:
+    (record,) = _read("1000.xml", OPENI)
+    assert isinstance(record, ReportRecord)
+    assert record.accession_number == "CXR1000"
+    sections = split_sections(record.text)
+    assert sections["findings"] == "The heart is normal in size. No pleural effusion."
+    assert sections["impression"] == "No acute cardiopulmonary process."
+    assert sections["indication"] == "Cough."
+
+
+def test_broken_xml_and_unknown_formats_are_quarantined() -> None:
+    assert _read("x.xml", b"<eCitation><uId id='1'>")[0].reason == "parse_error"  # type: ignore[union-attr]
+    assert _read("x.pdf", b"%PDF")[0].reason == "unsupported_format"  # type: ignore[union-attr]
+
+
+def test_sections_split_inline_and_keep_empty_sections() -> None:
+    text = "INDICATION: \nFINDINGS: Cardiomegaly. IMPRESSION: Enlarged heart."
+    assert split_sections(text) == {
+        "indication": "",
+        "findings": "Cardiomegaly.",
+        "impression": "Enlarged heart.",
+    }
+    assert split_sections("No headings at all.") == {"preamble": "No headings at all."}
