@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmark ingest against a naive loop and the decode floor")
     bench.add_argument("--out", default="bench-out")
-    bench.add_argument("--studies", type=int, default=600)
+    bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -58,11 +58,10 @@ class Deidentifier:
         """De-identify a Dataset in place and return it (identifiers keyed, dates shifted)."""
         source_patient = str(ds.get("PatientID", "") or "")
         shift = dt.timedelta(days=self.pseudonymizer.date_shift_days(source_patient))
-        ds.remove_private_tags()
         for keyword in REMOVED_KEYWORDS:
             if keyword in ds:
                 delattr(ds, keyword)
-        ds.walk(lambda d, elem: self._element(elem, shift))
+        ds.walk(lambda d, elem: self._element(d, elem, shift))  # one pass: private tags, UIDs, dates
         if source_patient:
             ds.PatientID = self.pseudonymizer.pseudonym(IdentifierKind.PATIENT_ID, source_patient)
         if ds.get("AccessionNumber"):
@@ -72,8 +71,10 @@ class Deidentifier:
         ds.PatientIdentityRemoved = "YES"
         return ds
 
-    def _element(self, elem: DataElement, shift: dt.timedelta) -> None:
-        if elem.VR == "UI" and elem.value and elem.keyword not in ("TransferSyntaxUID",):
+    def _element(self, ds: Dataset, elem: DataElement, shift: dt.timedelta) -> None:
+        if elem.tag.is_private:
+            del ds[elem.tag]  # private tags carry anything, names included; none is on a safe list yet
+        elif elem.VR == "UI" and elem.value and elem.keyword not in ("TransferSyntaxUID",):
             if elem.VM == 1:
                 elem.value = self._uid(str(elem.value))
             else:

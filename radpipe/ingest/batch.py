@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import cv2
 import fsspec
 
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
@@ -35,6 +36,8 @@ def ingest_dicom_batch(
     dataset_uri: str, batch_id: str, files: list[SourceFile], deid: Deidentifier, profile: Profile
 ) -> StagedBatch:
     """Process DICOM files into staged instances/, images/ and quarantine/ files."""
+    # Parallelism is one process per core; codec or OpenCV thread pools on top only oversubscribe.
+    cv2.setNumThreads(1)
     store = DatasetStore(dataset_uri)
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("instances", "images", "quarantine")}
     batch = StagedBatch(batch_id, keys={"instances": []})

@@ -31,7 +31,7 @@ from radpipe.reports.readers import REPORT_SUFFIXES
 log = logging.getLogger(__name__)
 # A batch's images/ file should land near 0.5-1 GB (CONTRACT: pixel tables in large files).
 TARGET_FILE_BYTES = 768 * 1024**2
-MIN_BATCHES_PER_WORKER = 4  # enough batches to keep every worker busy and the progress bar moving
+MIN_BATCHES_PER_WORKER = 8  # enough batches to keep every worker busy and the progress bar moving
 
 ProgressCallback = Callable[[int, int], None]
 
