@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
@@ -61,7 +62,7 @@ class Deidentifier:
         for keyword in REMOVED_KEYWORDS:
             if keyword in ds:
                 delattr(ds, keyword)
-        ds.walk(lambda d, elem: self._element(d, elem, shift))  # one pass: private tags, UIDs, dates
+        self._clean(ds, shift)
         if source_patient:
             ds.PatientID = self.pseudonymizer.pseudonym(IdentifierKind.PATIENT_ID, source_patient)
         if ds.get("AccessionNumber"):
@@ -71,18 +72,37 @@ class Deidentifier:
         ds.PatientIdentityRemoved = "YES"
         return ds
 
-    def _element(self, ds: Dataset, elem: DataElement, shift: dt.timedelta) -> None:
-        if elem.tag.is_private:
-            del ds[elem.tag]  # private tags carry anything, names included; none is on a safe list yet
-        elif elem.VR == "UI" and elem.value and elem.keyword not in ("TransferSyntaxUID",):
-            if elem.VM == 1:
-                elem.value = self._uid(str(elem.value))
-            else:
-                elem.value = [self._uid(str(v)) for v in elem.value]
-        elif elem.VR == "DA" and elem.value and elem.VM == 1:
-            elem.value = shift_date(str(elem.value), shift) or ""
-        elif elem.VR == "DT" and elem.value and elem.VM == 1:
-            elem.value = ""
+    def _clean(self, ds: Dataset, shift: dt.timedelta) -> None:
+        """One pass over the tags, recursing into sequences: private tags out, UIDs keyed, dates shifted.
+
+        The VR comes from the data dictionary, so elements that need nothing are never decoded;
+        tags the dictionary does not know are decoded and judged by their own VR (fail closed).
+        """
+        for tag in list(ds.keys()):
+            if tag.is_private:
+                del ds[tag]  # private tags carry anything, names included; none is on a safe list yet
+                continue
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = ds[tag].VR
+            if vr == "SQ":
+                for item in ds[tag].value or ():
+                    self._clean(item, shift)
+            elif vr in ("UI", "DA", "DT"):
+                self._element(ds[tag], shift)
+
+    def _element(self, elem: DataElement, shift: dt.timedelta) -> None:
+        if not elem.value or elem.keyword == "TransferSyntaxUID":
+            return
+        if elem.VR == "UI":
+            elem.value = self._uid(str(elem.value)) if elem.VM == 1 else [self._uid(str(v)) for v in elem.value]
+        elif elem.VR == "DA":
+            values = [elem.value] if elem.VM == 1 else list(elem.value)
+            shifted = [shift_date(str(v), shift) or "" for v in values]
+            elem.value = shifted[0] if elem.VM == 1 else shifted
+        elif elem.VR == "DT":
+            elem.value = ""  # date-times carry times of day too; issue 3 shifts them properly
 
     def _uid(self, value: str) -> str:
         # Registered standard UIDs (SOP classes, transfer syntaxes, coding schemes) identify no one.

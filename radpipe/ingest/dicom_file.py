@@ -17,7 +17,7 @@ from radpipe.dicom.codes import Modality, Photometric
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
 from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels, modality_values
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
-from radpipe.preprocess import Profile, apply_profile
+from radpipe.preprocess import Profile, apply_profile_stored
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,6 @@ def process_dicom(
         )
     try:
         stored, decoder = decode_pixels(ds)
-        values = modality_values(ds, stored)
     except TruncatedPixelsError as exc:
         return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
     except UndecodableError as exc:
@@ -105,12 +104,16 @@ def process_dicom(
             Reason.INCONSISTENT_HEADER,
             f"decoded shape {stored.shape} differs from Rows x Columns",
         )
-    pixels = apply_profile(
-        values,
-        profile,
-        invert=header.photometric_interpretation == Photometric.MONOCHROME1.value,
-        voi=_voi(ds),
-    )
+    try:
+        pixels = apply_profile_stored(
+            stored,
+            lambda values: modality_values(ds, values),
+            profile,
+            invert=header.photometric_interpretation == Photometric.MONOCHROME1.value,
+            voi=_voi(ds),
+        )
+    except Exception as exc:  # a malformed modality LUT is bad data, not a crash
+        return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER, f"modality LUT unusable ({type(exc).__name__})")
     return IngestedInstance(
         instance=_instance_row(header, stored, decoder, source_key), image=_image_row(header, pixels, profile)
     )

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from radpipe.errors import ConfigError
-from radpipe.preprocess import Profile, apply_profile, get_profile
+from radpipe.preprocess import Profile, apply_profile, apply_profile_stored, get_profile
 
 
 def test_monochrome1_is_inverted_so_dense_is_bright() -> None:
@@ -36,3 +36,20 @@ def test_unknown_and_invalid_profiles_fail_clearly() -> None:
         get_profile("nope")
     with pytest.raises(ConfigError):
         Profile("tiny", size=(8, 8))
+
+
+@pytest.mark.parametrize("invert", [False, True])
+@pytest.mark.parametrize("voi", [None, (1500.0, 2000.0)])
+def test_lookup_table_path_matches_the_float_path(invert: bool, voi: tuple[float, float] | None) -> None:
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 4096, size=(300, 240), dtype=np.uint16)
+    stored[100:200, 50:150] = 3500
+
+    def rescale(values: np.ndarray) -> np.ndarray:
+        return values.astype(np.float32) * 0.5 - 100.0
+
+    profile = get_profile("cxr-224")
+    fast = apply_profile_stored(stored, rescale, profile, invert=invert, voi=voi)
+    slow = apply_profile(rescale(stored), profile, invert=invert, voi=voi)
+    assert fast.dtype == slow.dtype and fast.shape == slow.shape
+    assert np.abs(fast.astype(int) - slow.astype(int)).max() <= 2
