@@ -61,9 +61,7 @@ def publish_summary(summary: dict[str, Any]) -> None:
 
 
 @flow(name="ingest", log_prints=True)
-def ingest_flow(
-    dicom: str | None, reports: str | None, dataset: str, profile: str = DEFAULT_PROFILE
-) -> dict[str, Any]:
+def ingest_flow(dicom: str | None, reports: str | None, dataset: str, profile: str = DEFAULT_PROFILE) -> dict[str, Any]:
     """Ingest new DICOM and report files into `dataset`; a rerun over the same sources adds nothing."""
     summary = ingest_task(dicom, reports, dataset, profile)
     publish_summary(summary)

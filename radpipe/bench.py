@@ -100,8 +100,21 @@ def run_bench(out: Path, studies: int, console: Console) -> dict[str, object]:
     for name, command in (
         ("decode floor (all cores)", [python, "-m", "radpipe.bench", "floor", str(corpus)]),
         ("naive loop (1 process)", [python, "-m", "radpipe.bench", "naive", str(corpus), str(out / "naive.parquet")]),
-        ("radpipe ingest (Dask)", [python, "-m", "radpipe.cli", "ingest", "--dicom", str(corpus / "dicom"),
-                                   "--reports", str(corpus / "reports"), "--out", str(out / "dataset")]),
+        (
+            "radpipe ingest (Dask)",
+            [
+                python,
+                "-m",
+                "radpipe.cli",
+                "ingest",
+                "--dicom",
+                str(corpus / "dicom"),
+                "--reports",
+                str(corpus / "reports"),
+                "--out",
+                str(out / "dataset"),
+            ],
+        ),
     ):
         if name.startswith("radpipe"):
             import shutil
@@ -121,8 +134,13 @@ def run_bench(out: Path, studies: int, console: Console) -> dict[str, object]:
         f"ingest / naive = {ratios['ingest_over_naive']:.2f} (target <= 0.5); "
         f"ingest / floor = {ratios['ingest_over_floor']:.2f} (target <= 1.5)"
     )
-    report = {"files": len(files), "megabytes": megabytes, "cores": os.cpu_count(),
-              "results": [asdict(m) | {"files_per_s": m.files_per_s} for m in results], "ratios": ratios}
+    report: dict[str, object] = {
+        "files": len(files),
+        "megabytes": megabytes,
+        "cores": os.cpu_count(),
+        "results": [asdict(m) | {"files_per_s": m.files_per_s} for m in results],
+        "ratios": ratios,
+    }
     (out / "results.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -151,11 +169,18 @@ def _naive(corpus: Path, target: Path) -> None:
     for path in sorted((corpus / "dicom").rglob("*.dcm")):
         ds = pydicom.dcmread(path)
         pixels = ds.pixel_array
-        rows.append({
-            "sop_instance_uid": str(ds.SOPInstanceUID), "study_instance_uid": str(ds.StudyInstanceUID),
-            "patient_id": str(ds.PatientID), "modality": str(ds.Modality), "rows": int(ds.Rows),
-            "columns": int(ds.Columns), "pixels": pixels.tobytes(), "dtype": pixels.dtype.str,
-        })
+        rows.append(
+            {
+                "sop_instance_uid": str(ds.SOPInstanceUID),
+                "study_instance_uid": str(ds.StudyInstanceUID),
+                "patient_id": str(ds.PatientID),
+                "modality": str(ds.Modality),
+                "rows": int(ds.Rows),
+                "columns": int(ds.Columns),
+                "pixels": pixels.tobytes(),
+                "dtype": pixels.dtype.str,
+            }
+        )
     pd.DataFrame(rows).to_parquet(target)
 
 

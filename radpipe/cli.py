@@ -78,9 +78,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         f"wrote {summary.instances} instances in {summary.studies} studies of {summary.patients} patients, "
         f"{summary.reports} reports, to {args.out}"
     )
-    out.print(
-        "transfer syntaxes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.transfer_syntaxes.items()))
-    )
+    out.print("transfer syntaxes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.transfer_syntaxes.items())))
     return 0
 
 
@@ -160,9 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

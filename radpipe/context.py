@@ -22,9 +22,7 @@ def engine(settings: Settings | None = None) -> Iterator[DaskEngine]:
     from radpipe.engine.dask import dask_engine
 
     settings = settings or get_settings()
-    with dask_engine(
-        settings.radpipe_dask_address, settings.radpipe_dask_workers, settings.home / "dask"
-    ) as e:
+    with dask_engine(settings.radpipe_dask_address, settings.radpipe_dask_workers, settings.home / "dask") as e:
         yield e
 
 

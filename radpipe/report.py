@@ -31,9 +31,7 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}")
     table.add_row("Studies in dataset", f"{summary.studies:,}")
     table.add_row("Time", f"{summary.seconds:,.1f} s")
-    table.add_row(
-        "Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s"
-    )
+    table.add_row("Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s")
     if summary.recovered_batches or summary.dropped_batches:
         table.add_row(
             "Recovered from an interrupted run",

@@ -8,9 +8,7 @@ import pytest
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "radpipe.cli", *args], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "radpipe.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(

@@ -51,9 +51,7 @@ class DatasetStore:
         files = self.table_files(table)
         if not files:
             return (
-                schema.empty_table()
-                if columns is None
-                else pa.schema([schema.field(c) for c in columns]).empty_table()
+                schema.empty_table() if columns is None else pa.schema([schema.field(c) for c in columns]).empty_table()
             )
         parts = []
         for file in files:

@@ -66,9 +66,7 @@ class Deidentifier:
         if source_patient:
             ds.PatientID = self.pseudonymizer.pseudonym(IdentifierKind.PATIENT_ID, source_patient)
         if ds.get("AccessionNumber"):
-            ds.AccessionNumber = self.pseudonymizer.pseudonym(
-                IdentifierKind.ACCESSION_NUMBER, str(ds.AccessionNumber)
-            )
+            ds.AccessionNumber = self.pseudonymizer.pseudonym(IdentifierKind.ACCESSION_NUMBER, str(ds.AccessionNumber))
         ds.PatientIdentityRemoved = "YES"
         return ds
 
@@ -120,9 +118,7 @@ class Deidentifier:
                 else None
             ),
             study_instance_uid=p.uid(record.study_instance_uid) if record.study_instance_uid else None,
-            patient_id=p.pseudonym(IdentifierKind.PATIENT_ID, record.patient_id)
-            if record.patient_id
-            else None,
+            patient_id=p.pseudonym(IdentifierKind.PATIENT_ID, record.patient_id) if record.patient_id else None,
             report_date=shift_date(record.report_date, shift) if record.report_date else None,
         )
 

@@ -50,9 +50,7 @@ def decode_pixels(ds: Dataset) -> tuple[np.ndarray, str]:
     except NotImplementedError as exc:
         raise UndecodableError(f"unsupported transfer syntax {transfer_syntax}") from exc
     if not plugin and len(ds.PixelData) < expected_native_bytes(ds):
-        raise TruncatedPixelsError(
-            f"pixel data holds {len(ds.PixelData)} bytes, {expected_native_bytes(ds)} expected"
-        )
+        raise TruncatedPixelsError(f"pixel data holds {len(ds.PixelData)} bytes, {expected_native_bytes(ds)} expected")
     try:
         array, _ = get_decoder(transfer_syntax).as_array(ds, index=0, decoding_plugin=plugin)
     except Exception as exc:  # codecs raise many types; all mean the same thing to us

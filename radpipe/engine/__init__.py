@@ -23,8 +23,6 @@ class SerialEngine:
 
     workers = 1
 
-    def map_unordered(
-        self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
-    ) -> Iterator[T]:
+    def map_unordered(self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int) -> Iterator[T]:
         for item in args:
             yield fn(*item)

@@ -24,9 +24,7 @@ class DaskEngine:
         self.client = client
         self.workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
 
-    def map_unordered(
-        self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
-    ) -> Iterator[T]:
+    def map_unordered(self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int) -> Iterator[T]:
         pending = iter(args)
         running = as_completed()
         for item in pending:
@@ -49,9 +47,7 @@ def dask_engine(address: str | None, workers: int, scratch: Path) -> Iterator[Da
         try:
             client = Client(address, timeout="20s")
         except OSError as exc:
-            raise ConfigError(
-                f"cannot reach the Dask scheduler at RADPIPE_DASK_ADDRESS={address}: {exc}"
-            ) from None
+            raise ConfigError(f"cannot reach the Dask scheduler at RADPIPE_DASK_ADDRESS={address}: {exc}") from None
         try:
             yield DaskEngine(client)
         finally:
@@ -62,9 +58,15 @@ def dask_engine(address: str | None, workers: int, scratch: Path) -> Iterator[Da
     dask.config.set({"distributed.worker.profile.enabled": False})
     # Dask sets MALLOC_TRIM_THRESHOLD_ in workers, which turns off glibc's dynamic mmap threshold: every
     # multi-MB pixel array is then mmapped and page-faulted afresh, making decode ~40% slower (make bench).
-    dask.config.set({"distributed.nanny.pre-spawn-environ": {
-        "OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1,
-    }})
+    dask.config.set(
+        {
+            "distributed.nanny.pre-spawn-environ": {
+                "OMP_NUM_THREADS": 1,
+                "MKL_NUM_THREADS": 1,
+                "OPENBLAS_NUM_THREADS": 1,
+            }
+        }
+    )
     n_workers = workers or os.cpu_count() or 1
     for noisy in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

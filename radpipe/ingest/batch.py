@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import warnings
 
 import cv2
 import fsspec
@@ -15,6 +17,12 @@ from radpipe.ingest.report_file import process_report
 from radpipe.ingest.sources import SourceFile
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import read_reports
+
+
+def _quiet_libraries() -> None:
+    """Codec and parser warnings can quote header values; a worker's log must never show them."""
+    warnings.filterwarnings("ignore", module="pydicom")
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
 
 
 def _now() -> str:
@@ -38,6 +46,7 @@ def ingest_dicom_batch(
     """Process DICOM files into staged instances/, images/ and quarantine/ files."""
     # Parallelism is one process per core; codec or OpenCV thread pools on top only oversubscribe.
     cv2.setNumThreads(1)
+    _quiet_libraries()
     store = DatasetStore(dataset_uri)
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("instances", "images", "quarantine")}
     batch = StagedBatch(batch_id, keys={"instances": []})
@@ -52,9 +61,7 @@ def ingest_dicom_batch(
             )
         else:
             batch.input_bytes += len(raw)
-            outcome = process_dicom(
-                raw, source.source_key, fsspec.core.strip_protocol(source.url), deid, profile
-            )
+            outcome = process_dicom(raw, source.source_key, fsspec.core.strip_protocol(source.url), deid, profile)
         if isinstance(outcome, IngestedInstance) and outcome.instance["sop_instance_uid"] in seen:
             outcome = Quarantined(
                 source.source_key,
@@ -83,10 +90,9 @@ def ingest_dicom_batch(
     return batch
 
 
-def ingest_report_file(
-    dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier
-) -> StagedBatch:
+def ingest_report_file(dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier) -> StagedBatch:
     """Read one report file into staged reports/ and quarantine/ files."""
+    _quiet_libraries()
     store = DatasetStore(dataset_uri)
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
     batch = StagedBatch(batch_id, keys={"reports": []})
@@ -113,9 +119,7 @@ def ingest_report_file(
                     key = "reports"
                 batch.counts[key] = batch.counts.get(key, 0) + 1
     except OSError as exc:
-        row = Quarantined(
-            source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})"
-        )
+        row = Quarantined(source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})")
         writers["quarantine"].add(row.row(), batch_id)
         batch.counts["report_quarantined:unreadable"] = 1
     batch.input_bytes = source.size

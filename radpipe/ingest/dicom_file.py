@@ -79,9 +79,7 @@ def process_dicom(
     except Exception as exc:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed header ({type(exc).__name__})")
     if header.modality not in Modality.projection():
-        return reject(
-            Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {header.modality} is not 2D radiography"
-        )
+        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {header.modality} is not 2D radiography")
     if header.samples_per_pixel != 1 or header.number_of_frames != 1:
         return reject(
             Stage.HEADER,
@@ -95,9 +93,7 @@ def process_dicom(
     except UndecodableError as exc:
         return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
     except Exception as exc:
-        return reject(
-            Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})"
-        )
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
     if stored.shape != (header.rows, header.columns):
         return reject(
             Stage.PIXELS,
@@ -119,9 +115,7 @@ def process_dicom(
     )
 
 
-def _instance_row(
-    header: InstanceHeader, stored: np.ndarray, decoder: str, source_key: str
-) -> dict[str, Any]:
+def _instance_row(header: InstanceHeader, stored: np.ndarray, decoder: str, source_key: str) -> dict[str, Any]:
     row = header.row()
     # Exact-duplicate detection hashes decoded pixels, so a re-encoded copy still matches.
     row["content_hash"] = pixel_hash(stored)
@@ -133,9 +127,10 @@ def _instance_row(
 def pixel_hash(stored: np.ndarray) -> str:
     """Hash of decoded pixel values, independent of transfer syntax and byte order."""
     little = np.ascontiguousarray(stored, dtype=stored.dtype.newbyteorder("<"))
-    digest = hashlib.blake2b(f"{little.shape}{little.dtype.str}".encode(), digest_size=16)
-    digest.update(little.tobytes())
-    return digest.hexdigest()
+    # SHA-256 runs in hardware (SHA-NI) on current CPUs: twice as fast as BLAKE2b here (make bench).
+    digest = hashlib.sha256(f"{little.shape}{little.dtype.str}".encode())
+    digest.update(little.data)
+    return digest.hexdigest()[:32]
 
 
 def _image_row(header: InstanceHeader, pixels: np.ndarray, profile: Profile) -> dict[str, Any]:

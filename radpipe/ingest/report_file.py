@@ -19,9 +19,7 @@ def report_identity(record: ReportRecord) -> str:
     return f"{record.accession_number or ''}|{record.study_instance_uid or ''}|{text_hash}"
 
 
-def process_report(
-    item: ReportRecord | BadReport, source_key: str, deid: Deidentifier
-) -> dict[str, Any] | Quarantined:
+def process_report(item: ReportRecord | BadReport, source_key: str, deid: Deidentifier) -> dict[str, Any] | Quarantined:
     """De-identify, split and label one record; a BadReport becomes its quarantine record."""
     if isinstance(item, BadReport):
         return Quarantined(source_key, Stage.REPORT, Reason(item.reason), item.detail, item.position)

@@ -118,9 +118,7 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, set[s
     return duplicates
 
 
-def _publish(
-    store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]], summary: IngestSummary
-) -> None:
+def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]], summary: IngestSummary) -> None:
     duplicates = _deduplicate(store, batch, known)
     if duplicates:
         writer = StagedTableWriter(store, batch.batch_id, "quarantine")
@@ -199,9 +197,7 @@ def ingest(
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
-        tasks.append(
-            (ingest_dicom_batch, (dataset_uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk))
-        )
+        tasks.append((ingest_dicom_batch, (dataset_uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk)))
     for n, source in enumerate(report_files):
         tasks.append((ingest_report_file, (dataset_uri, f"{run_id}-r{n:05d}", source, deid), 1))
     total = len(dicom_files) + len(report_files)

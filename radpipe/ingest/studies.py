@@ -61,8 +61,6 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         linked += 1
         studies[uid]["has_report"] = True
         studies[uid]["report_id"] = studies[uid]["report_id"] or report["report_id"]
-    table = pa.Table.from_pylist(
-        sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES
-    )
+    table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
     store.write_whole_table("studies", table)
     return LinkStats(len(studies), len(reports), linked, len(reports) - linked)

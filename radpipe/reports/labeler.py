@@ -34,8 +34,7 @@ class _Compiled:
 
 
 _RULES = tuple(
-    _Compiled(r.label, _words(r.mentions), _words(r.absent_phrases) if r.absent_phrases else None)
-    for r in rules.RULES
+    _Compiled(r.label, _words(r.mentions), _words(r.absent_phrases) if r.absent_phrases else None) for r in rules.RULES
 )
 _PRE_NEG = _words(rules.PRE_NEGATION)
 _PRE_UNC = _words(rules.PRE_UNCERTAINTY)
@@ -58,11 +57,7 @@ def _pre_cue(window: str) -> Mention | None:
         for match in pattern.finditer(window):
             # Ties on end position (e.g. "no" vs "no definite") go to the longer, hedging cue.
             candidate = (match.end(), kind)
-            if (
-                best is None
-                or candidate[0] > best[0]
-                or (candidate[0] == best[0] and kind is Mention.UNCERTAIN)
-            ):
+            if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and kind is Mention.UNCERTAIN):
                 best = candidate
     return best[1] if best else None
 

@@ -26,9 +26,7 @@ def read_reports(name: str, stream: Any) -> Iterator[ReportRecord | BadReport]:
     elif lower.endswith(".xml"):
         yield from read_openi_xml(stream.read())
     else:
-        yield BadReport(
-            "unsupported_format", f"report file type {suffix_of(lower)!r} is not JSONL/CSV/XML", 0
-        )
+        yield BadReport("unsupported_format", f"report file type {suffix_of(lower)!r} is not JSONL/CSV/XML", 0)
 
 
 def suffix_of(name: str) -> str:
@@ -51,9 +49,7 @@ def record_from_mapping(row: dict[str, Any], position: int) -> ReportRecord | Ba
         return BadReport("missing_text", "report has no text", position)
     keys = {column: text_of(column) for column in KEY_COLUMNS}
     if not any(keys.values()):
-        return BadReport(
-            "missing_key", "report has neither accession_number nor study_instance_uid", position
-        )
+        return BadReport("missing_key", "report has neither accession_number nor study_instance_uid", position)
     return ReportRecord(
         text=text,
         accession_number=keys["accession_number"],

@@ -21,9 +21,7 @@ SECTION_HEADINGS: dict[str, str] = {
 }
 
 _HEADING = re.compile(
-    r"(?i)(?:^|(?<=[\n.;]))\s*("
-    + "|".join(sorted(map(re.escape, SECTION_HEADINGS), key=len, reverse=True))
-    + r")\s*:"
+    r"(?i)(?:^|(?<=[\n.;]))\s*(" + "|".join(sorted(map(re.escape, SECTION_HEADINGS), key=len, reverse=True)) + r")\s*:"
 )
 
 

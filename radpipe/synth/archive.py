@@ -158,9 +158,7 @@ def write_archive(
             date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
             study = {
                 "uid": _uid(seed, "study", index),
-                "accession": f"ACC{seed % 1000:03d}{index:07d}"
-                if not phi
-                else f"A{int(rng.integers(10**8, 10**9))}",
+                "accession": f"ACC{seed % 1000:03d}{index:07d}" if not phi else f"A{int(rng.integers(10**8, 10**9))}",
                 "date": date.strftime("%Y%m%d"),
                 "index": f"{index:05d}",
             }

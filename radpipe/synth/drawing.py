@@ -73,9 +73,7 @@ def draw_chest(rng: np.random.Generator, shape: tuple[int, int], findings: Findi
         inner = _ellipse(yy, xx, ly + lry * (1 - collapse), lx, lry * collapse, lrx * collapse)
         rim = outer & ~inner
         image[rim] = 0.03  # lucent, and no markings
-        edge = inner & ~_ellipse(
-            yy, xx, ly + lry * (1 - collapse), lx, lry * collapse - 0.006, lrx * collapse - 0.006
-        )
+        edge = inner & ~_ellipse(yy, xx, ly + lry * (1 - collapse), lx, lry * collapse - 0.006, lrx * collapse - 0.006)
         image[edge] = 0.32  # the visceral pleural line
     if findings.shown("lung_lesion"):
         ly, lx, lry, lrx = lungs[lung_index("lung_lesion")]
@@ -88,9 +86,7 @@ def draw_chest(rng: np.random.Generator, shape: tuple[int, int], findings: Findi
         ly, lx, lry, lrx = lungs[lung_index("consolidation")]
         cy0 = ly + float(rng.uniform(0.0, 0.5)) * lry
         region = _ellipse(yy, xx, cy0, lx, lry * 0.45, lrx * 0.8) & lung_mask
-        patches = _smooth_noise(rng, shape, sigma=width / 60) > (
-            0.0 if findings.present("consolidation") else 0.7
-        )
+        patches = _smooth_noise(rng, shape, sigma=width / 60) > (0.0 if findings.present("consolidation") else 0.7)
         image[region & patches] += 0.28
     if findings.shown("support_devices"):
         # A tube or line: a bright, thin curve from the neck into the mediastinum.

@@ -114,9 +114,7 @@ def write_report(rng: np.random.Generator, findings: Findings) -> tuple[str, str
         sentences.append(_fill(options[int(rng.integers(len(options)))], findings.sides[name]))
     order = rng.permutation(len(sentences))
     findings_text = " ".join(sentences[i] for i in order)
-    positives = [
-        _fill(IMPRESSION_NAMES[n], findings.sides[n]) for n in IMPRESSION_NAMES if findings.present(n)
-    ]
+    positives = [_fill(IMPRESSION_NAMES[n], findings.sides[n]) for n in IMPRESSION_NAMES if findings.present(n)]
     if positives:
         impression = (", ".join(positives)).capitalize() + "."
     elif any(findings.states[n] is State.UNCERTAIN for n in IMPRESSION_NAMES):

@@ -30,9 +30,7 @@ def add_bad_files(dicom: Path) -> dict[str, str]:
     (bad / "notes.txt").write_text("Patient John Doe called, see chart.\n")
     expected["notes.txt"] = "not_dicom"
 
-    native = next(
-        p for p in good if pydicom.dcmread(p).file_meta.TransferSyntaxUID.name == "Explicit VR Little Endian"
-    )
+    native = next(p for p in good if pydicom.dcmread(p).file_meta.TransferSyntaxUID.name == "Explicit VR Little Endian")
     raw = native.read_bytes()
     (bad / "truncated.dcm").write_bytes(raw[: len(raw) // 2])
     expected["truncated.dcm"] = "truncated"

@@ -28,9 +28,7 @@ def ingested(archive: Path, tmp_path_factory: pytest.TempPathFactory):
     expected = add_bad_files(work / "src" / "dicom")
     bad_report_lines = add_bad_reports(work / "src" / "reports")
     dataset = work / "dataset"
-    first = ingest_sources(
-        str(work / "src" / "dicom"), str(work / "src" / "reports"), str(dataset), "cxr-224"
-    )
+    first = ingest_sources(str(work / "src" / "dicom"), str(work / "src" / "reports"), str(dataset), "cxr-224")
     return work, dataset, first, expected, bad_report_lines
 
 
@@ -104,11 +102,7 @@ def test_no_source_identifier_or_path_in_any_table(ingested, archive: Path) -> N
         text = json.dumps(
             pq.read_table(dataset / table)
             .drop_columns(
-                [
-                    c
-                    for c in ("pixels",)
-                    if c in pq.read_schema(next((dataset / table).glob("*.parquet"))).names
-                ]
+                [c for c in ("pixels",) if c in pq.read_schema(next((dataset / table).glob("*.parquet"))).names]
             )
             .to_pylist(),
             default=str,
@@ -133,9 +127,7 @@ def test_no_planted_phi_in_report_text(ingested, archive: Path) -> None:
 def test_rerun_adds_nothing_and_a_new_file_adds_exactly_its_rows(ingested, tmp_path: Path) -> None:
     work, dataset, _, _, _ = ingested
     counts = {t: len(_rows(dataset, t)) for t in TABLES}
-    again = ingest_sources(
-        str(work / "src" / "dicom"), str(work / "src" / "reports"), str(dataset), "cxr-224"
-    )
+    again = ingest_sources(str(work / "src" / "dicom"), str(work / "src" / "reports"), str(dataset), "cxr-224")
     assert again.files_in == 0 and again.instances_added == 0 and again.reports_added == 0
     assert again.files_skipped == again.files_seen
     assert {t: len(_rows(dataset, t)) for t in TABLES} == counts

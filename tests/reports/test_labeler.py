@@ -39,9 +39,7 @@ def test_no_finding_follows_chexpert() -> None:
 
 def test_labels_agree_with_synthetic_truth(archive) -> None:
     """The labeller recovers the finding vector the synthetic reports were written from."""
-    truth = {
-        json.loads(line)["study_instance_uid"]: json.loads(line) for line in open(archive / "truth.jsonl")
-    }
+    truth = {json.loads(line)["study_instance_uid"]: json.loads(line) for line in open(archive / "truth.jsonl")}
     agree = total = 0
     for line in open(archive / "reports" / "reports.jsonl"):
         row = json.loads(line)

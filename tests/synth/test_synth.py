@@ -38,9 +38,7 @@ def test_archive_has_the_promised_variety(archive: Path) -> None:
     assert {h.Modality for h in headers} <= {"CR", "DX"}
     assert all(h.SyntheticData == "YES" for h in headers)
     patients = [h.PatientID for h in headers]
-    studies_per_patient = {
-        p: len({h.StudyInstanceUID for h in headers if h.PatientID == p}) for p in patients
-    }
+    studies_per_patient = {p: len({h.StudyInstanceUID for h in headers if h.PatientID == p}) for p in patients}
     assert max(studies_per_patient.values()) > 1
 
 
