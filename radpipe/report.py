@@ -24,6 +24,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
         table.add_row(f"    {reason}", f"{count:,}")
     table.add_row("Report files read", f"{summary.report_files:,}")
     table.add_row("  reports added", f"{summary.reports_added:,}")
+    if summary.reports_unchanged:
+        table.add_row("  unchanged (file re-read)", f"{summary.reports_unchanged:,}")
     for reason, count in sorted(summary.reports_quarantined.items()):
         if count:
             table.add_row(f"    quarantined {reason}", f"{count:,}")

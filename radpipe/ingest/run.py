@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from radpipe.dataset.store import (
     DatasetStore,
     StagedBatch,
@@ -47,6 +49,7 @@ class IngestSummary:
     quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
     report_files: int = 0
     reports_added: int = 0
+    reports_unchanged: int = 0  # re-read from a report file that changed; already in reports/
     reports_quarantined: Counter[str] = field(default_factory=Counter)
     reports_linked: int = 0
     reports_orphaned: int = 0
@@ -91,35 +94,49 @@ def _chunks(files: list[SourceFile], workers: int, profile: Profile) -> Iterator
         yield files[start : start + size]
 
 
-def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]]) -> list[Quarantined]:
-    """Drop rows whose key an earlier batch or run already holds; they become duplicate records."""
-    duplicates: list[Quarantined] = []
+@dataclass
+class _Dedup:
+    """What de-duplication found in one batch."""
+
+    duplicates: dict[str, list[Quarantined]] = field(default_factory=dict)  # table -> duplicate records
+    reports_unchanged: int = 0  # lines of a changed report file that were ingested before
+
+
+def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]]) -> _Dedup:
+    """Drop rows whose key an earlier batch or run already holds.
+
+    A second copy (another file, or another line) becomes a duplicate record in quarantine/. A report
+    line seen again because its file changed (lines were appended) is the same report, not a copy:
+    it is dropped silently and counted as unchanged.
+    """
+    found = _Dedup()
     for table, pairs in batch.keys.items():
         existing = known[table]
-        dropped = {key for key, _ in pairs if key in existing}
+        dropped: set[str] = set()
+        records = found.duplicates.setdefault(table, [])
         for key, source_key in pairs:
-            if key in dropped:
-                what = "instance" if table == "instances" else "report"
-                duplicates.append(
-                    Quarantined(
-                        source_key,
-                        Stage.DEDUP,
-                        Reason.DUPLICATE,
-                        f"a second copy of {what} {key}, already ingested",
-                    )
-                )
+            if key not in existing:
+                existing[key] = source_key
+                continue
+            dropped.add(key)
+            if table == "reports" and existing[key] == source_key:
+                found.reports_unchanged += 1
+                continue
+            what = "instance" if table == "instances" else "report"
+            detail = f"a second copy of {what} {key}, already ingested"
+            records.append(Quarantined(source_key, Stage.DEDUP, Reason.DUPLICATE, detail))
         if dropped:
             column = "sop_instance_uid" if table == "instances" else "report_id"
             related = ("instances", "images") if table == "instances" else ("reports",)
             for name in related:
                 if name in batch.files:
                     rewrite_without(store, batch.files[name], name, column, dropped)
-        existing.update(key for key, _ in pairs if key not in dropped)
-    return duplicates
+    return found
 
 
-def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]], summary: IngestSummary) -> None:
-    duplicates = _deduplicate(store, batch, known)
+def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary) -> None:
+    dedup = _deduplicate(store, batch, known)
+    duplicates = [record for records in dedup.duplicates.values() for record in records]
     if duplicates:
         writer = StagedTableWriter(store, batch.batch_id, "quarantine")
         writer.staged = writer.staged.replace("quarantine.parquet", "quarantine-dedup.parquet")
@@ -151,9 +168,10 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, set[str]]
             summary.reports_added += count
         elif key.startswith("report_quarantined:"):
             summary.reports_quarantined[key.split(":", 1)[1]] += count
-    report_duplicates = sum(1 for record in duplicates if "report" in record.detail)
-    summary.reports_added -= report_duplicates
+    report_duplicates = len(dedup.duplicates.get("reports", []))
+    summary.reports_added -= report_duplicates + dedup.reports_unchanged
     summary.reports_quarantined["duplicate"] += report_duplicates
+    summary.reports_unchanged += dedup.reports_unchanged
     summary.input_bytes += batch.input_bytes
 
 
@@ -190,9 +208,11 @@ def ingest(
         f for f in report_files if not f.url.lower().endswith(REPORT_SUFFIXES)
     ]
     summary.files_in = len(dicom_files)
+    instances = store.read_table("instances", ["sop_instance_uid", "source_key"])
+    reports = store.read_table("reports", ["report_id", "source_key"])
     known = {
-        "instances": set(store.read_table("instances", ["sop_instance_uid"]).column(0).to_pylist()),
-        "reports": set(store.read_table("reports", ["report_id"]).column(0).to_pylist()),
+        "instances": _key_map(instances, "sop_instance_uid"),
+        "reports": _key_map(reports, "report_id"),
     }
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     tasks: list[tuple[object, ...]] = []
@@ -222,6 +242,11 @@ def ingest(
             f"{summary.instances_added} instances + {summary.quarantined_files} quarantined"
         )
     return summary
+
+
+def _key_map(table: pa.Table, key: str) -> dict[str, str]:
+    """Key -> source_key of the rows already in the dataset."""
+    return dict(zip(table[key].to_pylist(), table["source_key"].to_pylist(), strict=True))
 
 
 def _run_task(fn: Callable[..., StagedBatch], args: tuple[object, ...], size: int) -> tuple[StagedBatch, int]:
