@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 export RADPIPE_HOME ?= $(CURDIR)/.radpipe
+# The machine may have no route to Prefect's telemetry endpoint; an error line per run helps no one.
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: install test lint demo bench clean
 
@@ -34,6 +36,10 @@ demo: install
 	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7
 	$(BIN)/python -m flows.ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset
 	$(BIN)/radpipe summary $(DEMO)/dataset
+	@echo
+	@echo "Dataset: $(DEMO)/dataset (plain Parquet). Try:"
+	@echo "  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select * from '$(DEMO)/dataset/reports/*.parquet' limit 3\\\"))\""
+	@echo "  $(BIN)/radpipe ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset   # adds nothing"
 
 bench: install
 	$(BIN)/radpipe bench --out bench-out
