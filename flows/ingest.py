@@ -15,14 +15,17 @@ from radpipe.context import ingest_sources
 from radpipe.errors import RadpipeError
 from radpipe.preprocess.profile import DEFAULT_PROFILE
 
+# Errors that say the path or its permissions are wrong: retrying cannot help.
+PERMANENT_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+
 
 def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient I/O failures (ingest is idempotent); never retry bad data or bad settings."""
+    """Retry transient I/O failures (ingest is idempotent); never bad data, bad settings or bad paths."""
     try:
         state.result()
-    except RadpipeError:
+    except (RadpipeError, *PERMANENT_OS_ERRORS):
         return False
-    except OSError:
+    except (OSError, TimeoutError):
         return True
     except Exception:
         return False

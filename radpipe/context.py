@@ -35,7 +35,7 @@ def ingest_sources(
 ) -> IngestSummary:
     """Ingest with the configured key and Dask engine; what the CLI and the Prefect flow both call."""
     profile = get_profile(profile_name)
-    check_sources(dicom, reports)  # before a cluster starts: a typo should cost a second, not ten
+    check_sources(dicom, reports, dataset)  # before a cluster starts: a typo should cost a second, not ten
     deid = deidentifier()
     with engine() as dask:
         return ingest(dicom, reports, dataset, deid, profile, dask, on_progress)

@@ -98,7 +98,8 @@ LEDGER = pa.schema(
         ("kind", pa.string()),  # dicom | report
         ("size", pa.int64()),
         ("mtime", pa.string()),  # any change marker the filesystem gives (mtime, ETag)
-        ("outcome", pa.string()),  # ingested | quarantined:<reason> | reports:<n>
+        ("outcome", pa.string()),  # ingested | unchanged | quarantined:<reason> | reports:<n>
+        ("records", pa.int64()),  # report files: records read, so a grown file is not re-quarantined
         ("batch_id", pa.string()),
         ("committed_at", pa.string()),
     ]

@@ -21,6 +21,7 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from radpipe.dataset.schema import PAYLOAD_COLUMNS, TABLES
+from radpipe.errors import RadpipeError
 
 STAGING = "_staging"
 COMMIT_FILE = "COMMIT"
@@ -38,6 +39,10 @@ class DatasetStore:
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
+
+    def relative(self, path: str) -> str:
+        """A path inside the dataset, relative to its root (manifests survive a moved dataset)."""
+        return posixpath.relpath(path, self.root)
 
     def table_files(self, table: str) -> list[str]:
         folder = self.path(table)
@@ -112,6 +117,15 @@ class StagedTableWriter:
         self.written += len(self.rows)
         self.rows, self.buffered_bytes = [], 0
 
+    def discard(self) -> None:
+        """Drop everything written or buffered so far."""
+        self.rows, self.buffered_bytes = [], 0
+        if self._writer is not None:
+            self._writer.close()
+            self._file.close()
+            self.store.fs.rm(self.staged)
+            self._writer = None
+
     def close(self) -> str | None:
         """Finish the file; the staged path, or None when the table got no rows."""
         self._flush()
@@ -135,17 +149,26 @@ class StagedBatch:
     input_bytes: int = 0
 
 
+class StagingNotVisible(RadpipeError):
+    """Workers staged files the driver cannot see: they do not share the dataset's storage."""
+
+
 def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
     """Publish a staged batch atomically (see the module docstring)."""
+    missing = [key for key, staged in files.items() if not store.fs.exists(staged)]
+    if missing:
+        raise StagingNotVisible(
+            f"batch files staged by a Dask worker are not visible here ({', '.join(sorted(missing))}): with "
+            "RADPIPE_DASK_ADDRESS the dataset must be on storage that the workers and this machine share"
+        )
     moves = []
     for key, staged in files.items():
         table, _, suffix = key.partition("#")  # "quarantine#dedup": a second file for one table
         name = f"part-{batch_id}-{suffix}.parquet" if suffix else f"part-{batch_id}.parquet"
-        moves.append([staged, store.path(table, name)])
-    moves.sort(key=lambda move: move[1].split("/")[-2] == "_ledger")  # the ledger moves last
+        moves.append([store.relative(staged), posixpath.join(table, name)])
+    moves.sort(key=lambda move: move[1].startswith("_ledger/"))  # the ledger moves last
     manifest = store.path(STAGING, batch_id, COMMIT_FILE)
     temporary = manifest + ".tmp"
-    store.fs.makedirs(store.path(STAGING, batch_id), exist_ok=True)
     with store.fs.open(temporary, "w") as fh:
         json.dump({"batch_id": batch_id, "moves": moves}, fh)
     store.fs.mv(temporary, manifest)
@@ -153,15 +176,19 @@ def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
 
 
 def _apply(store: DatasetStore, batch_id: str, moves: Iterable[list[str]]) -> None:
+    """Do the renames a manifest lists; each is done already, or still to do, never neither."""
     for staged, final in moves:
-        if store.fs.exists(staged):
-            store.fs.makedirs(posixpath.dirname(final), exist_ok=True)
-            store.fs.mv(staged, final)
+        source, target = store.path(staged), store.path(final)
+        if store.fs.exists(source):
+            store.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+            store.fs.mv(source, target)
+        elif not store.fs.exists(target):
+            raise RuntimeError(f"commit of batch {batch_id} is broken: {staged} and {final} are both missing")
     store.fs.rm(store.path(STAGING, batch_id), recursive=True)
 
 
 def recover(store: DatasetStore) -> tuple[int, int]:
-    """Finish committed batches and drop uncommitted ones; (finished, dropped)."""
+    """Finish committed batches and drop uncommitted ones; (finished, dropped). Call under the lock."""
     staging = store.path(STAGING)
     if not store.fs.exists(staging):
         return 0, 0

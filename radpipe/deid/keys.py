@@ -28,8 +28,11 @@ def load_key(env_value: str | None, home: Path) -> bytes:
         return key
     path = home / KEY_FILE_NAME
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the key in RADPIPE_HOME={home}: {exc.strerror}") from None
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
         log.warning("created a new de-identification key at %s (mode 0600); back it up", path)

@@ -58,7 +58,9 @@ class Deidentifier:
     def dataset(self, ds: Dataset) -> Dataset:
         """De-identify a Dataset in place and return it (identifiers keyed, dates shifted)."""
         source_patient = str(ds.get("PatientID", "") or "")
-        shift = dt.timedelta(days=self.pseudonymizer.date_shift_days(source_patient))
+        # Without a patient there is no secret per-patient shift: dates are removed, not shifted by one
+        # shift shared by every anonymous record (one known date would undo them all).
+        shift = dt.timedelta(days=self.pseudonymizer.date_shift_days(source_patient)) if source_patient else None
         for keyword in REMOVED_KEYWORDS:
             if keyword in ds:
                 delattr(ds, keyword)
@@ -70,7 +72,7 @@ class Deidentifier:
         ds.PatientIdentityRemoved = "YES"
         return ds
 
-    def _clean(self, ds: Dataset, shift: dt.timedelta) -> None:
+    def _clean(self, ds: Dataset, shift: dt.timedelta | None) -> None:
         """One pass over the tags, recursing into sequences: private tags out, UIDs keyed, dates shifted.
 
         The VR comes from the data dictionary, so elements that need nothing are never decoded;
@@ -90,14 +92,14 @@ class Deidentifier:
             elif vr in ("UI", "DA", "DT"):
                 self._element(ds[tag], shift)
 
-    def _element(self, elem: DataElement, shift: dt.timedelta) -> None:
+    def _element(self, elem: DataElement, shift: dt.timedelta | None) -> None:
         if not elem.value or elem.keyword == "TransferSyntaxUID":
             return
         if elem.VR == "UI":
             elem.value = self._uid(str(elem.value)) if elem.VM == 1 else [self._uid(str(v)) for v in elem.value]
         elif elem.VR == "DA":
             values = [elem.value] if elem.VM == 1 else list(elem.value)
-            shifted = [shift_date(str(v), shift) or "" for v in values]
+            shifted = [(shift_date(str(v), shift) or "") if shift is not None else "" for v in values]
             elem.value = shifted[0] if elem.VM == 1 else shifted
         elif elem.VR == "DT":
             elem.value = ""  # date-times carry times of day too; issue 3 shifts them properly
@@ -109,7 +111,7 @@ class Deidentifier:
     def report(self, record: ReportRecord) -> ReportRecord:
         """De-identify a report record: keys pseudonymised, report date shifted per patient."""
         p = self.pseudonymizer
-        shift = dt.timedelta(days=p.date_shift_days(record.patient_id or ""))
+        shift = dt.timedelta(days=p.date_shift_days(record.patient_id)) if record.patient_id else None
         return replace(
             record,
             accession_number=(
@@ -119,7 +121,7 @@ class Deidentifier:
             ),
             study_instance_uid=p.uid(record.study_instance_uid) if record.study_instance_uid else None,
             patient_id=p.pseudonym(IdentifierKind.PATIENT_ID, record.patient_id) if record.patient_id else None,
-            report_date=shift_date(record.report_date, shift) if record.report_date else None,
+            report_date=shift_date(record.report_date, shift) if record.report_date and shift else None,
         )
 
 
@@ -127,7 +129,6 @@ def shift_date(value: str, shift: dt.timedelta) -> str | None:
     """Shift a DICOM (YYYYMMDD) or ISO (YYYY-MM-DD) date; None when it does not parse."""
     digits = value.strip().replace("-", "")[:8]
     try:
-        day = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
-    except ValueError:
+        return (dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])) + shift).strftime("%Y%m%d")
+    except (ValueError, OverflowError):
         return None
-    return (day + shift).strftime("%Y%m%d")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 
 class HeaderError(ValueError):
@@ -60,13 +62,20 @@ def _int(ds: Dataset, keyword: str, default: int | None = None) -> int:
 
 
 def _spacing(ds: Dataset) -> list[float] | None:
+    """Row and column spacing in mm; a single value means square pixels; nonsense means unknown."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
-        if value is not None and len(value) == 2:
-            try:
-                return [float(value[0]), float(value[1])]
-            except (TypeError, ValueError):
-                return None
+        try:
+            value = ds.get(keyword)
+            if value is None or value == "":
+                continue
+            numbers = [float(v) for v in (value if isinstance(value, MultiValue | list) else [value])][:2]
+        except (TypeError, ValueError):
+            return None
+        if len(numbers) == 1:
+            numbers *= 2
+        if len(numbers) == 2 and all(math.isfinite(n) and n > 0 for n in numbers):
+            return numbers
+        return None
     return None
 
 
@@ -99,7 +108,7 @@ def read_header(ds: Dataset) -> InstanceHeader:
         view_position=_text(ds, "ViewPosition"),
         rows=rows,
         columns=columns,
-        number_of_frames=_int(ds, "NumberOfFrames", 1),
+        number_of_frames=_int(ds, "NumberOfFrames", 1) if ds.get("NumberOfFrames") not in (None, "") else 1,
         samples_per_pixel=_int(ds, "SamplesPerPixel", 1),
         pixel_spacing=_spacing(ds),
         photometric_interpretation=_text(ds, "PhotometricInterpretation") or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
+from typing import Any
 
 import cv2
 import fsspec
@@ -17,6 +18,7 @@ from radpipe.ingest.report_file import process_report
 from radpipe.ingest.sources import SourceFile
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import read_reports
+from radpipe.reports.record import BadReport, ReportRecord
 
 
 def _quiet_libraries() -> None:
@@ -31,6 +33,7 @@ def _now() -> str:
 
 def _ledger_row(source: SourceFile, kind: str, outcome: str) -> dict[str, object]:
     return {
+        "records": 0,
         "source_key": source.source_key,
         "kind": kind,
         "size": source.size,
@@ -90,25 +93,29 @@ def ingest_dicom_batch(
     return batch
 
 
-def ingest_report_file(dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier) -> StagedBatch:
-    """Read one report file into staged reports/ and quarantine/ files."""
+def ingest_report_file(
+    dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier, records_read_before: int = 0
+) -> StagedBatch:
+    """Read one report file into staged reports/ and quarantine/ files.
+
+    `records_read_before` is how many records an earlier run read from this file (it has changed
+    since, typically by lines appended): broken records up to there were quarantined then and are
+    not recorded again; good ones are recognised by the driver as unchanged.
+    """
     _quiet_libraries()
     store = DatasetStore(dataset_uri)
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
     batch = StagedBatch(batch_id, keys={"reports": []})
     seen: set[str] = set()
+    last_position = 0
     try:
         with fsspec.open(source.url, "rb") as stream:
             for item in read_reports(source.url, stream):
-                outcome = process_report(item, source.source_key, deid)
-                if not isinstance(outcome, Quarantined) and outcome["report_id"] in seen:
-                    outcome = Quarantined(
-                        source.source_key,
-                        Stage.DEDUP,
-                        Reason.DUPLICATE,
-                        "same report as an earlier line of this file",
-                        item.position,
-                    )
+                last_position = max(last_position, item.position)
+                if isinstance(item, BadReport) and 0 < item.position <= records_read_before:
+                    batch.counts["report_bad_unchanged"] = batch.counts.get("report_bad_unchanged", 0) + 1
+                    continue
+                outcome = _report_outcome(item, source.source_key, deid, seen)
                 if isinstance(outcome, Quarantined):
                     writers["quarantine"].add(outcome.row(), batch_id)
                     key = f"report_quarantined:{outcome.reason.value}"
@@ -119,13 +126,37 @@ def ingest_report_file(dataset_uri: str, batch_id: str, source: SourceFile, deid
                     key = "reports"
                 batch.counts[key] = batch.counts.get(key, 0) + 1
     except OSError as exc:
+        # A read that fails half way must not keep half a file: drop what was staged, retry next run.
+        for writer in writers.values():
+            writer.discard()
+        writers["quarantine"] = StagedTableWriter(store, batch_id, "quarantine")
         row = Quarantined(source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})")
         writers["quarantine"].add(row.row(), batch_id)
-        batch.counts["report_quarantined:unreadable"] = 1
+        batch.keys["reports"] = []
+        batch.counts = {"report_quarantined:unreadable": 1}
+        batch.ledger.append(_ledger_row(source, "report", "quarantined:unreadable"))
+    else:
+        batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
+        batch.ledger[-1]["records"] = last_position
     batch.input_bytes = source.size
-    batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
             batch.files[table] = staged
     return batch
+
+
+def _report_outcome(
+    item: ReportRecord | BadReport, source_key: str, deid: Deidentifier, seen: set[str]
+) -> dict[str, Any] | Quarantined:
+    try:
+        outcome = process_report(item, source_key, deid)
+    except Exception as exc:  # one odd record (bad unicode, absurd date) must not stop the file
+        return Quarantined(
+            source_key, Stage.REPORT, Reason.PARSE_ERROR, f"unprocessable ({type(exc).__name__})", item.position
+        )
+    if not isinstance(outcome, Quarantined) and outcome["report_id"] in seen:
+        return Quarantined(
+            source_key, Stage.DEDUP, Reason.DUPLICATE, "same report as an earlier line of this file", item.position
+        )
+    return outcome

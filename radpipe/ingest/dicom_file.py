@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,9 @@ from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
 from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels, modality_values
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
 from radpipe.preprocess import Profile, apply_profile_stored
+
+# 100 megapixels: far above any radiograph (a 43 x 43 cm detector at 0.1 mm is 18.5 MP).
+MAX_PIXELS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,11 @@ def _voi(ds: pydicom.Dataset) -> tuple[float, float] | None:
         return None
     first = lambda v: float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)  # noqa: E731
     try:
-        return first(center), first(width)
+        window = first(center), first(width)
     except (TypeError, ValueError, IndexError):
         return None
+    # A NaN or infinite window would blank the image: fall back to percentiles instead.
+    return window if all(math.isfinite(v) for v in window) and window[1] > 0 else None
 
 
 def process_dicom(
@@ -79,7 +85,12 @@ def process_dicom(
     except Exception as exc:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed header ({type(exc).__name__})")
     if header.modality not in Modality.projection():
-        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {header.modality} is not 2D radiography")
+        # Only a known code is echoed: a free-text Modality value could carry anything.
+        shown = header.modality if header.modality in Modality.__members__ else "other"
+        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {shown} is not 2D radiography")
+    if header.rows * header.columns * header.number_of_frames > MAX_PIXELS:
+        # Decoding a declared 65535 x 65535 image would take the worker (and its whole batch) down.
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
     if header.samples_per_pixel != 1 or header.number_of_frames != 1:
         return reject(
             Stage.HEADER,
@@ -110,6 +121,8 @@ def process_dicom(
         )
     except Exception as exc:  # a malformed modality LUT is bad data, not a crash
         return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER, f"modality LUT unusable ({type(exc).__name__})")
+    if int(pixels.max()) == int(pixels.min()):
+        return reject(Stage.PIXELS, Reason.BLANK_IMAGE, "the image is one constant value after windowing")
     return IngestedInstance(
         instance=_instance_row(header, stored, decoder, source_key), image=_image_row(header, pixels, profile)
     )

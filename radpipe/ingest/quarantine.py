@@ -23,6 +23,7 @@ class Reason(StrEnum):
     NO_PIXELS = "no_pixels"
     INCONSISTENT_HEADER = "inconsistent_header"  # missing UIDs, impossible sizes or bit depths
     UNDECODABLE = "undecodable"
+    BLANK_IMAGE = "blank_image"  # constant after windowing: nothing to learn, likely a broken LUT
     UNSUPPORTED_MODALITY = "unsupported_modality"  # e.g. CT/MR slices until volume assembly
     UNSUPPORTED_IMAGE = "unsupported_image"  # colour or multi-frame projection images
     DUPLICATE = "duplicate"  # a second copy of an instance or report already ingested

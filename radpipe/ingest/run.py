@@ -9,9 +9,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
+from radpipe.dataset.guard import check_key, dataset_lock
 from radpipe.dataset.store import (
     DatasetStore,
     StagedBatch,
@@ -25,7 +27,7 @@ from radpipe.engine import Engine
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
-from radpipe.ingest.sources import SourceFile, check_source, walk
+from radpipe.ingest.sources import SourceFile, WalkError, check_source, walk
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import REPORT_SUFFIXES
@@ -68,22 +70,54 @@ class IngestSummary:
         return self.files_in == self.instances_added + self.quarantined_files
 
 
+@dataclass
+class _Ledger:
+    """What earlier runs recorded per input file."""
+
+    done: set[tuple[str, str, int, str]]  # (kind, source_key, size, change marker) not to read again
+    records: dict[str, int]  # report file source_key -> records read by the last run that read it
+
+    @classmethod
+    def load(cls, store: DatasetStore) -> _Ledger:
+        rows = store.read_table("_ledger", ["kind", "source_key", "size", "mtime", "outcome", "records"]).to_pylist()
+        done = {
+            (row["kind"], row["source_key"], row["size"], row["mtime"])
+            for row in rows
+            if row["outcome"] not in RETRYABLE_OUTCOMES
+        }
+        records: dict[str, int] = {}
+        for row in rows:
+            if row["kind"] == "report" and row["records"]:
+                records[row["source_key"]] = max(records.get(row["source_key"], 0), int(row["records"]))
+        return cls(done, records)
+
+
+# A file that could not be read is tried again by the next run (the outage may be over).
+RETRYABLE_OUTCOMES = frozenset({"quarantined:unreadable"})
+
+
 def _pending(
-    source: str, deid: Deidentifier, done: set[tuple[str, int, str]], summary: IngestSummary, kind: str
-) -> list[SourceFile]:
-    pending = []
-    for url, size, mtime in walk(source):
+    source: str, kind: str, deid: Deidentifier, ledger: _Ledger, summary: IngestSummary
+) -> tuple[list[SourceFile], list[Quarantined]]:
+    """Files under `source` the ledger does not hold yet, and folders that could not be listed."""
+    pending, unlisted = [], []
+    for entry in walk(source):
+        if isinstance(entry, WalkError):
+            key = deid.pseudonymizer.source_key(entry.url)
+            unlisted.append(Quarantined(key, Stage.READ, Reason.UNREADABLE, f"folder not listable ({entry.error})"))
+            continue
+        url, size, mtime = entry
         key = deid.pseudonymizer.source_key(url)
         if kind == "report":
             summary.report_files += 1
         else:
             summary.files_seen += 1
-        if (key, size, mtime) in done:
+        if (kind, key, size, mtime) in ledger.done:
             if kind == "dicom":
                 summary.files_skipped += 1
             continue
         pending.append(SourceFile(url, key, size, mtime))
-    return pending
+    return pending, unlisted
 
 
 def _chunks(files: list[SourceFile], workers: int, profile: Profile) -> Iterator[list[SourceFile]]:
@@ -100,13 +134,14 @@ class _Dedup:
 
     duplicates: dict[str, list[Quarantined]] = field(default_factory=dict)  # table -> duplicate records
     reports_unchanged: int = 0  # lines of a changed report file that were ingested before
+    files_unchanged: set[str] = field(default_factory=set)  # DICOM files re-read after a touch
 
 
 def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]]) -> _Dedup:
     """Drop rows whose key an earlier batch or run already holds.
 
-    A second copy (another file, or another line) becomes a duplicate record in quarantine/. A report
-    line seen again because its file changed (lines were appended) is the same report, not a copy:
+    A second copy (another file, or another line) becomes a duplicate record in quarantine/. The same
+    file or line read again, because its file changed (touched, or lines appended), is not a copy:
     it is dropped silently and counted as unchanged.
     """
     found = _Dedup()
@@ -119,8 +154,11 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[
                 existing[key] = source_key
                 continue
             dropped.add(key)
-            if table == "reports" and existing[key] == source_key:
-                found.reports_unchanged += 1
+            if existing[key] == source_key:
+                if table == "reports":
+                    found.reports_unchanged += 1
+                else:
+                    found.files_unchanged.add(source_key)
                 continue
             what = "instance" if table == "instances" else "report"
             detail = f"a second copy of {what} {key}, already ingested"
@@ -137,6 +175,9 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[
 def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary) -> None:
     dedup = _deduplicate(store, batch, known)
     duplicates = [record for records in dedup.duplicates.values() for record in records]
+    for row in batch.ledger:
+        if row["kind"] == "dicom" and row["source_key"] in dedup.files_unchanged:
+            row["outcome"] = "unchanged"
     if duplicates:
         writer = StagedTableWriter(store, batch.batch_id, "quarantine")
         writer.staged = writer.staged.replace("quarantine.parquet", "quarantine-dedup.parquet")
@@ -161,6 +202,9 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str,
             outcome = str(row["outcome"])
             if outcome == "ingested":
                 summary.instances_added += 1
+            elif outcome == "unchanged":  # not new input after all: count it with the skipped files
+                summary.files_in -= 1
+                summary.files_skipped += 1
             else:
                 summary.quarantined[outcome.split(":", 1)[1]] += 1
     for key, count in batch.counts.items():
@@ -168,6 +212,8 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str,
             summary.reports_added += count
         elif key.startswith("report_quarantined:"):
             summary.reports_quarantined[key.split(":", 1)[1]] += count
+        elif key == "report_bad_unchanged":
+            summary.reports_unchanged += count
     report_duplicates = len(dedup.duplicates.get("reports", []))
     summary.reports_added -= report_duplicates + dedup.reports_unchanged
     summary.reports_quarantined["duplicate"] += report_duplicates
@@ -175,13 +221,30 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str,
     summary.input_bytes += batch.input_bytes
 
 
-def check_sources(dicom_source: str | None, report_source: str | None) -> None:
-    """Raise a one-line SourceError unless at least one source is given and all given exist."""
+def check_sources(dicom_source: str | None, report_source: str | None, dataset_uri: str | None = None) -> None:
+    """Raise a one-line error unless the sources exist and the dataset can be written where asked."""
     if not dicom_source and not report_source:
         raise SourceError("nothing to ingest: give --dicom and/or --reports")
     for source in (dicom_source, report_source):
         if source:
             check_source(source)
+    if dataset_uri is None:
+        return
+    try:
+        store = DatasetStore(dataset_uri)
+    except (ValueError, ImportError) as exc:
+        raise SourceError(f"cannot open dataset {dataset_uri!r}: {exc}") from None
+    if store.fs.exists(store.root) and not store.fs.isdir(store.root):
+        raise SourceError(f"dataset path exists and is not a folder: {dataset_uri}")
+    for source in (dicom_source, report_source):
+        if source and _inside(dataset_uri, source):
+            raise SourceError("the dataset must not be inside a source folder (it would be read as input)")
+
+
+def _inside(dataset_uri: str, source: str) -> bool:
+    if "://" in dataset_uri or "://" in source:
+        return dataset_uri.rstrip("/").startswith(source.rstrip("/") + "/")
+    return Path(dataset_uri).resolve().is_relative_to(Path(source).resolve())
 
 
 def ingest(
@@ -194,32 +257,58 @@ def ingest(
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
     """Ingest new files from the sources into the dataset; safe to rerun and to interrupt."""
-    check_sources(dicom_source, report_source)
+    check_sources(dicom_source, report_source, dataset_uri)
     started = time.perf_counter()
     store = DatasetStore(dataset_uri)
     store.fs.makedirs(store.root, exist_ok=True)
+    run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    with dataset_lock(store, run_id):
+        check_key(store, deid.pseudonymizer.key)
+        summary = _ingest_locked(dicom_source, report_source, store, deid, profile, engine, run_id, on_progress)
+    summary.seconds = time.perf_counter() - started
+    if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
+        raise RuntimeError(
+            f"ingest accounting broken: {summary.files_in} files in, "
+            f"{summary.instances_added} instances + {summary.quarantined_files} quarantined"
+        )
+    return summary
+
+
+def _ingest_locked(
+    dicom_source: str | None,
+    report_source: str | None,
+    store: DatasetStore,
+    deid: Deidentifier,
+    profile: Profile,
+    engine: Engine,
+    run_id: str,
+    on_progress: ProgressCallback | None,
+) -> IngestSummary:
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
-    ledger = store.read_table("_ledger", ["source_key", "size", "mtime"]).to_pylist()
-    done = {(row["source_key"], row["size"], row["mtime"]) for row in ledger}
-    dicom_files = _pending(dicom_source, deid, done, summary, "dicom") if dicom_source else []
-    report_files = _pending(report_source, deid, done, summary, "report") if report_source else []
+    ledger = _Ledger.load(store)
+    dicom_files, unlisted = _pending(dicom_source, "dicom", deid, ledger, summary) if dicom_source else ([], [])
+    report_files, unlisted_reports = (
+        _pending(report_source, "report", deid, ledger, summary) if report_source else ([], [])
+    )
     report_files = [f for f in report_files if f.url.lower().endswith(REPORT_SUFFIXES)] + [
         f for f in report_files if not f.url.lower().endswith(REPORT_SUFFIXES)
     ]
-    summary.files_in = len(dicom_files)
+    summary.files_in = len(dicom_files) + len(unlisted)
     instances = store.read_table("instances", ["sop_instance_uid", "source_key"])
     reports = store.read_table("reports", ["report_id", "source_key"])
     known = {
         "instances": _key_map(instances, "sop_instance_uid"),
         "reports": _key_map(reports, "report_id"),
     }
-    run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    if unlisted or unlisted_reports:
+        _publish_unlisted(store, f"{run_id}-w", unlisted, unlisted_reports, summary)
     tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
-        tasks.append((ingest_dicom_batch, (dataset_uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk)))
+        tasks.append((ingest_dicom_batch, (store.uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk)))
     for n, source in enumerate(report_files):
-        tasks.append((ingest_report_file, (dataset_uri, f"{run_id}-r{n:05d}", source, deid), 1))
+        args = (store.uri, f"{run_id}-r{n:05d}", source, deid, ledger.records.get(source.source_key, 0))
+        tasks.append((ingest_report_file, args, 1))
     total = len(dicom_files) + len(report_files)
     done_files = 0
     if on_progress:
@@ -235,13 +324,21 @@ def ingest(
     links = rebuild_studies(store)
     summary.studies = links.studies
     summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
-    summary.seconds = time.perf_counter() - started
-    if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
-        raise RuntimeError(
-            f"ingest accounting broken: {summary.files_in} files in, "
-            f"{summary.instances_added} instances + {summary.quarantined_files} quarantined"
-        )
     return summary
+
+
+def _publish_unlisted(
+    store: DatasetStore, batch_id: str, dicom: list[Quarantined], reports: list[Quarantined], summary: IngestSummary
+) -> None:
+    """Folders that could not be listed go to quarantine/ (no ledger row: the next run tries again)."""
+    writer = StagedTableWriter(store, batch_id, "quarantine")
+    for record in [*dicom, *reports]:
+        writer.add(record.row(), batch_id)
+    staged = writer.close()
+    assert staged is not None
+    commit(store, batch_id, {"quarantine": staged})
+    summary.quarantined["unreadable"] += len(dicom)
+    summary.reports_quarantined["unreadable"] += len(reports)
 
 
 def _key_map(table: pa.Table, key: str) -> dict[str, str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.implementations.local import LocalFileSystem
 
 from radpipe.errors import SourceError
 
@@ -42,14 +44,59 @@ def check_source(source: str) -> None:
         raise SourceError(f"source does not exist: {source}")
 
 
-def walk(source: str) -> Iterator[tuple[str, int, str]]:
-    """(url, size, change marker) of every file under `source` (a file or a folder), sorted."""
+@dataclass(frozen=True)
+class WalkError:
+    """A folder that could not be listed: its files cannot be counted, so it is reported instead."""
+
+    url: str
+    error: str
+
+
+def _walk_local(root: str) -> Iterator[tuple[str, int, str] | WalkError]:
+    """os.walk following symbolic links (archives are often assembled from links), loop-safe."""
+    seen: set[tuple[int, int]] = set()
+    errors: list[OSError] = []
+    for folder, dirs, files in os.walk(root, onerror=errors.append, followlinks=True):
+        while errors:
+            failed = errors.pop()
+            yield WalkError("file://" + str(failed.filename or folder), type(failed).__name__)
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []  # a link back up the tree: do not walk it twice
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except OSError as exc:
+                yield WalkError("file://" + path, type(exc).__name__)
+                continue
+            yield "file://" + path, stat.st_size, str(stat.st_mtime)
+    while errors:
+        failed = errors.pop()
+        yield WalkError("file://" + str(failed.filename or root), type(failed).__name__)
+
+
+def walk(source: str) -> Iterator[tuple[str, int, str] | WalkError]:
+    """(url, size, change marker) of every file under `source` (a file or a folder), sorted.
+
+    Folders that cannot be listed come back as WalkError, never silently skipped.
+    """
     check_source(source)
     fs, root = url_to_fs(source)
     if fs.isfile(root):
-        entries = {root: fs.info(root)}
-    else:
-        entries = fs.find(root, detail=True, withdirs=False)
+        info = fs.info(root)
+        yield fs.unstrip_protocol(root), int(info.get("size") or 0), _marker(info)
+        return
+    if isinstance(fs, LocalFileSystem):
+        yield from _walk_local(root)
+        return
+    errors: list[Exception] = []
+    entries = fs.find(root, detail=True, withdirs=False, on_error=errors.append)
+    for error in errors:
+        yield WalkError(fs.unstrip_protocol(root), type(error).__name__)
     for path in sorted(entries):
         info = entries[path]
         yield fs.unstrip_protocol(path), int(info.get("size") or 0), _marker(info)

@@ -16,17 +16,40 @@ REPORT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".xml")
 KEY_COLUMNS = ("accession_number", "study_instance_uid")
 
 
+# Report exports from spreadsheets and older systems: the encodings we recognise, in order.
+SNIFF_BYTES = 64 * 1024
+
+
+def sniff_encoding(head: bytes) -> str:
+    """utf-8-sig (BOM or none), utf-16 (BOM), else cp1252 when the start is not valid UTF-8."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return "cp1252"
+    return "utf-8-sig"
+
+
+def _text_stream(stream: Any, newline: str | None = None) -> io.TextIOWrapper:
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, SNIFF_BYTES)
+    encoding = sniff_encoding(buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES])
+    return io.TextIOWrapper(buffered, encoding=encoding, errors="replace", newline=newline)
+
+
 def read_reports(name: str, stream: Any) -> Iterator[ReportRecord | BadReport]:
     """Records from one report file, chosen by suffix; broken entries come back as BadReport."""
     lower = name.lower()
     if lower.endswith((".jsonl", ".ndjson", ".json")):
-        yield from read_jsonl(io.TextIOWrapper(stream, encoding="utf-8", errors="replace"))
+        yield from read_jsonl(_text_stream(stream))
     elif lower.endswith(".csv"):
-        yield from read_csv(io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline=""))
+        yield from read_csv(_text_stream(stream, newline=""))
     elif lower.endswith(".xml"):
         yield from read_openi_xml(stream.read())
     else:
-        yield BadReport("unsupported_format", f"report file type {suffix_of(lower)!r} is not JSONL/CSV/XML", 0)
+        # The name itself is never echoed: file names in archives can hold patient names.
+        yield BadReport("unsupported_format", "report file is not JSONL, CSV or Open-i XML", 0)
 
 
 def suffix_of(name: str) -> str:
@@ -70,26 +93,52 @@ def read_jsonl(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
         except json.JSONDecodeError as exc:
             yield BadReport("parse_error", f"line {number}: invalid JSON ({exc.msg})", number)
             continue
+        except (ValueError, RecursionError) as exc:  # absurd numbers or nesting depth
+            yield BadReport("parse_error", f"line {number}: unreadable JSON ({type(exc).__name__})", number)
+            continue
         if not isinstance(row, dict):
             yield BadReport("parse_error", f"line {number}: a JSON object was expected", number)
             continue
         yield record_from_mapping(row, number)
 
 
+MAX_CSV_FIELD = 16 * 1024 * 1024  # one report is at most a few pages; the default 128 KB is too tight
+MAX_CSV_ERRORS_IN_A_ROW = 100
+
+
 def read_csv(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
+    csv.field_size_limit(MAX_CSV_FIELD)
     reader = csv.DictReader(lines)
-    if reader.fieldnames is None or "text" not in reader.fieldnames:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        yield BadReport("parse_error", f"unreadable CSV header ({exc})", 0)
+        return
+    if fieldnames is None or "text" not in fieldnames:
         yield BadReport("parse_error", "CSV header has no 'text' column", 0)
         return
-    try:
-        for row in reader:
-            number = reader.line_num
-            if None in row or any(value is None for value in row.values()):
-                yield BadReport("parse_error", f"line {number}: wrong number of fields", number)
-                continue
-            yield record_from_mapping(row, number)
-    except csv.Error as exc:
-        yield BadReport("parse_error", f"line {reader.line_num}: {exc}", reader.line_num)
+    errors_in_a_row = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader moves past the bad line; keep going so later rows are not lost.
+            yield BadReport("parse_error", f"line {reader.line_num}: {exc}", reader.line_num)
+            errors_in_a_row += 1
+            if errors_in_a_row >= MAX_CSV_ERRORS_IN_A_ROW:
+                yield BadReport(
+                    "parse_error", f"line {reader.line_num}: too many CSV errors, rest skipped", reader.line_num + 1
+                )
+                return
+            continue
+        errors_in_a_row = 0
+        number = reader.line_num
+        if None in row or any(value is None for value in row.values()):
+            yield BadReport("parse_error", f"line {number}: wrong number of fields", number)
+            continue
+        yield record_from_mapping(row, number)
 
 
 def read_openi_xml(data: bytes) -> Iterator[ReportRecord | BadReport]:

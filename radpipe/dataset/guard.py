@@ -1,0 +1,92 @@
+"""Guards around a dataset: one writer at a time, and one de-identification key for its whole life."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import ConfigError, RadpipeError
+
+LOCK_FILE = "_lock"
+META_FILE = "_meta.json"
+
+
+class DatasetBusy(RadpipeError):
+    """Another run holds the dataset's lock."""
+
+
+def key_fingerprint(key: bytes) -> str:
+    """Identifies a key without revealing it (a keyed hash of a constant)."""
+    return hmac.new(key, b"radpipe-key-check", hashlib.sha256).hexdigest()[:16]
+
+
+def check_key(store: DatasetStore, key: bytes) -> None:
+    """Record the key's fingerprint on first write; refuse a different key afterwards.
+
+    With another key every pseudonym and source key changes, so a run would double every row
+    and split every patient in two: that must stop before anything is written.
+    """
+    meta_path = store.path(META_FILE)
+    fingerprint = key_fingerprint(key)
+    if store.fs.exists(meta_path):
+        with store.fs.open(meta_path, "r") as fh:
+            recorded = json.load(fh).get("key_fingerprint")
+        if recorded and recorded != fingerprint:
+            raise ConfigError(
+                f"{store.uri} was written with another de-identification key; set RADPIPE_DEID_KEY (or "
+                "RADPIPE_HOME) to the key it was created with"
+            )
+        return
+    temporary = meta_path + ".tmp"
+    with store.fs.open(temporary, "w") as fh:
+        json.dump({"key_fingerprint": fingerprint, "format": 1}, fh)
+    store.fs.mv(temporary, meta_path)
+
+
+def _holder_alive(holder: dict[str, object]) -> bool:
+    if holder.get("host") != socket.gethostname():
+        return True  # cannot tell for another host: assume it is alive
+    try:
+        os.kill(int(str(holder.get("pid"))), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def dataset_lock(store: DatasetStore, run_id: str) -> Iterator[None]:
+    """Hold the dataset's write lock for a run; a dead holder's lock (same host) is taken over."""
+    lock_path = store.path(LOCK_FILE)
+    me = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+    store.fs.makedirs(store.root, exist_ok=True)
+    for _ in range(2):
+        try:
+            with store.fs.open(lock_path, "xb") as fh:  # exclusive create: fails if it exists
+                fh.write(json.dumps(me).encode())
+            break
+        except FileExistsError:
+            with store.fs.open(lock_path, "rb") as fh:
+                try:
+                    holder = json.loads(fh.read() or b"{}")
+                except ValueError:
+                    holder = {}
+            if _holder_alive(holder):
+                raise DatasetBusy(
+                    f"{store.uri} is being written by another run (pid {holder.get('pid')} on "
+                    f"{holder.get('host')}); wait for it, or remove {lock_path} if that run is gone"
+                ) from None
+            store.fs.rm(lock_path)
+    else:
+        raise DatasetBusy(f"could not take the lock {lock_path}")
+    try:
+        yield
+    finally:
+        store.fs.rm(lock_path)
