@@ -55,9 +55,9 @@ RULES: tuple[LabelRule, ...] = (
         (
             r"cardiomegaly",
             r"enlarged (?:heart|cardiac silhouette)",
-            r"(?:heart|cardiac silhouette) is enlarged",
+            r"(?:heart|cardiac silhouette) is (?:\w+ly )?enlarged",
             r"enlargement of the (?:heart|cardiac silhouette)",
-            r"heart size is (?:enlarged|increased)",
+            r"heart size is (?:\w+ly )?(?:enlarged|increased)",
         ),
         (
             r"heart size is (?:normal|within normal limits)",
@@ -77,12 +77,15 @@ RULES: tuple[LabelRule, ...] = (
     LabelRule("edema", (r"(?:pulmonary )?edema", r"vascular congestion", r"interstitial prominence")),
     LabelRule("consolidation", (r"consolidations?", r"consolidative"), (r"lungs are clear", r"clear lungs")),
     LabelRule("pneumonia", (r"pneumonia", r"infectious process")),
-    LabelRule("atelectasis", (r"atelectasis", r"atelectatic", r"collapse")),
+    LabelRule(
+        "atelectasis",
+        (r"atelectasis", r"atelectatic", r"(?:lobar|lung|lobe) collapse", r"collapse of the (?:\w+ )*?(?:lung|lobe)"),
+    ),
     LabelRule("pneumothorax", (r"pneumothora(?:x|ces)", r"pleural air"), ()),
     LabelRule(
         "pleural_effusion",
         (
-            r"(?:pleural )?effusions?",
+            r"(?<!pericardial )(?<!joint )(?<!pericardial pleural )(?:pleural )?effusions?",
             r"pleural fluid",
             r"blunting of the (?:\w+ )?costophrenic angles?",
             r"costophrenic angles? (?:is|are) blunted",
@@ -132,6 +135,14 @@ PRE_NEGATION: tuple[str, ...] = (
     r"nor",
     r"neither",
     r"rather than",
+    r"removal of",
+    r"removed",
+)
+# Phrases that start like a negation but say that something persists ("no change in the effusion").
+PSEUDO_NEGATION: tuple[str, ...] = (
+    r"no (?:significant |substantial )?(?:interval )?change in",
+    r"no (?:significant )?(?:interval )?(?:increase|decrease) in",
+    r"not (?:significantly )?changed",
 )
 PRE_UNCERTAINTY: tuple[str, ...] = (
     r"possible",
@@ -162,14 +173,18 @@ PRE_UNCERTAINTY: tuple[str, ...] = (
     r"rule out",
     r"not excluded",
     r"no definite",
+    r"could not exclude",
+    r"can ?not exclude",
 )
 # Cues after a mention.
 POST_NEGATION: tuple[str, ...] = (
     r"(?:is|are) not (?:seen|identified|present|visualized|appreciated)",
     r"(?:is|are|has|have) resolved",
     r"(?:is|are) absent",
-    r"not (?:seen|identified|present)",
+    r"not (?:seen|identified|present)(?! (?:on|in) (?:the )?(?:prior|previous))",
     r"(?:has|have) cleared",
+    r"(?:is|are) no longer (?:seen|visualized|present|identified|evident)",
+    r"(?:has|have) been removed",
 )
 POST_UNCERTAINTY: tuple[str, ...] = (
     r"(?:cannot|can not|could not) be (?:excluded|ruled out)",
@@ -178,6 +193,8 @@ POST_UNCERTAINTY: tuple[str, ...] = (
     r"(?:is|are) (?:not|less) likely",
     r"versus",
     r"vs\.?",
+    r"not excluded",
+    r"not ruled out",
 )
 # Words that end a cue's reach inside a sentence.
 SCOPE_BREAKS: tuple[str, ...] = (

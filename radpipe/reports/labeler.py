@@ -42,11 +42,15 @@ _POST_NEG = re.compile(r"(?i)^\W*(?:" + _alternation(rules.POST_NEGATION) + r")(
 _POST_UNC = re.compile(r"(?i)^\W*(?:\w+\W+){0,2}?(?:" + _alternation(rules.POST_UNCERTAINTY) + r")(?!\w)")
 _BREAK = _words(rules.SCOPE_BREAKS)
 _NO_FINDING = _words(rules.NO_FINDING_PHRASES)
-_SENTENCE = re.compile(r"[^.;\n]+")
+_PSEUDO = _words(rules.PSEUDO_NEGATION)
+# Periods that do not end a sentence: abbreviations ("vs.", "Dr.") and decimals ("2.5 cm").
+_ABBREVIATION = re.compile(r"(?i)\b(?:vs|e\.g|i\.e|dr|mr|mrs|ms|approx|cf)\.(?=\s+[a-z0-9])|\b(?:vs|e\.g|i\.e)\.")
+_SENTENCE_END = re.compile(r"(?<!\d)\.|\.(?!\d)|[;\n]")
 
 
 def _pre_cue(window: str) -> Mention | None:
     """The cue nearest to the mention decides: 'no effusion, likely atelectasis' hedges atelectasis."""
+    window = _PSEUDO.sub(lambda match: " " * len(match.group(0)), window)
     breaks = list(_BREAK.finditer(window))
     if breaks:
         window = window[breaks[-1].end() :]
@@ -77,8 +81,10 @@ def _classify(sentence: str, start: int, end: int) -> Mention:
 def label_report(text: str) -> dict[str, int | None]:
     """CheXpert-style labels for one report: 1 present, 0 absent, -1 uncertain, None not mentioned."""
     found: dict[str, set[Mention]] = {label: set() for label in rules.LABELS}
-    for sentence_match in _SENTENCE.finditer(text):
-        sentence = sentence_match.group(0)
+    text = _ABBREVIATION.sub(lambda match: match.group(0).replace(".", ""), text)
+    for sentence in _SENTENCE_END.split(text):
+        if not sentence.strip():
+            continue
         for rule in _RULES:
             absent_spans = []
             if rule.absent is not None:

@@ -18,11 +18,14 @@ SECTION_HEADINGS: dict[str, str] = {
     "reason for exam": "indication",
     "comparison": "comparison",
     "technique": "technique",
+    "examination": "examination",
+    "exam": "examination",
 }
 
-_HEADING = re.compile(
-    r"(?i)(?:^|(?<=[\n.;]))\s*(" + "|".join(sorted(map(re.escape, SECTION_HEADINGS), key=len, reverse=True)) + r")\s*:"
-)
+_NAMES = "|".join(sorted(map(re.escape, SECTION_HEADINGS), key=len, reverse=True))
+# Any case at the start of a line or sentence; in the middle of a line only when written in capitals
+# ("EXAMINATION: CHEST PA INDICATION: cough"), so "the history: ..." inside a sentence is left alone.
+_HEADING = re.compile(r"(?:(?i:(?:^|(?<=[\n.;]))\s*(" + _NAMES + r"))|(?<=\s)(" + _NAMES.upper() + r"))\s*:")
 
 
 def split_sections(text: str) -> dict[str, str]:
@@ -37,7 +40,7 @@ def split_sections(text: str) -> dict[str, str]:
         sections["preamble"] = head
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
-        name = SECTION_HEADINGS[match.group(1).lower()]
+        name = SECTION_HEADINGS[(match.group(1) or match.group(2)).lower()]
         body = " ".join(text[match.end() : end].split())
         sections[name] = (sections.get(name, "") + " " + body).strip() if name in sections else body
     return sections

@@ -76,3 +76,37 @@ def test_a_file_no_open_codec_decodes_is_quarantined_as_undecodable(deid) -> Non
     result = process_dicom(_as_radiograph("JPEG-lossy.dcm"), "k", "x", deid, get_profile("cxr-224"))
     assert isinstance(result, Quarantined)
     assert result.reason.value == "undecodable" and result.stage.value == "pixels"
+
+
+def _radiograph_with(**changes) -> bytes:
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.Modality = "DX"
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_single_valued_pixel_spacing_means_square_pixels(deid) -> None:
+    result = process_dicom(_radiograph_with(PixelSpacing="0.14"), "k", "x", deid, get_profile("cxr-224"))
+    assert isinstance(result, IngestedInstance)
+    assert result.instance["pixel_spacing"] == [0.14, 0.14]
+
+
+def test_a_constant_image_is_quarantined_as_blank(deid) -> None:
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.Modality = "DX"
+    ds.PixelData = np.full((ds.Rows, ds.Columns), 7, dtype=ds.pixel_array.dtype).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    result = process_dicom(buffer.getvalue(), "k", "x", deid, get_profile("cxr-224"))
+    assert isinstance(result, Quarantined) and result.reason.value == "blank_image"
+
+
+def test_a_nan_window_falls_back_to_percentiles(deid) -> None:
+    raw = _radiograph_with(WindowCenter="NaN", WindowWidth="inf")
+    result = process_dicom(raw, "k", "x", deid, get_profile("cxr-224"))
+    assert isinstance(result, IngestedInstance)
+    pixels = np.frombuffer(result.image["pixels"], result.image["dtype"])
+    assert pixels.std() > 10

@@ -45,3 +45,107 @@ def test_report_copies_are_duplicates_but_appended_files_only_add_new_lines(tmp_
     third = _ingest_reports(reports, tmp_path / "ds", deid)
     assert third.reports_added == 0 and third.reports_quarantined["duplicate"] == 1
     assert pq.read_table(tmp_path / "ds" / "reports").num_rows == 2
+
+
+def _dicom_archive(tmp_path: Path) -> Path:
+    from radpipe.synth import write_archive
+
+    write_archive(tmp_path / "src", studies=3, seed=21)
+    return tmp_path / "src" / "dicom"
+
+
+def _ingest_dicom(source: Path, dataset: Path, deid: Deidentifier):
+    return ingest(str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+
+
+def test_touched_files_are_unchanged_not_duplicates(tmp_path: Path, deid: Deidentifier) -> None:
+    import os
+
+    source = _dicom_archive(tmp_path)
+    first = _ingest_dicom(source, tmp_path / "ds", deid)
+    for path in source.rglob("*.dcm"):
+        os.utime(path, (1_700_000_000, 1_700_000_000))  # rsync without -t, a restore from backup
+    again = _ingest_dicom(source, tmp_path / "ds", deid)
+    assert again.instances_added == 0 and again.quarantined_files == 0
+    assert again.files_skipped == first.instances_added and again.balanced
+    assert not (tmp_path / "ds" / "quarantine").exists()
+
+
+def test_links_are_followed_and_dangling_links_are_reported(tmp_path: Path, deid: Deidentifier) -> None:
+    source = _dicom_archive(tmp_path)
+    n_files = sum(1 for _ in source.rglob("*.dcm"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.dcm").write_bytes(next(source.rglob("*.dcm")).read_bytes())
+    (source / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (source / "loop").symlink_to(source, target_is_directory=True)
+    (source / "dangling.dcm").symlink_to(tmp_path / "nowhere.dcm")
+    summary = _ingest_dicom(source, tmp_path / "ds", deid)
+    assert summary.instances_added == n_files
+    assert summary.quarantined == {"duplicate": 1, "unreadable": 1}  # the linked copy; the dangling link
+    assert summary.balanced
+
+
+def test_an_unreadable_file_is_tried_again_next_run(tmp_path: Path, deid: Deidentifier, monkeypatch) -> None:
+    from radpipe.ingest import sources
+
+    source = _dicom_archive(tmp_path)
+    victim = sorted(source.rglob("*.dcm"))[0]
+    real_read = sources.SourceFile.read
+
+    def flaky(self):
+        if self.url.endswith(str(victim)):
+            raise ConnectionResetError("storage hiccup")
+        return real_read(self)
+
+    monkeypatch.setattr(sources.SourceFile, "read", flaky)
+    first = _ingest_dicom(source, tmp_path / "ds", deid)
+    assert first.quarantined == {"unreadable": 1}
+    monkeypatch.setattr(sources.SourceFile, "read", real_read)
+    second = _ingest_dicom(source, tmp_path / "ds", deid)
+    assert second.files_in == 1 and second.instances_added == 1
+
+
+def test_dataset_inside_a_source_is_refused(tmp_path: Path, deid: Deidentifier) -> None:
+    import pytest
+
+    from radpipe.errors import SourceError
+
+    source = _dicom_archive(tmp_path)
+    with pytest.raises(SourceError, match="must not be inside a source"):
+        _ingest_dicom(source, source / "dataset", deid)
+
+
+def test_staged_files_the_driver_cannot_see_stop_the_run(tmp_path: Path, deid: Deidentifier) -> None:
+    """A remote Dask cluster writing to its own disks must not produce a ledger without rows."""
+    import pytest
+
+    from radpipe.dataset.store import StagingNotVisible
+
+    class ForgetfulEngine(SerialEngine):
+        def map_unordered(self, fn, args, max_in_flight):
+            import shutil
+
+            for item in args:
+                result = fn(*item)
+                shutil.rmtree(tmp_path / "ds" / "_staging", ignore_errors=True)
+                yield result
+
+    source = _dicom_archive(tmp_path)
+    with pytest.raises(StagingNotVisible, match="storage that the workers and this machine share"):
+        ingest(str(source), None, str(tmp_path / "ds"), deid, get_profile("cxr-224"), ForgetfulEngine())
+    assert not (tmp_path / "ds" / "_ledger").exists()
+
+
+def test_one_unprocessable_report_line_does_not_stop_the_file(tmp_path: Path, deid: Deidentifier) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "r.jsonl").write_text(
+        '{"accession_number": "A1", "patient_id": "P1", "report_date": "0001-01-05", "text": "FINDINGS: ok."}\n'
+        '{"accession_number": "A2", "text": "x \\ud83d"}\n' + LINE_B
+    )
+    summary = _ingest_reports(reports, tmp_path / "ds", deid)
+    rows = pq.read_table(tmp_path / "ds" / "reports").to_pylist()
+    assert summary.reports_added + sum(summary.reports_quarantined.values()) == 3
+    assert any(row["text"] == "FINDINGS: No pleural effusion." for row in rows)
+    assert all(row["report_date"] is None for row in rows)  # year 1 cannot be shifted; no patient: no date

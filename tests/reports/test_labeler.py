@@ -54,3 +54,26 @@ def test_labels_agree_with_synthetic_truth(archive) -> None:
             total += 1
             agree += got == state or (expected is None and got in (0, None))
     assert agree / total >= 0.97, f"agreement {agree}/{total}"
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "expected"),
+    [
+        ("No change in the large right pleural effusion.", "pleural_effusion", 1),
+        ("No significant interval change in bilateral pleural effusions.", "pleural_effusion", 1),
+        ("New right pleural effusion, not present on prior.", "pleural_effusion", 1),
+        ("The pneumothorax is no longer seen.", "pneumothorax", 0),
+        ("Pneumonia not excluded.", "pneumonia", -1),
+        ("Could not exclude pneumonia.", "pneumonia", -1),
+        ("Can not exclude pneumothorax.", "pneumothorax", -1),
+        ("Atelectasis vs. pneumonia.", "pneumonia", -1),
+        ("Small pericardial effusion.", "pleural_effusion", None),
+        ("The heart is mildly enlarged.", "cardiomegaly", 1),
+        ("Endotracheal tube has been removed.", "support_devices", 0),
+        ("Interval removal of the chest tube.", "support_devices", 0),
+        ("Compression fracture with vertebral body collapse.", "atelectasis", None),
+        ("A 2.5 cm nodule in the left lung. No effusion.", "lung_lesion", 1),
+    ],
+)
+def test_reviewed_pitfalls(text: str, label: str, expected: int | None) -> None:
+    assert label_report(text)[label] == expected

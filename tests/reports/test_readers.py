@@ -75,3 +75,34 @@ def test_sections_split_inline_and_keep_empty_sections() -> None:
         "impression": "Enlarged heart.",
     }
     assert split_sections("No headings at all.") == {"preamble": "No headings at all."}
+
+
+def test_excel_bom_and_windows_encodings_are_read() -> None:
+    bom = "\ufeffaccession_number,text\nA1,IMPRESSION: Normal.\n".encode()
+    (record,) = _read("excel.csv", bom)
+    assert isinstance(record, ReportRecord) and record.accession_number == "A1"
+    latin = "accession_number,text\nA2,FINDINGS: Läsion im Oberlappen.\n".encode("cp1252")
+    (record,) = _read("legacy.csv", latin)
+    assert isinstance(record, ReportRecord) and "Läsion" in record.text
+
+
+def test_a_broken_csv_line_does_not_lose_the_lines_after_it(monkeypatch) -> None:
+    from radpipe.reports import readers
+
+    monkeypatch.setattr(readers, "MAX_CSV_FIELD", 100)  # a field over the limit is a csv.Error
+    data = b'accession_number,text\nA1,"ok one"\nA2,"' + b"x" * 300 + b'"\nA3,"ok two"\n'
+    items = _read("r.csv", data)
+    assert [getattr(i, "accession_number", None) or i.reason for i in items] == ["A1", "parse_error", "A3"]
+
+
+def test_absurd_json_is_a_parse_error_not_a_crash() -> None:
+    data = b'{"accession_number": 1' + b"1" * 5000 + b', "text": "x"}\n' + b"[" * 100000 + b"\n"
+    items = _read("r.jsonl", data)
+    assert [i.reason for i in items] == ["parse_error", "parse_error"]  # type: ignore[union-attr]
+
+
+def test_headings_in_capitals_are_found_mid_line() -> None:
+    text = "EXAMINATION: CHEST PA AND LAT INDICATION: eval for pneumonia FINDINGS: No effusion."
+    sections = split_sections(text)
+    assert sections["indication"] == "eval for pneumonia" and sections["findings"] == "No effusion."
+    assert "preamble" not in sections
