@@ -11,7 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from radpipe.context import ingest_sources
+from radpipe.context import ingest_sources, phi_gate
 from radpipe.errors import RadpipeError
 from radpipe.preprocess.profile import DEFAULT_PROFILE
 
@@ -42,11 +42,17 @@ def ingest_task(dicom: str | None, reports: str | None, dataset: str, profile: s
             logger.info("ingest progress: %d/%d files", done, total)
             step["next"] = done * 10 // total + 1
 
-    summary = ingest_sources(dicom, reports, dataset, profile, on_progress)
+    summary = ingest_sources(dicom, reports, dataset, profile, on_progress, gate=False)
     result = asdict(summary)
     result["quarantined_files"] = summary.quarantined_files
     result["balanced"] = summary.balanced
     return result
+
+
+@task(cache_policy=NO_CACHE)
+def phi_gate_task(dataset: str) -> None:
+    """Fails the flow on any source identifier in the dataset (names the table and column, never the value)."""
+    phi_gate(dataset)
 
 
 @task(cache_policy=NO_CACHE)
@@ -68,6 +74,7 @@ def ingest_flow(dicom: str | None, reports: str | None, dataset: str, profile: s
     """Ingest new DICOM and report files into `dataset`; a rerun over the same sources adds nothing."""
     summary = ingest_task(dicom, reports, dataset, profile)
     publish_summary(summary)
+    phi_gate_task(dataset)  # a hit raises here: the flow fails before anything downstream reads the data
     return summary
 
 

@@ -92,6 +92,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    from radpipe.context import erase
+
+    patient = args.patient_id or sys.stdin.readline().strip()
+    if not patient:
+        raise RadpipeError("give --patient-id ID (or the ID on standard input)")
+    summary = erase(args.dataset, patient)
+    if not summary.found:
+        out.print("no rows of that patient in the dataset; recorded, so later ingests hold the patient back")
+    else:
+        out.print("erased: " + ", ".join(f"{table} {rows}" for table, rows in summary.rows_removed.items()))
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from radpipe.report import print_dataset_summary
 
@@ -148,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     pseudonym.add_argument("--kind", required=True, choices=["patient_id", "accession_number", "uid"])
     pseudonym.add_argument("values", nargs="*", help="identifiers; read from stdin, one per line, if none")
     pseudonym.set_defaults(func=cmd_pseudonym)
+
+    erase = sub.add_parser("erase", help="remove one patient's rows from every table (key holder)")
+    erase.add_argument("dataset")
+    erase.add_argument("--patient-id", help="the source patient ID (or on standard input, kept out of shell history)")
+    erase.set_defaults(func=cmd_erase)
 
     bench = sub.add_parser("bench", help="benchmark ingest against a naive loop and the decode floor")
     bench.add_argument("--out", default="bench-out")

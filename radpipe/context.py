@@ -1,20 +1,27 @@
-"""Build the objects a command needs from settings: the de-identifier, the Dask engine."""
+"""Build the objects a command needs from settings, and the commands' shared steps (CLI and flows)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
+from radpipe.dataset.store import DatasetStore, recover
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
+from radpipe.deid.erasure import ErasureSummary, erase_patient
+from radpipe.deid.gate import GateHit, IdentifierStore, PhiGateFailed, describe, record_result, scan
 from radpipe.engine.dask import DaskEngine
+from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
+from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import get_profile
 from radpipe.settings import Settings, get_settings
 
 
 def deidentifier(settings: Settings | None = None) -> Deidentifier:
     settings = settings or get_settings()
-    return Deidentifier(Pseudonymizer(load_key(settings.radpipe_deid_key, settings.home)))
+    key = load_key(settings.radpipe_deid_key, settings.home)
+    return Deidentifier(Pseudonymizer(key), burned_in_allowed=settings.burned_in_allowed)
 
 
 @contextmanager
@@ -32,10 +39,47 @@ def ingest_sources(
     dataset: str,
     profile_name: str,
     on_progress: ProgressCallback | None = None,
+    gate: bool = True,
 ) -> IngestSummary:
-    """Ingest with the configured key and Dask engine; what the CLI and the Prefect flow both call."""
+    """Ingest with the configured key and Dask engine, then (by default) the PHI gate."""
+    settings = get_settings()
     profile = get_profile(profile_name)
     check_sources(dicom, reports, dataset)  # before a cluster starts: a typo should cost a second, not ten
+    deid = deidentifier(settings)
+    with engine(settings) as dask:
+        summary = ingest(dicom, reports, dataset, deid, profile, dask, on_progress, home=settings.home)
+    if gate:
+        phi_gate(dataset)
+    return summary
+
+
+def phi_gate(dataset: str) -> list[GateHit]:
+    """Scan the dataset for identifiers seen in its sources; raise PhiGateFailed on any hit.
+
+    The result is written to DATASET/_gate.json either way; the message names tables and columns only.
+    """
+    settings = get_settings()
+    store = DatasetStore(dataset)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
+    deid = deidentifier(settings)
+    identity = check_key(store, deid.pseudonymizer.key)
+    hits = scan(store, deid.pseudonymizer, IdentifierStore(settings.home, identity).load())
+    record_result(store, hits)
+    if hits:
+        raise PhiGateFailed(f"PHI gate failed: source identifiers found in {describe(hits)}; nothing may read it")
+    return hits
+
+
+def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
+    """Erase one patient's rows from every table (key holder), under the dataset lock."""
+    store = DatasetStore(dataset)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     deid = deidentifier()
-    with engine() as dask:
-        return ingest(dicom, reports, dataset, deid, profile, dask, on_progress)
+    check_key(store, deid.pseudonymizer.key)  # another key would find no one and erase nothing
+    with dataset_lock(store, "erase"):
+        recover(store)
+        summary = erase_patient(store, deid.pseudonymizer, source_patient_id)
+        rebuild_studies(store)
+    return summary

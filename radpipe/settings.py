@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     radpipe_dask_address: str | None = Field(default=None, alias="RADPIPE_DASK_ADDRESS")
     # Local Dask workers when no address is given; 0 means one per core.
     radpipe_dask_workers: int = Field(default=0, alias="RADPIPE_DASK_WORKERS", ge=0)
+    # Modalities (comma-separated, or "all") an operator has checked for burned-in text; see deid/burned_in.py.
+    radpipe_burned_in_allow: str = Field(default="", alias="RADPIPE_BURNED_IN_ALLOW")
+
+    @property
+    def burned_in_allowed(self) -> frozenset[str]:
+        return frozenset(m.strip().upper() for m in self.radpipe_burned_in_allow.split(",") if m.strip())
 
     @property
     def home(self) -> Path:

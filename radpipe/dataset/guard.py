@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import socket
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,27 +27,42 @@ def key_fingerprint(key: bytes) -> str:
     return hmac.new(key, b"radpipe-key-check", hashlib.sha256).hexdigest()[:16]
 
 
-def check_key(store: DatasetStore, key: bytes) -> None:
+def check_key(store: DatasetStore, key: bytes) -> str:
     """Record the key's fingerprint on first write; refuse a different key afterwards.
 
     With another key every pseudonym and source key changes, so a run would double every row
-    and split every patient in two: that must stop before anything is written.
+    and split every patient in two: that must stop before anything is written. Returns the
+    dataset's id (a random name for its operator-side state under RADPIPE_HOME).
     """
     meta_path = store.path(META_FILE)
     fingerprint = key_fingerprint(key)
+    meta: dict[str, object] = {}
     if store.fs.exists(meta_path):
         with store.fs.open(meta_path, "r") as fh:
-            recorded = json.load(fh).get("key_fingerprint")
+            meta = json.load(fh)
+        recorded = meta.get("key_fingerprint")
         if recorded and recorded != fingerprint:
             raise ConfigError(
                 f"{store.uri} was written with another de-identification key; set RADPIPE_DEID_KEY (or "
                 "RADPIPE_HOME) to the key it was created with"
             )
-        return
+        if meta.get("dataset_id"):
+            return str(meta["dataset_id"])
+    meta.update({"key_fingerprint": fingerprint, "dataset_id": uuid.uuid4().hex, "format": 1})
     temporary = meta_path + ".tmp"
     with store.fs.open(temporary, "w") as fh:
-        json.dump({"key_fingerprint": fingerprint, "format": 1}, fh)
+        json.dump(meta, fh)
     store.fs.mv(temporary, meta_path)
+    return str(meta["dataset_id"])
+
+
+def dataset_id(store: DatasetStore) -> str | None:
+    """The id recorded by the first ingest, or None for a folder that is not a radpipe dataset."""
+    meta_path = store.path(META_FILE)
+    if not store.fs.exists(meta_path):
+        return None
+    with store.fs.open(meta_path, "r") as fh:
+        return json.load(fh).get("dataset_id")
 
 
 def _holder_alive(holder: dict[str, object]) -> bool:

@@ -105,6 +105,15 @@ LEDGER = pa.schema(
     ]
 )
 
+ERASURES = pa.schema(
+    [
+        ("erasure_id", pa.string()),
+        ("erased_at", pa.string()),
+        ("keys", pa.list_(pa.string())),  # pseudonyms (patient, accessions, studies) never ingested again
+        ("rows_removed", pa.string()),  # JSON: table -> rows
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "instances": INSTANCES,
     "images": IMAGES,
@@ -112,6 +121,7 @@ TABLES: dict[str, pa.Schema] = {
     "studies": STUDIES,
     "quarantine": QUARANTINE,
     "_ledger": LEDGER,
+    "_erasures": ERASURES,
 }
 # Columns holding pixel payloads: no statistics, no dictionary, no compression (it does not pay on pixels).
 PAYLOAD_COLUMNS = ("pixels",)

@@ -147,6 +147,8 @@ class StagedBatch:
     keys: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     input_bytes: int = 0
+    # Keyed hashes of the source identifiers this batch saw (for the PHI gate; never clear values).
+    phi: set[str] = field(default_factory=set)
 
 
 class StagingNotVisible(RadpipeError):
@@ -155,24 +157,32 @@ class StagingNotVisible(RadpipeError):
 
 def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
     """Publish a staged batch atomically (see the module docstring)."""
-    missing = [key for key, staged in files.items() if not store.fs.exists(staged)]
+    moves = []
+    for key, staged in files.items():
+        table, _, suffix = key.partition("#")  # "quarantine#dedup": a second file for one table
+        name = f"part-{batch_id}-{suffix}.parquet" if suffix else f"part-{batch_id}.parquet"
+        moves.append((staged, posixpath.join(table, name)))
+    commit_moves(store, batch_id, moves)
+
+
+def commit_moves(store: DatasetStore, batch_id: str, moves: list[tuple[str, str]]) -> None:
+    """Rename staged files (absolute) onto dataset paths (relative; existing files are replaced)."""
+    missing = [final for staged, final in moves if not store.fs.exists(staged)]
     if missing:
         raise StagingNotVisible(
             f"batch files staged by a Dask worker are not visible here ({', '.join(sorted(missing))}): with "
             "RADPIPE_DASK_ADDRESS the dataset must be on storage that the workers and this machine share"
         )
-    moves = []
-    for key, staged in files.items():
-        table, _, suffix = key.partition("#")  # "quarantine#dedup": a second file for one table
-        name = f"part-{batch_id}-{suffix}.parquet" if suffix else f"part-{batch_id}.parquet"
-        moves.append([store.relative(staged), posixpath.join(table, name)])
-    moves.sort(key=lambda move: move[1].startswith("_ledger/"))  # the ledger moves last
+    ordered = sorted(
+        ([store.relative(staged), final] for staged, final in moves),
+        key=lambda move: move[1].startswith(("_ledger/", "_erasures/")),
+    )  # records move last
     manifest = store.path(STAGING, batch_id, COMMIT_FILE)
     temporary = manifest + ".tmp"
     with store.fs.open(temporary, "w") as fh:
-        json.dump({"batch_id": batch_id, "moves": moves}, fh)
+        json.dump({"batch_id": batch_id, "moves": ordered}, fh)
     store.fs.mv(temporary, manifest)
-    _apply(store, batch_id, moves)
+    _apply(store, batch_id, ordered)
 
 
 def _apply(store: DatasetStore, batch_id: str, moves: Iterable[list[str]]) -> None:
@@ -208,9 +218,17 @@ def recover(store: DatasetStore) -> tuple[int, int]:
 
 def rewrite_without(store: DatasetStore, staged: str, table: str, column: str, drop: set[str]) -> int:
     """Drop rows whose `column` is in `drop` from a staged file, row group by row group; rows kept."""
-    temporary = staged + ".filtered"
+    kept = filter_file(store, staged, staged + ".filtered", table, column, drop)
+    store.fs.mv(staged + ".filtered", staged)
+    return kept
+
+
+def filter_file(
+    store: DatasetStore, source_path: str, target_path: str, table: str, column: str, drop: set[str]
+) -> int:
+    """Copy a table file without the rows whose `column` is in `drop`; rows kept."""
     kept = 0
-    with store.fs.open(staged, "rb") as source, store.fs.open(temporary, "wb") as target:
+    with store.fs.open(source_path, "rb") as source, store.fs.open(target_path, "wb") as target:
         reader = pq.ParquetFile(source)
         writer = pq.ParquetWriter(target, TABLES[table], **_write_options(TABLES[table]))
         for index in range(reader.num_row_groups):
@@ -221,5 +239,4 @@ def rewrite_without(store: DatasetStore, staged: str, table: str, column: str, d
                 writer.write_table(group)
                 kept += group.num_rows
         writer.close()
-    store.fs.mv(temporary, staged)
     return kept

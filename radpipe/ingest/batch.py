@@ -12,6 +12,7 @@ import fsspec
 
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
+from radpipe.deid.identifiers import hashed, identifier_forms
 from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_file import process_report
@@ -44,9 +45,18 @@ def _ledger_row(source: SourceFile, kind: str, outcome: str) -> dict[str, object
 
 
 def ingest_dicom_batch(
-    dataset_uri: str, batch_id: str, files: list[SourceFile], deid: Deidentifier, profile: Profile
+    dataset_uri: str,
+    batch_id: str,
+    files: list[SourceFile],
+    deid: Deidentifier,
+    profile: Profile,
+    erased: frozenset[str] = frozenset(),
 ) -> StagedBatch:
-    """Process DICOM files into staged instances/, images/ and quarantine/ files."""
+    """Process DICOM files into staged instances/, images/ and quarantine/ files.
+
+    `erased` holds pseudonyms (patient IDs, accession numbers, study UIDs) erased on request: their
+    files are held back as `erased_patient`, never ingested again.
+    """
     # Parallelism is one process per core; codec or OpenCV thread pools on top only oversubscribe.
     cv2.setNumThreads(1)
     _quiet_libraries()
@@ -54,6 +64,7 @@ def ingest_dicom_batch(
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("instances", "images", "quarantine")}
     batch = StagedBatch(batch_id, keys={"instances": []})
     seen: set[str] = set()
+    identifiers: list[str] = []
     for source in files:
         outcome: IngestedInstance | Quarantined
         try:
@@ -64,7 +75,10 @@ def ingest_dicom_batch(
             )
         else:
             batch.input_bytes += len(raw)
-            outcome = process_dicom(raw, source.source_key, fsspec.core.strip_protocol(source.url), deid, profile)
+            path = fsspec.core.strip_protocol(source.url)
+            outcome = process_dicom(raw, source.source_key, path, deid, profile, collect=identifiers.extend)
+        if isinstance(outcome, IngestedInstance) and _erased(outcome.instance, erased):
+            outcome = Quarantined(source.source_key, Stage.PRIVACY, Reason.ERASED_PATIENT, "patient erased on request")
         if isinstance(outcome, IngestedInstance) and outcome.instance["sop_instance_uid"] in seen:
             outcome = Quarantined(
                 source.source_key,
@@ -86,6 +100,7 @@ def ingest_dicom_batch(
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
+    batch.phi = hashed(deid.pseudonymizer, identifier_forms(identifiers))
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
@@ -94,7 +109,12 @@ def ingest_dicom_batch(
 
 
 def ingest_report_file(
-    dataset_uri: str, batch_id: str, source: SourceFile, deid: Deidentifier, records_read_before: int = 0
+    dataset_uri: str,
+    batch_id: str,
+    source: SourceFile,
+    deid: Deidentifier,
+    records_read_before: int = 0,
+    erased: frozenset[str] = frozenset(),
 ) -> StagedBatch:
     """Read one report file into staged reports/ and quarantine/ files.
 
@@ -107,6 +127,7 @@ def ingest_report_file(
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
     batch = StagedBatch(batch_id, keys={"reports": []})
     seen: set[str] = set()
+    identifiers: list[str] = []
     last_position = 0
     try:
         with fsspec.open(source.url, "rb") as stream:
@@ -115,7 +136,19 @@ def ingest_report_file(
                 if isinstance(item, BadReport) and 0 < item.position <= records_read_before:
                     batch.counts["report_bad_unchanged"] = batch.counts.get("report_bad_unchanged", 0) + 1
                     continue
+                if isinstance(item, ReportRecord):
+                    identifiers.extend(
+                        v for v in (item.patient_id, item.accession_number, item.study_instance_uid) if v
+                    )
                 outcome = _report_outcome(item, source.source_key, deid, seen)
+                if not isinstance(outcome, Quarantined) and _erased(outcome, erased):
+                    outcome = Quarantined(
+                        source.source_key,
+                        Stage.PRIVACY,
+                        Reason.ERASED_PATIENT,
+                        "patient erased on request",
+                        item.position,
+                    )
                 if isinstance(outcome, Quarantined):
                     writers["quarantine"].add(outcome.row(), batch_id)
                     key = f"report_quarantined:{outcome.reason.value}"
@@ -139,11 +172,19 @@ def ingest_report_file(
         batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
         batch.ledger[-1]["records"] = last_position
     batch.input_bytes = source.size
+    batch.phi = hashed(deid.pseudonymizer, identifier_forms(identifiers))
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
             batch.files[table] = staged
     return batch
+
+
+def _erased(row: dict[str, Any], erased: frozenset[str]) -> bool:
+    if not erased:
+        return False
+    keys = (row.get("patient_id"), row.get("accession_number"), row.get("study_instance_uid"))
+    return any(key in erased for key in keys if key)
 
 
 def _report_outcome(

@@ -6,6 +6,7 @@ import hashlib
 import io
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from radpipe.deid import Deidentifier
+from radpipe.deid.burned_in import burned_in_reason
+from radpipe.deid.identifiers import header_values
 from radpipe.dicom.codes import Modality, Photometric
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
 from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels, modality_values
@@ -56,9 +59,17 @@ def _voi(ds: pydicom.Dataset) -> tuple[float, float] | None:
 
 
 def process_dicom(
-    raw: bytes, source_key: str, path_for_redaction: str, deid: Deidentifier, profile: Profile
+    raw: bytes,
+    source_key: str,
+    path_for_redaction: str,
+    deid: Deidentifier,
+    profile: Profile,
+    collect: Callable[[list[str]], None] | None = None,
 ) -> IngestedInstance | Quarantined:
-    """Parse, de-identify, check, decode and preprocess one file."""
+    """Parse, check, de-identify, decode and preprocess one file.
+
+    `collect` receives the source header's identifying values before de-identification (for the PHI gate).
+    """
 
     def reject(stage: Stage, reason: Reason, detail: str) -> Quarantined:
         return Quarantined(source_key, stage, reason, safe_detail(detail, path_for_redaction))
@@ -74,9 +85,19 @@ def process_dicom(
     except Exception as exc:  # pydicom raises many types for malformed files
         return reject(Stage.READ, Reason.NOT_DICOM, f"unparseable DICOM ({type(exc).__name__})")
     if "PixelData" not in ds:
+        if collect is not None:
+            collect(header_values(ds))
         return reject(Stage.HEADER, Reason.NO_PIXELS, "instance carries no pixel data")
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, "no transfer syntax in the file meta")
+    if collect is not None:
+        try:
+            collect(header_values(ds))
+        except Exception:  # noqa: S110 - an unreadable value cannot leak, and must not stop the file
+            pass
+    privacy = burned_in_reason(ds, deid.burned_in_allowed)
+    if privacy is not None:
+        return reject(Stage.PRIVACY, Reason(privacy), "burned-in text possible; allow the modality to ingest it")
     try:
         ds = deid.dataset(ds)  # the de-identification seam: nothing below sees a source identifier
         header = read_header(ds)

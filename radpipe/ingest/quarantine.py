@@ -12,6 +12,7 @@ class Stage(StrEnum):
     HEADER = "header"
     PIXELS = "pixels"
     DEDUP = "dedup"
+    PRIVACY = "privacy"
     REPORT = "report"
 
 
@@ -26,6 +27,9 @@ class Reason(StrEnum):
     BLANK_IMAGE = "blank_image"  # constant after windowing: nothing to learn, likely a broken LUT
     UNSUPPORTED_MODALITY = "unsupported_modality"  # e.g. CT/MR slices until volume assembly
     UNSUPPORTED_IMAGE = "unsupported_image"  # colour or multi-frame projection images
+    BURNED_IN_ANNOTATION = "burned_in_annotation"  # BurnedInAnnotation = YES
+    BURNED_IN_RISK = "burned_in_risk"  # US/SC/OT or secondary capture without BurnedInAnnotation = NO
+    ERASED_PATIENT = "erased_patient"  # the patient's records were erased on request; not ingested again
     DUPLICATE = "duplicate"  # a second copy of an instance or report already ingested
     PARSE_ERROR = "parse_error"
     MISSING_TEXT = "missing_text"

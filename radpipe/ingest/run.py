@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import secrets
 import time
 from collections import Counter
@@ -23,6 +25,8 @@ from radpipe.dataset.store import (
     rewrite_without,
 )
 from radpipe.deid import Deidentifier
+from radpipe.deid.erasure import read_erased_keys
+from radpipe.deid.gate import IdentifierStore
 from radpipe.engine import Engine
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
@@ -60,6 +64,7 @@ class IngestSummary:
     seconds: float = 0.0
     recovered_batches: int = 0
     dropped_batches: int = 0
+    dataset_id: str = ""
 
     @property
     def quarantined_files(self) -> int:
@@ -255,16 +260,26 @@ def ingest(
     profile: Profile,
     engine: Engine,
     on_progress: ProgressCallback | None = None,
+    home: Path | None = None,
 ) -> IngestSummary:
-    """Ingest new files from the sources into the dataset; safe to rerun and to interrupt."""
+    """Ingest new files from the sources into the dataset; safe to rerun and to interrupt.
+
+    With `home` (RADPIPE_HOME), the source identifiers seen are kept there as keyed hashes for the
+    PHI gate, and the clear paths of quarantined files in an operator-only log (mode 0600).
+    """
     check_sources(dicom_source, report_source, dataset_uri)
     started = time.perf_counter()
     store = DatasetStore(dataset_uri)
     store.fs.makedirs(store.root, exist_ok=True)
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     with dataset_lock(store, run_id):
-        check_key(store, deid.pseudonymizer.key)
-        summary = _ingest_locked(dicom_source, report_source, store, deid, profile, engine, run_id, on_progress)
+        dataset_id = check_key(store, deid.pseudonymizer.key)
+        state = _RunState()
+        summary = _ingest_locked(dicom_source, report_source, store, deid, profile, engine, run_id, on_progress, state)
+        summary.dataset_id = dataset_id
+        if home is not None:
+            IdentifierStore(home, dataset_id).add(state.phi, run_id)
+            _log_quarantined_paths(home, dataset_id, state.quarantined_paths)
     summary.seconds = time.perf_counter() - started
     if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
         raise RuntimeError(
@@ -283,6 +298,7 @@ def _ingest_locked(
     engine: Engine,
     run_id: str,
     on_progress: ProgressCallback | None,
+    state: _RunState,
 ) -> IngestSummary:
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
@@ -301,30 +317,66 @@ def _ingest_locked(
         "instances": _key_map(instances, "sop_instance_uid"),
         "reports": _key_map(reports, "report_id"),
     }
+    state.urls = {f.source_key: f.url for f in [*dicom_files, *report_files]}
+    erased = read_erased_keys(store)
     if unlisted or unlisted_reports:
         _publish_unlisted(store, f"{run_id}-w", unlisted, unlisted_reports, summary)
     tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
-        tasks.append((ingest_dicom_batch, (store.uri, f"{run_id}-d{n:05d}", chunk, deid, profile), len(chunk)))
+        dicom_args = (store.uri, f"{run_id}-d{n:05d}", chunk, deid, profile, erased)
+        tasks.append((ingest_dicom_batch, dicom_args, len(chunk)))
     for n, source in enumerate(report_files):
-        args = (store.uri, f"{run_id}-r{n:05d}", source, deid, ledger.records.get(source.source_key, 0))
-        tasks.append((ingest_report_file, args, 1))
+        read_before = ledger.records.get(source.source_key, 0)
+        report_args = (store.uri, f"{run_id}-r{n:05d}", source, deid, read_before, erased)
+        tasks.append((ingest_report_file, report_args, 1))
     total = len(dicom_files) + len(report_files)
     done_files = 0
     if on_progress:
         on_progress(0, total)
     results = engine.map_unordered(
-        _run_task, ((fn, args, size) for fn, args, size in tasks), max_in_flight=engine.workers * 2
+        _run_task,
+        ((index, fn, args, size) for index, (fn, args, size) in enumerate(tasks)),
+        max_in_flight=engine.workers * 2,
     )
-    for batch, size in results:
-        _publish(store, batch, known, summary)
+    # Batches finish in any order but are published in task (path) order, so which copy of a duplicate
+    # is kept never depends on timing: the same archive always gives the same dataset.
+    finished: dict[int, StagedBatch] = {}
+    next_index = 0
+    for index, batch, size in results:
+        finished[index] = batch
         done_files += size
         if on_progress:
             on_progress(done_files, total)
+        while next_index in finished:
+            _publish_and_record(store, finished.pop(next_index), known, summary, state)
+            next_index += 1
     links = rebuild_studies(store)
     summary.studies = links.studies
     summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
     return summary
+
+
+@dataclass
+class _RunState:
+    """What the driver gathers during a run that must not go into the summary (it is shown and logged)."""
+
+    phi: set[str] = field(default_factory=set)
+    urls: dict[str, str] = field(default_factory=dict)
+    quarantined_paths: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _log_quarantined_paths(home: Path, dataset_id: str, entries: list[tuple[str, str, str]]) -> None:
+    """Operator-only record (mode 0600, outside the dataset) of which source path each source_key is."""
+    if not entries:
+        return
+    folder = home / "operator"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    path = folder / f"{dataset_id}-quarantined-paths.jsonl"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(descriptor, "a") as fh:
+        for source_key, url, outcome in entries:
+            fh.write(json.dumps({"source_key": source_key, "path": url, "outcome": outcome}) + "\n")
 
 
 def _publish_unlisted(
@@ -346,5 +398,19 @@ def _key_map(table: pa.Table, key: str) -> dict[str, str]:
     return dict(zip(table[key].to_pylist(), table["source_key"].to_pylist(), strict=True))
 
 
-def _run_task(fn: Callable[..., StagedBatch], args: tuple[object, ...], size: int) -> tuple[StagedBatch, int]:
-    return fn(*args), size
+def _run_task(
+    index: int, fn: Callable[..., StagedBatch], args: tuple[object, ...], size: int
+) -> tuple[int, StagedBatch, int]:
+    return index, fn(*args), size
+
+
+def _publish_and_record(
+    store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary, state: _RunState
+) -> None:
+    _publish(store, batch, known, summary)
+    state.phi |= batch.phi
+    state.quarantined_paths.extend(
+        (str(row["source_key"]), state.urls.get(str(row["source_key"]), ""), str(row["outcome"]))
+        for row in batch.ledger
+        if str(row["outcome"]).startswith("quarantined:")
+    )

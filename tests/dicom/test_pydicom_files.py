@@ -24,9 +24,14 @@ MR_SMALL = [
 
 
 def _as_radiograph(name: str) -> bytes:
-    """The test file relabelled as a DX radiograph, keeping its transfer syntax."""
+    """The test file relabelled as a DX radiograph, keeping its transfer syntax.
+
+    Some are secondary captures; they declare no burned-in text so the codec, not the privacy
+    policy, is what these tests exercise (tests/deid covers the policy).
+    """
     ds = pydicom.dcmread(get_testdata_file(name))
     ds.Modality = "DX"
+    ds.BurnedInAnnotation = "NO"
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

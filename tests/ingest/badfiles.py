@@ -64,10 +64,23 @@ def add_bad_files(dicom: Path) -> dict[str, str]:
 
     ds = pydicom.dcmread(get_testdata_file("SC_rgb_rle.dcm"))
     ds.Modality = "DX"
+    ds.BurnedInAnnotation = "NO"
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     (bad / "colour.dcm").write_bytes(buffer.getvalue())
     expected["colour.dcm"] = "unsupported_image"
+
+    ds = pydicom.dcmread(native)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.BurnedInAnnotation = "YES"
+    _save(ds, bad / "burned_in.dcm")
+    expected["burned_in.dcm"] = "burned_in_annotation"
+
+    ds = pydicom.dcmread(native)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.Modality = "OT"
+    _save(ds, bad / "screenshot.dcm")
+    expected["screenshot.dcm"] = "burned_in_risk"
 
     shutil.copy(good[0], bad / "copy_of_first.dcm")
     expected["copy_of_first.dcm"] = "duplicate"

@@ -1,0 +1,115 @@
+"""Source identifiers in normalised forms, as keyed hashes: what the PHI gate looks for.
+
+The forms are hashed with the de-identification key before they leave the worker, so the list the
+gate keeps (under RADPIPE_HOME) reveals nothing without the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from pydicom.dataset import Dataset
+
+from radpipe.deid.pseudonym import Pseudonymizer
+
+# Header attributes whose values identify a person, a place or an encounter.
+IDENTIFYING_KEYWORDS: tuple[str, ...] = (
+    "PatientName",
+    "PatientID",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientBirthDate",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "PatientMotherBirthName",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy",
+    "OperatorsName",
+    "RequestingPhysician",
+    "AccessionNumber",
+    "StudyID",
+    "StationName",
+    "DeviceSerialNumber",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+)
+MAX_NGRAM = 6
+# A single word or number shorter than this ("1", "CT", "Li") is too common to mean one person; such
+# values are still caught in longer forms ("Li Wei", a full address).
+MIN_SINGLE_FORM = 4
+_TOKEN = re.compile(r"[a-z0-9]+")
+_UID = re.compile(r"\d+(?:\.\d+){2,}")
+_NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b")
+# Name parts too common or short to mean a person on their own.
+_NOT_A_NAME = frozenset({"dr", "mr", "mrs", "ms", "jr", "sr", "md", "phd", "the", "of", "and"})
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.casefold())
+
+
+def header_values(ds: Dataset) -> list[str]:
+    """Identifying values of a source header, including string values of private tags."""
+    values: list[str] = []
+    for keyword in IDENTIFYING_KEYWORDS:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            continue
+        items = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
+        values.extend(str(item) for item in items if str(item).strip())
+    for element in ds:
+        if element.tag.is_private and element.tag.element < 0x100:
+            continue  # a private creator names a vendor's block, not a person
+        if element.tag.is_private and element.VR in ("LO", "SH", "PN", "LT", "ST", "UT", "CS") and element.value:
+            text = str(element.value)
+            if len(text.strip()) >= 4:
+                values.append(text)
+    return values
+
+
+def identifier_forms(values: Iterable[str]) -> set[str]:
+    """Normal forms an identifier may take in a table: whole, word windows, name parts, dates."""
+    forms: set[str] = set()
+    for value in values:
+        compact = value.strip()
+        if _UID.fullmatch(compact):  # a UID is matched whole: its numeric parts are shared by every UID
+            forms.add(compact)
+            continue
+        parts = value.split("^")
+        words = tokens(value.replace("^", " "))
+        if not words:
+            continue
+        if len(words) <= MAX_NGRAM and (len(words) > 1 or len(words[0]) >= MIN_SINGLE_FORM):
+            forms.add(" ".join(words))
+        forms.update(" ".join(words[i : i + 3]) for i in range(max(0, len(words) - 2)) if len(words) >= 3)
+        if len(parts) > 1:  # a DICOM person name: Family^Given^Middle^Prefix^Suffix
+            given_family = tokens(" ".join(parts[1:2] + parts[:1]))
+            if given_family:
+                forms.add(" ".join(given_family))
+            forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
+    # Too little to mean anyone: "1 0 1", "CT 2".
+    return {form for form in forms if sum(c.isalnum() for c in form) >= MIN_SINGLE_FORM}
+
+
+def candidates(text: str) -> Iterator[str]:
+    """Every form in a table cell that could equal an identifier form."""
+    words = tokens(text)
+    for size in range(1, MAX_NGRAM + 1):
+        for start in range(len(words) - size + 1):
+            yield " ".join(words[start : start + size])
+    yield from _UID.findall(text)
+    for match in _NUMERIC_DATE.finditer(text):
+        if match.group(3):
+            month, day, year = match.group(1), match.group(2), match.group(3)
+        else:
+            year, month, day = match.group(4), match.group(5), match.group(6)
+        yield f"{year}{int(month):02d}{int(day):02d}"
+
+
+def hashed(pseudonymizer: Pseudonymizer, forms: Iterable[str]) -> set[str]:
+    return {pseudonymizer.digest("source_key", "phi\x00" + form).hex()[:20] for form in forms}

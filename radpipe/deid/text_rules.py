@@ -1,0 +1,96 @@
+"""Report-text scrubbing rules as data: what an identifier looks like, and what replaces it.
+
+Order matters: earlier rules run first (a date of birth before any date, labelled identifiers before
+bare digit runs). Extend by adding a Rule; `kind` names the placeholder written in its place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str  # placeholder written as "[KIND]", or a special kind handled in code ("DATE", "AGE")
+    pattern: str  # a regular expression (verbose mode off); group "keep" is kept in front of the placeholder
+
+
+MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Court|Ct|Boulevard|Blvd|Way|Place|Pl|Terrace|View|"
+    r"Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq)"
+)
+INSTITUTION_WORDS = (
+    r"(?:Hospital|Medical Cent(?:er|re)|Clinic|Health System|Health Cent(?:er|re)|Infirmary|Imaging Cent(?:er|re)|"
+    r"Cancer Cent(?:er|re)|Children's Hospital|Healthcare|Radiology Associates)"
+)
+TITLES = r"(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Prof|Professor|Nurse|RN|NP|PA-C)"
+# Common given names (US census and international); a capitalised word after one is taken as a surname.
+GIVEN_NAMES = (
+    "James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel Matthew Anthony "
+    "Mark Donald Steven Paul Andrew Joshua Kenneth Kevin Brian George Timothy Ronald Edward Jason Jeffrey Ryan "
+    "Jacob Gary Nicholas Eric Jonathan Stephen Larry Justin Scott Brandon Benjamin Samuel Gregory Alexander "
+    "Frank Patrick Raymond Jack Dennis Jerry Tyler Aaron Jose Adam Nathan Henry Douglas Zachary Peter Kyle "
+    "Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Lisa Nancy Betty Margaret Sandra "
+    "Ashley Kimberly Emily Donna Michelle Carol Amanda Dorothy Melissa Deborah Stephanie Rebecca Sharon Laura "
+    "Cynthia Kathleen Amy Angela Shirley Anna Brenda Pamela Emma Nicole Helen Samantha Katherine Christine "
+    "Debra Rachel Carolyn Janet Catherine Maria Heather Diane Ruth Julie Olivia Joyce Virginia Victoria Kelly "
+    "Lauren Christina Joan Evelyn Judith Megan Andrea Cheryl Hannah Jacqueline Martha Gloria Teresa Ann Sara "
+    "Madison Frances Kathryn Janice Jean Abigail Alice Judy Sophia Grace Denise Amber Doris Marilyn Danielle "
+    "Beverly Isabella Theresa Diana Natalie Brittany Charlotte Marie Kayla Alexis Lori Amara Hiroshi Fatima "
+    "Giulia Sven Olga Mateo Priya Kwame Ingrid Mohammed Ahmed Ali Wei Li Yuki Raj Ana Juan Carlos Luis Sofia "
+    "Lucia Elena Ivan Dmitri Anya Chen Aisha Omar Leila Noah Liam Ethan Mason Lucas Logan Oliver Elijah Aiden"
+).split()
+# Common surnames: matched after a given name, a title, or in "Surname, Given" order.
+SURNAMES = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson "
+    "Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis "
+    "Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall "
+    "Rivera Campbell Mitchell Carter Roberts Okafor Tanaka Haddad Rossi Lindqvist Petrova Fernandez Sharma "
+    "Mensah Berg Kim Patel Singh Chen Wang Li Zhang Liu Muller Schmidt Schneider Fischer Weber Meyer Wagner"
+).split()
+
+RULES: tuple[Rule, ...] = (
+    Rule("EMAIL", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    Rule("URL", r"\bhttps?://\S+"),
+    Rule("PHONE", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"),
+    Rule(
+        "DOB",
+        r"(?i)(?P<keep>\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?)\s*:?\s*)"
+        r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|" + MONTHS + r"\.?\s+\d{1,2},?\s+\d{4})",
+    ),
+    Rule(
+        "MRN",
+        r"(?i)(?P<keep>\b(?:MRN|MR#|medical record(?: number| no\.?| #)?|patient id|pt id|hospital number)"
+        r"\s*[:#]?\s*)[A-Za-z]{0,4}\d[\w-]{3,}",
+    ),
+    Rule(
+        "ACCESSION",
+        r"(?i)(?P<keep>\b(?:accession|acc)(?:ession)?\s*(?:number|no\.?|#)?\s*[:#]?\s*)"
+        r"[A-Za-z]{0,4}\d[\w-]{3,}",
+    ),
+    Rule(
+        "ADDRESS",
+        r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,3}" + STREET_SUFFIX + r"\b\.?"
+        r"(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)*)?(?:,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
+    ),
+    Rule("ADDRESS", r"\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),
+    Rule("INSTITUTION", r"\b(?:(?:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'.-]+\s+){0,5}" + INSTITUTION_WORDS + r"\b"),
+    Rule("DATE", r"\b\d{1,2}/\d{1,2}/\d{4}\b|\b\d{1,2}/\d{1,2}/\d{2}\b"),
+    Rule("DATE", r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b|\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b"),
+    Rule("DATE", r"\b" + MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b"),
+    Rule("DATE", r"\b\d{1,2}\s+" + MONTHS + r"\.?,?\s+\d{4}\b"),
+    # A month and day without a year (after the rules above, so a shifted full date is left alone).
+    Rule("DATE", r"\b" + MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?\b(?!,?\s+\d{4})(?!\s*(?:cm|mm))"),
+    Rule("NAME", r"(?P<keep>\b" + TITLES + r"\.?\s+)[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)?"),
+    Rule("NAME", r"(?P<keep>\b(?:[Pp]atient|[Pp]t\.?|[Nn]ame)\s*:?\s+)[A-Z][a-zA-Z'-]+\s+[A-Z][a-zA-Z'-]+"),
+    Rule("NAME", r"\b(?:" + "|".join(GIVEN_NAMES) + r")\s+[A-Z][a-zA-Z'-]+\b"),
+    Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r"),\s+[A-Z][a-zA-Z'-]+\b"),
+    Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r")\b(?=\s+(?:called|paged|notified|discussed|reported))"),
+    Rule("AGE", r"(?i)\b(?:9\d|1[0-4]\d)(?=(?:\s*|-)(?:years?|yrs?|y)(?:\s*|-)?(?:old|o)\b)"),
+    Rule("AGE", r"(?i)(?<=\bage\s)(?:9\d|1[0-4]\d)\b|(?<=\baged\s)(?:9\d|1[0-4]\d)\b"),
+    Rule("ID", r"\b[A-Za-z]{0,4}\d{7,}\b"),
+)
