@@ -106,6 +106,17 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scrub_check(args: argparse.Namespace) -> int:
+    from radpipe.deid.audit import measure_scrubbing
+
+    m = measure_scrubbing(Path(args.archive))
+    out.print(f"reports scrubbed: {m.reports}")
+    out.print(f"recall on planted identifiers: {m.recall:.4f} ({m.planted - m.leaked}/{m.planted} removed)")
+    out.print(f"clinical sentences intact: {m.clinical_precision:.4f} ({m.clinical_intact}/{m.clinical_sentences})")
+    out.print(f"reports whose labels are unchanged: {m.labels_unchanged}/{m.reports}")
+    return 0 if m.leaked == 0 else 1
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from radpipe.report import print_dataset_summary
 
@@ -167,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("dataset")
     erase.add_argument("--patient-id", help="the source patient ID (or on standard input, kept out of shell history)")
     erase.set_defaults(func=cmd_erase)
+
+    scrub = sub.add_parser("scrub-check", help="measure report scrubbing on a `radpipe synth --phi` archive")
+    scrub.add_argument("archive")
+    scrub.set_defaults(func=cmd_scrub_check)
 
     bench = sub.add_parser("bench", help="benchmark ingest against a naive loop and the decode floor")
     bench.add_argument("--out", default="bench-out")

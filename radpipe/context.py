@@ -47,7 +47,17 @@ def ingest_sources(
     check_sources(dicom, reports, dataset)  # before a cluster starts: a typo should cost a second, not ten
     deid = deidentifier(settings)
     with engine(settings) as dask:
-        summary = ingest(dicom, reports, dataset, deid, profile, dask, on_progress, home=settings.home)
+        summary = ingest(
+            dicom,
+            reports,
+            dataset,
+            deid,
+            profile,
+            dask,
+            on_progress,
+            home=settings.home,
+            log_quarantined_paths=settings.radpipe_log_quarantined_paths,
+        )
     if gate:
         phi_gate(dataset)
     return summary

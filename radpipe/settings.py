@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     radpipe_dask_workers: int = Field(default=0, alias="RADPIPE_DASK_WORKERS", ge=0)
     # Modalities (comma-separated, or "all") an operator has checked for burned-in text; see deid/burned_in.py.
     radpipe_burned_in_allow: str = Field(default="", alias="RADPIPE_BURNED_IN_ALLOW")
+    # Keep an operator-only log (mode 0600, under RADPIPE_HOME/operator) of quarantined files' clear paths.
+    # Off by default: with it on, RADPIPE_HOME holds source paths, which can hold names.
+    radpipe_log_quarantined_paths: bool = Field(default=False, alias="RADPIPE_LOG_QUARANTINED_PATHS")
 
     @property
     def burned_in_allowed(self) -> frozenset[str]:

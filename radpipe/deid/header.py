@@ -75,16 +75,21 @@ class _Context:
     pseudonymizer: Pseudonymizer
     policy: HeaderPolicy
     shift: dt.timedelta | None  # None: no patient, so no secret shift: dates are removed
-    scrub: Callable[[str], str]
+    scrub: Callable[[str, list[str]], str]
+    known: list[str]  # this header's own identifiers, scrubbed wherever descriptors repeat them
 
 
 def deidentify_header(
-    ds: Dataset, pseudonymizer: Pseudonymizer, policy: HeaderPolicy, scrub: Callable[[str], str]
+    ds: Dataset, pseudonymizer: Pseudonymizer, policy: HeaderPolicy, scrub: Callable[[str, list[str]], str]
 ) -> Dataset:
-    """De-identify `ds` in place by the policy and return it; the file meta UIDs follow the dataset."""
+    """De-identify `ds` in place by the policy and return it; the file meta UIDs follow the dataset.
+
+    `scrub(text, known)` cleans free text (Clean Descriptors); `known` lists this header's own
+    identifiers (patient name parts, IDs), so a description that repeats them loses them too.
+    """
     source_patient = str(ds.get("PatientID", "") or "").strip()
     shift = dt.timedelta(days=pseudonymizer.date_shift_days(source_patient)) if source_patient else None
-    context = _Context(pseudonymizer, policy, shift, scrub)
+    context = _Context(pseudonymizer, policy, shift, scrub, _known_identifiers(ds))
     _clean(ds, context)
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" in ds:
@@ -105,6 +110,20 @@ def _clean(ds: Dataset, context: _Context) -> None:
             del ds[tag]  # curves and overlays: graphics that can spell out a name
             continue
         _apply(ds, tag, context)
+
+
+def _known_identifiers(ds: Dataset) -> list[str]:
+    known: list[str] = []
+    for keyword in ("PatientName", "PatientID", "OtherPatientIDs", "AccessionNumber", "PatientBirthDate"):
+        value = ds.get(keyword)
+        if value:
+            text = str(value)
+            known.append(text)
+            known.extend(part for part in text.split("^") if len(part) >= 3)
+            if "^" in text:
+                family, given = (text.split("^") + [""])[:2]
+                known.append(f"{given} {family}".strip())
+    return known
 
 
 def _safe_private_elements(ds: Dataset, safe: frozenset[tuple[str, int]]) -> set[int]:
@@ -146,7 +165,7 @@ def _apply(ds: Dataset, tag: BaseTag, context: _Context) -> None:
     if context.policy.clean_descriptors and keyword in CLEAN_DESCRIPTORS and vr not in ("SQ",):
         element = ds[tag]
         if element.value:
-            element.value = context.scrub(str(element.value))
+            element.value = context.scrub(str(element.value), context.known)
         return
     if action is None:
         _unlisted(ds, tag, vr, context)
@@ -161,7 +180,7 @@ def _apply(ds: Dataset, tag: BaseTag, context: _Context) -> None:
     elif action is Action.C:
         element = ds[tag]
         if isinstance(element.value, str) and element.value:
-            element.value = context.scrub(element.value)
+            element.value = context.scrub(element.value, context.known)
     # Action.K: keep as is.
 
 

@@ -38,7 +38,9 @@ class Deidentifier:
     def dataset(self, ds: Dataset) -> Dataset:
         """De-identify a Dataset in place by the Annex E policy and return it."""
         shift = self.shift_for(str(ds.get("PatientID", "") or ""))
-        return deidentify_header(ds, self.pseudonymizer, self.header_policy, lambda text: scrub_text(text, shift))
+        return deidentify_header(
+            ds, self.pseudonymizer, self.header_policy, lambda text, known: scrub_text(text, shift, known)
+        )
 
     def report(self, record: ReportRecord) -> ReportRecord:
         """De-identify a report: keys pseudonymised, text scrubbed, dates shifted per patient."""

@@ -38,7 +38,7 @@ GIVEN_NAMES = (
     "Ashley Kimberly Emily Donna Michelle Carol Amanda Dorothy Melissa Deborah Stephanie Rebecca Sharon Laura "
     "Cynthia Kathleen Amy Angela Shirley Anna Brenda Pamela Emma Nicole Helen Samantha Katherine Christine "
     "Debra Rachel Carolyn Janet Catherine Maria Heather Diane Ruth Julie Olivia Joyce Virginia Victoria Kelly "
-    "Lauren Christina Joan Evelyn Judith Megan Andrea Cheryl Hannah Jacqueline Martha Gloria Teresa Ann Sara "
+    "Jane Lauren Christina Joan Evelyn Judith Megan Andrea Cheryl Hannah Jacqueline Martha Gloria Teresa Ann Sara "
     "Madison Frances Kathryn Janice Jean Abigail Alice Judy Sophia Grace Denise Amber Doris Marilyn Danielle "
     "Beverly Isabella Theresa Diana Natalie Brittany Charlotte Marie Kayla Alexis Lori Amara Hiroshi Fatima "
     "Giulia Sven Olga Mateo Priya Kwame Ingrid Mohammed Ahmed Ali Wei Li Yuki Raj Ana Juan Carlos Luis Sofia "

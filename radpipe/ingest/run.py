@@ -261,11 +261,13 @@ def ingest(
     engine: Engine,
     on_progress: ProgressCallback | None = None,
     home: Path | None = None,
+    log_quarantined_paths: bool = False,
 ) -> IngestSummary:
     """Ingest new files from the sources into the dataset; safe to rerun and to interrupt.
 
     With `home` (RADPIPE_HOME), the source identifiers seen are kept there as keyed hashes for the
-    PHI gate, and the clear paths of quarantined files in an operator-only log (mode 0600).
+    PHI gate; with `log_quarantined_paths` too, the clear paths of quarantined files go to an
+    operator-only log there (mode 0600).
     """
     check_sources(dicom_source, report_source, dataset_uri)
     started = time.perf_counter()
@@ -279,7 +281,8 @@ def ingest(
         summary.dataset_id = dataset_id
         if home is not None:
             IdentifierStore(home, dataset_id).add(state.phi, run_id)
-            _log_quarantined_paths(home, dataset_id, state.quarantined_paths)
+            if log_quarantined_paths:
+                _log_quarantined_paths(home, dataset_id, state.quarantined_paths)
     summary.seconds = time.perf_counter() - started
     if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
         raise RuntimeError(

@@ -172,8 +172,10 @@ def write_archive(
                     summary.instances += 1
                     name = transfer_syntax.name
                     summary.transfer_syntaxes[name] = summary.transfer_syntaxes.get(name, 0) + 1
+            planted: list[str] = []
             if has_report:
-                reports.write(json.dumps(_report_row(rng, patient, study, findings, date, phi)) + "\n")
+                row, planted = _report_row(rng, patient, study, findings, date, phi)
+                reports.write(json.dumps(row) + "\n")
                 summary.reports += 1
             truth.write(
                 json.dumps(
@@ -186,6 +188,7 @@ def write_archive(
                         "has_images": has_images,
                         "has_report": has_report,
                         "phi": _phi_values(patient) if phi else [],
+                        "report_phi": planted,
                     }
                 )
                 + "\n"
@@ -232,18 +235,16 @@ def _write_image(
 
 
 def _report_row(
-    rng: np.random.Generator,
-    patient: Patient,
-    study: dict[str, str],
-    findings: Findings,
-    date: dt.date,
-    phi: bool,
-) -> dict[str, str | None]:
+    rng: np.random.Generator, patient: Patient, study: dict[str, str], findings: Findings, date: dt.date, phi: bool
+) -> tuple[dict[str, str | None], list[str]]:
+    """The report line, and the identifiers planted in its text (for measuring the scrubber)."""
     text, rationale = write_report(rng, findings)
+    planted: list[str] = []
     if phi:
-        text += "\n" + phi_sentence(rng, patient, date)
+        sentence, planted = phi_sentence(rng, patient, date, study["accession"])
+        text += "\n" + sentence
     keys = rng.random()
-    return {
+    row = {
         "accession_number": study["accession"] if keys < 0.9 else None,
         "study_instance_uid": study["uid"] if keys >= 0.7 else None,
         "patient_id": patient.patient_id,
@@ -251,6 +252,7 @@ def _report_row(
         "text": text,
         "rationale": rationale,
     }
+    return row, planted
 
 
 def _phi_values(patient: Patient) -> list[str]:

@@ -128,13 +128,29 @@ def make_patient(rng: np.random.Generator, index: int, with_phi: bool) -> Patien
     )
 
 
-def phi_sentence(rng: np.random.Generator, patient: Patient, study_date: dt.date) -> str:
-    """A line of report text carrying identifiers, as real reports do."""
+def phi_sentence(
+    rng: np.random.Generator, patient: Patient, study_date: dt.date, accession: str
+) -> tuple[str, list[str]]:
+    """A line of report text carrying identifiers, as real reports do, and the identifiers planted."""
     physician = patient.referring_physician.split("^")[0]
-    options = (
-        f"Findings discussed with Dr. {physician} by telephone on {study_date:%m/%d/%Y}.",
-        f"Patient {patient.display_name}, MRN {patient.patient_id}, DOB {patient.birth_date[4:6]}/"
-        f"{patient.birth_date[6:]}/{patient.birth_date[:4]}.",
-        f"Comparison is made with the outside study from {patient.institution}. Call {patient.phone}.",
+    family, given = patient.name.split("^")
+    dob = f"{patient.birth_date[4:6]}/{patient.birth_date[6:]}/{patient.birth_date[:4]}"
+    email = f"{given.lower()}.{family.lower()}@example.org"
+    age = 90 + int(rng.integers(0, 9))
+    options: tuple[tuple[str, list[str]], ...] = (
+        (
+            f"Findings discussed with Dr. {physician} by telephone on {study_date:%m/%d/%Y}.",
+            [physician, f"{study_date:%m/%d/%Y}"],
+        ),
+        (f"Patient {given} {family}, MRN {patient.patient_id}, DOB {dob}.", [given, family, patient.patient_id, dob]),
+        (
+            f"Comparison is made with the outside study from {patient.institution}. Call {patient.phone}.",
+            [patient.institution, patient.phone],
+        ),
+        (f"{age}-year-old, lives at {patient.address}.", [str(age), patient.address]),
+        (f"Report sent to {email} on {study_date:%B %d, %Y}.", [email, f"{study_date:%B %d, %Y}"]),
+        (f"{family}, {given} seen for accession {accession}.", [family, given, accession]),
+        (f"Results called to Mrs. {family} at {patient.phone}.", [family, patient.phone]),
     )
-    return options[int(rng.integers(len(options)))]
+    sentence, planted = options[int(rng.integers(len(options)))]
+    return sentence, planted

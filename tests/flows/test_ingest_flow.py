@@ -38,3 +38,26 @@ def test_only_io_errors_are_retried() -> None:
     assert retry_on_io_error(None, None, _State(ConnectionResetError("peer reset")))
     assert not retry_on_io_error(None, None, _State(SourceError("bad input")))
     assert not retry_on_io_error(None, None, _State(ValueError("bug")))
+
+
+def test_a_phi_gate_hit_fails_the_flow(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow as pa
+
+    from radpipe.dataset.schema import QUARANTINE
+    from radpipe.deid.gate import PhiGateFailed
+    from radpipe.synth import write_archive
+
+    archive = tmp_path / "archive"
+    write_archive(archive, studies=4, seed=41, phi=True)
+    dataset = tmp_path / "dataset"
+    ingest_flow(str(archive / "dicom"), str(archive / "reports"), str(dataset))
+    # Something (a bug, a hand edit) puts a patient's MRN into a table; the next run's gate must stop the flow.
+    mrn = json.loads((archive / "truth.jsonl").read_text().splitlines()[0])["patient_id"]
+    (dataset / "quarantine").mkdir(exist_ok=True)
+    row = {"source_key": "x", "stage": "read", "reason": "unreadable", "detail": f"file of {mrn}", "position": 0}
+    pq.write_table(pa.Table.from_pylist([row], schema=QUARANTINE), dataset / "quarantine" / "part-x.parquet")
+    with pytest.raises(PhiGateFailed, match=r"quarantine\.detail"):
+        ingest_flow(str(archive / "dicom"), str(archive / "reports"), str(dataset))
+    assert json.loads((dataset / "_gate.json").read_text())["passed"] is False

@@ -1,0 +1,98 @@
+"""The PHI gate finds a planted identifier (and never shows it); erasure removes one patient everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from radpipe.context import erase, phi_gate
+from radpipe.dataset.guard import dataset_id
+from radpipe.dataset.schema import REPORTS
+from radpipe.dataset.store import DatasetStore
+from radpipe.deid import Deidentifier
+from radpipe.deid.gate import PhiGateFailed
+from radpipe.engine import SerialEngine
+from radpipe.ingest.run import ingest
+from radpipe.preprocess import get_profile
+from radpipe.settings import get_settings
+from radpipe.synth import write_archive
+
+
+@pytest.fixture()
+def phi_dataset(tmp_path: Path, deid: Deidentifier) -> tuple[Path, Path]:
+    archive = tmp_path / "archive"
+    write_archive(archive, studies=12, seed=31, phi=True)
+    dataset = tmp_path / "dataset"
+    ingest(
+        str(archive / "dicom"),
+        str(archive / "reports"),
+        str(dataset),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=get_settings().home,
+    )
+    return archive, dataset
+
+
+def test_gate_passes_a_clean_dataset_and_stops_a_leaky_one(phi_dataset) -> None:
+    archive, dataset = phi_dataset
+    assert phi_gate(str(dataset)) == []
+    assert json.loads((dataset / "_gate.json").read_text())["passed"] is True
+    truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
+    family = truth[0]["phi"][1]  # a planted family name
+    leaked = pa.Table.from_pylist(
+        [{"report_id": "x", "text": f"Seen by the team; patient {family} stable."}], schema=REPORTS
+    )
+    pq.write_table(leaked, dataset / "reports" / "part-tampered.parquet")
+    with pytest.raises(PhiGateFailed) as failure:
+        phi_gate(str(dataset))
+    assert "reports.text (1 rows)" in str(failure.value)
+    assert family not in str(failure.value)  # the gate names where, never what
+    result = json.loads((dataset / "_gate.json").read_text())
+    assert result["passed"] is False and family not in json.dumps(result)
+
+
+def test_identifiers_are_kept_only_as_keyed_hashes_readable_by_the_operator(phi_dataset) -> None:
+    archive, dataset = phi_dataset
+    folder = get_settings().home / "phi-gate" / str(dataset_id(DatasetStore(str(dataset))))
+    parts = list(folder.glob("*.parquet"))
+    assert parts and all(os.stat(p).st_mode & 0o077 == 0 for p in parts)
+    stored = " ".join(h for p in parts for h in pq.read_table(p).column("hash").to_pylist())
+    truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
+    assert not any(value.lower() in stored.lower() for t in truth for value in t["phi"] if len(value) > 3)
+
+
+def test_erasure_removes_one_patient_everywhere_and_keeps_them_out(phi_dataset, deid: Deidentifier) -> None:
+    archive, dataset = phi_dataset
+    truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
+    target = next(t for t in truth if t["has_images"])["patient_id"]
+    pseudonym = deid.pseudonymizer.pseudonym("patient_id", target)
+    before = {t: pq.read_table(dataset / t).num_rows for t in ("instances", "images", "reports", "studies")}
+    ours = sum(1 for r in pq.read_table(dataset / "instances").to_pylist() if r["patient_id"] == pseudonym)
+    assert ours > 0
+
+    summary = erase(str(dataset), target)
+
+    assert summary.rows_removed["instances"] == summary.rows_removed["images"] == ours
+    for table in ("instances", "reports", "studies"):
+        rows = pq.read_table(dataset / table).to_pylist()
+        assert not [r for r in rows if r["patient_id"] == pseudonym], table
+    assert pq.read_table(dataset / "images").num_rows == before["images"] - ours
+    assert pq.read_table(dataset / "reports").num_rows < before["reports"]
+    assert pq.read_table(dataset / "_erasures").num_rows == 1
+
+    # The patient's files arrive again (a re-export under new names): they are held back, not ingested.
+    again = archive / "dicom" / "re-export"
+    again.mkdir()
+    for path in (archive / "dicom").rglob("*.dcm"):
+        if target in str(path):
+            shutil.copy(path, again / f"copy-{path.parent.name}-{path.name}")
+    summary = ingest(str(archive / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    assert summary.instances_added == 0 and summary.quarantined == {"erased_patient": ours}
