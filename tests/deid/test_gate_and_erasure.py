@@ -96,3 +96,26 @@ def test_erasure_removes_one_patient_everywhere_and_keeps_them_out(phi_dataset, 
             shutil.copy(path, again / f"copy-{path.parent.name}-{path.name}")
     summary = ingest(str(archive / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
     assert summary.instances_added == 0 and summary.quarantined == {"erased_patient": ours}
+
+
+def test_clear_paths_of_quarantined_files_only_on_request_and_operator_only(tmp_path: Path, deid) -> None:
+    archive = tmp_path / "archive"
+    write_archive(archive, studies=2, seed=3)
+    (archive / "dicom" / "notes for Jane Doe.txt").write_text("not an image")
+    home = tmp_path / "home"
+    ingest(str(archive / "dicom"), None, str(tmp_path / "a"), deid, get_profile("cxr-224"), SerialEngine(), home=home)
+    assert not (home / "operator").exists()  # off by default: RADPIPE_HOME then holds no source path
+    ingest(
+        str(archive / "dicom"),
+        None,
+        str(tmp_path / "b"),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=home,
+        log_quarantined_paths=True,
+    )
+    (log,) = (home / "operator").glob("*.jsonl")
+    assert os.stat(log).st_mode & 0o077 == 0 and os.stat(home / "operator").st_mode & 0o077 == 0
+    (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entry["path"].endswith("notes for Jane Doe.txt") and entry["outcome"] == "quarantined:not_dicom"
