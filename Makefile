@@ -33,7 +33,7 @@ lint: install
 # For now: a generated archive, ingested with the Prefect flow, and a summary of the dataset.
 demo: install
 	rm -rf $(DEMO)
-	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7
+	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7 --phi
 	$(BIN)/python -m flows.ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset
 	$(BIN)/radpipe summary $(DEMO)/dataset
 	@echo
