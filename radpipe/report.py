@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.console import Console
 from rich.table import Table
 
@@ -67,6 +69,16 @@ def print_dataset_summary(uri: str, console: Console) -> None:
                 if value == 1:
                     positives[label] = positives.get(label, 0) + 1
         console.print("positive labels: " + ", ".join(f"{k} {v}" for k, v in sorted(positives.items())))
+    gate = store.path("_gate.json")
+    if store.fs.exists(gate):
+        with store.fs.open(gate, "r") as fh:
+            result = json.load(fh)
+        verdict = (
+            "passed"
+            if result["passed"]
+            else "FAILED (" + ", ".join(f"{hit['table']}.{hit['column']}" for hit in result["hits"]) + ")"
+        )
+        console.print(f"PHI gate: {verdict}, checked {result['checked_at']}")
     if store.table_files("quarantine"):
         reasons = store.read_table("quarantine", ["reason"]).column("reason").value_counts().to_pylist()
         console.print("quarantine reasons: " + ", ".join(f"{r['values']} {r['counts']}" for r in reasons))
