@@ -7,6 +7,7 @@ DEMO   ?= demo
 export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 # The machine may have no route to Prefect's telemetry endpoint; an error line per run helps no one.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export GX_ANALYTICS_ENABLED ?= False
 
 .PHONY: install test lint demo bench clean
 
@@ -35,6 +36,7 @@ demo: install
 	rm -rf $(DEMO)
 	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7 --phi
 	$(BIN)/python -m flows.ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset
+	$(BIN)/python -m flows.quality $(DEMO)/dataset
 	$(BIN)/radpipe summary $(DEMO)/dataset
 	@echo
 	@echo "Dataset: $(DEMO)/dataset (plain Parquet). Try:"

@@ -117,6 +117,39 @@ def cmd_scrub_check(args: argparse.Namespace) -> int:
     return 0 if m.leaked == 0 else 1
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from radpipe.context import validate
+
+    console.print("validating (Great Expectations, one row group at a time) ...")
+    report = validate(args.dataset)
+    out.print(
+        f"dataset version {report.dataset_version}: {report.batches} batches, "
+        f"{'all suites passed' if report.passed else f'{len(report.failures)} failed expectation(s)'}"
+    )
+    for failure in report.failures[:30]:
+        count = f", {failure.unexpected} rows" if failure.unexpected is not None else ""
+        out.print(
+            f"  FAILED {failure.suite}: {failure.expectation}({failure.column}) in {failure.batch}{count}"
+            + (f" - {failure.why}" if failure.why else "")
+        )
+    out.print(f"Data Docs: {report.data_docs}")
+    return 0 if report.passed else 1
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from radpipe.context import curate_dataset
+
+    summary = curate_dataset(args.dataset, near_threshold=args.near_threshold)
+    out.print("patients per split: " + ", ".join(f"{k} {v}" for k, v in summary.patients_per_split.items()))
+    out.print("studies per split: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.studies_per_split.items())))
+    out.print(f"patients in more than one split: {summary.patients_in_several_splits}")
+    out.print(
+        f"duplicates: {summary.exact_duplicates} exact, {summary.near_duplicates} near; "
+        f"{summary.pruned} images flagged prune"
+    )
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from radpipe.report import print_dataset_summary
 
@@ -164,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--out", required=True, help="dataset folder or fsspec URL")
     ingest.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
     ingest.set_defaults(func=cmd_ingest)
+
+    validate = sub.add_parser("validate", help="run the expectation suites; exit 0 only if all pass")
+    validate.add_argument("dataset")
+    validate.set_defaults(func=cmd_validate)
+
+    curate = sub.add_parser("curate", help="patient-level splits, duplicate and prune flags")
+    curate.add_argument("dataset")
+    curate.add_argument("--near-threshold", type=int, default=8, help="pHash Hamming distance (of 256 bits)")
+    curate.set_defaults(func=cmd_curate)
 
     summary = sub.add_parser("summary", help="print row counts and label/quarantine tallies of a dataset")
     summary.add_argument("dataset")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from radpipe.curate.run import DEFAULT_NEAR_THRESHOLD, CurationSummary, curate
 from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
 from radpipe.dataset.store import DatasetStore, recover
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
@@ -15,6 +16,7 @@ from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import get_profile
+from radpipe.quality.validate import ValidationReport, validate_dataset
 from radpipe.settings import Settings, get_settings
 
 
@@ -93,3 +95,20 @@ def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
         summary = erase_patient(store, deid.pseudonymizer, source_patient_id)
         rebuild_studies(store)
     return summary
+
+
+def validate(dataset: str, on_batch: Callable[[str], None] | None = None) -> ValidationReport:
+    """Validate a local dataset with the expectation suites (see radpipe/quality)."""
+    return validate_dataset(dataset, on_batch=on_batch)
+
+
+def curate_dataset(dataset: str, near_threshold: int = DEFAULT_NEAR_THRESHOLD) -> CurationSummary:
+    """Splits, duplicates and prune flags, under the dataset lock, with the dataset's own key."""
+    store = DatasetStore(dataset)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
+    deid = deidentifier()
+    check_key(store, deid.pseudonymizer.key)  # splits are keyed: another key would reshuffle patients
+    with dataset_lock(store, "curate"):
+        recover(store)
+        return curate(dataset, deid.pseudonymizer, near_threshold=near_threshold)

@@ -114,6 +114,18 @@ ERASURES = pa.schema(
     ]
 )
 
+CURATION = pa.schema(
+    [
+        ("sop_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("phash", pa.string()),  # 256-bit perceptual (DCT) hash of the image, hex
+        ("duplicate_of", pa.string()),  # the kept representative's sop_instance_uid
+        ("duplicate_kind", pa.string()),  # exact | near
+        ("prune", pa.bool_()),  # the training data loader skips pruned images
+        ("prune_reason", pa.string()),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "instances": INSTANCES,
     "images": IMAGES,
@@ -122,6 +134,7 @@ TABLES: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "_ledger": LEDGER,
     "_erasures": ERASURES,
+    "curation": CURATION,
 }
 # Columns holding pixel payloads: no statistics, no dictionary, no compression (it does not pay on pixels).
 PAYLOAD_COLUMNS = ("pixels",)

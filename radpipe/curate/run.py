@@ -1,0 +1,107 @@
+"""`radpipe curate`: splits into studies/, duplicates and prune flags into curation/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from radpipe.curate.duplicates import near_duplicate_groups, perceptual_hash
+from radpipe.curate.splits import SPLITS, SplitFractions, assign_split
+from radpipe.dataset.schema import CURATION, STUDIES
+from radpipe.dataset.store import DatasetStore
+from radpipe.deid.pseudonym import Pseudonymizer
+from radpipe.errors import SourceError
+
+# Near duplicates: pHash Hamming distance at most this (of 256 bits); see curate/duplicates.py.
+DEFAULT_NEAR_THRESHOLD = 8
+
+
+@dataclass
+class CurationSummary:
+    patients_per_split: dict[str, int] = field(default_factory=dict)
+    studies_per_split: dict[str, int] = field(default_factory=dict)
+    patients_in_several_splits: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    pruned: int = 0
+
+
+def _phashes(store: DatasetStore) -> dict[str, tuple[str, int]]:
+    """sop_instance_uid -> (study, dHash), reading images one row group at a time."""
+    found: dict[str, tuple[str, int]] = {}
+    for file in store.table_files("images"):
+        with store.fs.open(file, "rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            for group in range(parquet.num_row_groups):
+                data = parquet.read_row_group(
+                    group, columns=["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
+                ).to_pylist()
+                for row in data:
+                    pixels = np.frombuffer(row["pixels"], row["dtype"]).reshape(row["shape"])
+                    found[row["sop_instance_uid"]] = (row["study_instance_uid"], perceptual_hash(pixels))
+    return found
+
+
+def curate(
+    uri: str,
+    pseudonymizer: Pseudonymizer,
+    fractions: SplitFractions | None = None,
+    near_threshold: int = DEFAULT_NEAR_THRESHOLD,
+) -> CurationSummary:
+    """Assign patient splits, flag duplicates, and write studies/ and curation/ atomically."""
+    store = DatasetStore(uri)
+    if not store.table_files("studies"):
+        raise SourceError(f"not an ingested radpipe dataset (no studies/): {uri}")
+    fractions = fractions or SplitFractions()
+    summary = CurationSummary()
+    studies = store.read_table("studies").to_pylist()
+    real = any(not s["is_synthetic"] for s in studies)
+    patients: dict[str, set[str]] = {s: set() for s in SPLITS}
+    for study in studies:
+        split = assign_split(study["patient_id"] or study["study_instance_uid"], pseudonymizer, fractions)
+        if real and study["is_synthetic"]:
+            split = "train"  # synthetic data never enters a real dataset's evaluation splits
+        study["split"] = split
+        patients[split].add(study["patient_id"])
+        summary.studies_per_split[split] = summary.studies_per_split.get(split, 0) + 1
+    summary.patients_per_split = {split: len(members) for split, members in patients.items()}
+    owners: dict[str, set[str]] = {}
+    for study in studies:
+        owners.setdefault(study["patient_id"], set()).add(study["split"])
+    summary.patients_in_several_splits = sum(1 for s in owners.values() if len(s) > 1)
+
+    instances = store.read_table("instances", ["sop_instance_uid", "content_hash"]).to_pylist()
+    exact_of: dict[str, str] = {}
+    first_with: dict[str, str] = {}
+    for row in sorted(instances, key=lambda r: r["sop_instance_uid"]):
+        kept = first_with.setdefault(row["content_hash"], row["sop_instance_uid"])
+        if kept != row["sop_instance_uid"]:
+            exact_of[row["sop_instance_uid"]] = kept
+    hashes = _phashes(store)
+    near_of = near_duplicate_groups(
+        ((uid, value) for uid, (_, value) in hashes.items() if uid not in exact_of), near_threshold
+    )
+    rows = []
+    for uid, (study, value) in sorted(hashes.items()):
+        kind = "exact" if uid in exact_of else "near" if uid in near_of else None
+        duplicate_of = exact_of.get(uid) or near_of.get(uid)
+        rows.append(
+            {
+                "sop_instance_uid": uid,
+                "study_instance_uid": study,
+                "phash": f"{value:064x}",
+                "duplicate_of": duplicate_of,
+                "duplicate_kind": kind,
+                "prune": kind is not None,
+                "prune_reason": f"{kind} duplicate of {duplicate_of}" if kind else None,
+            }
+        )
+    summary.exact_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "exact")
+    summary.near_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "near")
+    summary.pruned = sum(1 for r in rows if r["prune"])
+    store.write_whole_table("studies", pa.Table.from_pylist(studies, schema=STUDIES))
+    store.write_whole_table("curation", pa.Table.from_pylist(rows, schema=CURATION))
+    return summary

@@ -1,0 +1,64 @@
+"""Read a table batch by batch (one Parquet row group at a time) as pandas, with derived columns.
+
+Memory stays bounded by one row group whatever the dataset's size; pixel payloads are reduced to
+their length before anything is converted to pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from radpipe.dataset.store import DatasetStore
+
+VALIDATED_TABLES = ("instances", "images", "reports", "studies")
+
+
+@dataclass(frozen=True)
+class Batch:
+    table: str
+    name: str  # file and row group, for the report ("part-...parquet#0")
+    frame: pd.DataFrame
+
+
+def _derive(table: str, data: pa.Table) -> pd.DataFrame:
+    if table == "images":
+        lengths = pc.binary_length(data.column("pixels"))
+        data = data.drop_columns(["pixels"]).append_column("pixels_length", lengths)
+    frame = data.to_pandas()
+    if table == "instances":
+        spacing = frame["pixel_spacing"].map(lambda v: list(v) if v is not None and len(v) == 2 else [None, None])
+        frame["spacing_row"] = spacing.map(lambda v: v[0]).astype("float64")
+        frame["spacing_col"] = spacing.map(lambda v: v[1]).astype("float64")
+        frame["study_date"] = pd.to_numeric(frame["study_date"], errors="coerce").astype("Int64")
+        frame = frame.drop(columns=["pixel_spacing"])
+    elif table == "images":
+        shapes = frame["shape"].map(lambda v: list(v) if v is not None else [])
+        frame["shape_h"] = shapes.map(lambda v: v[0] if len(v) == 2 else None).astype("Int64")
+        frame["shape_w"] = shapes.map(lambda v: v[1] if len(v) == 2 else None).astype("Int64")
+        itemsize = frame["dtype"].map(lambda d: np.dtype(d).itemsize if isinstance(d, str) else 0)
+        frame["pixels_expected"] = (frame["shape_h"].fillna(0) * frame["shape_w"].fillna(0) * itemsize).astype("int64")
+        frame["pixels_length"] = frame["pixels_length"].astype("Int64")
+        frame = frame.drop(columns=["shape"])
+    elif table == "reports":
+        has = frame["findings"].fillna("").str.strip().ne("") | frame["impression"].fillna("").str.strip().ne("")
+        frame["has_sections"] = has
+        frame = frame.drop(columns=["labels"])
+    return frame
+
+
+def iter_batches(store: DatasetStore, tables: tuple[str, ...] = VALIDATED_TABLES) -> Iterator[Batch]:
+    for table in tables:
+        for file in store.table_files(table):
+            with store.fs.open(file, "rb") as fh:
+                parquet = pq.ParquetFile(fh)
+                for group in range(parquet.num_row_groups):
+                    data = parquet.read_row_group(group)
+                    name = f"{file.rsplit('/', 1)[-1]}#{group}"
+                    yield Batch(table, name, _derive(table, data))
