@@ -9,7 +9,7 @@ export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean browser
 
 install: $(STAMP)
 
@@ -21,7 +21,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The browser tests open pages (Data Docs, dashboards) in a real headless Chromium.
+export CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x "$(CHROMIUM)" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Chromium (Debian package) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: the browser tests need Chromium: apt-get install chromium, or make test CHROMIUM=/path/to/chromium"; \
+	    exit 1; \
+	  fi; }
+
+test: install browser
 	$(BIN)/ruff check radpipe flows tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
