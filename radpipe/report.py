@@ -79,6 +79,13 @@ def print_dataset_summary(uri: str, console: Console) -> None:
             else "FAILED (" + ", ".join(f"{hit['table']}.{hit['column']}" for hit in result["hits"]) + ")"
         )
         console.print(f"PHI gate: {verdict}, checked {result['checked_at']}")
+    quality = store.path("_quality", "summary.json")
+    if store.fs.exists(quality):
+        with store.fs.open(quality, "r") as fh:
+            validation = json.load(fh)
+        verdict = "passed" if validation["passed"] else f"FAILED ({len(validation['failures'])} expectations)"
+        console.print(f"validation: {verdict}, dataset version {validation['dataset_version']}")
+        console.print(f"Data Docs: {validation['data_docs']}")
     if store.table_files("quarantine"):
         reasons = store.read_table("quarantine", ["reason"]).column("reason").value_counts().to_pylist()
         console.print("quarantine reasons: " + ", ".join(f"{r['values']} {r['counts']}" for r in reasons))
