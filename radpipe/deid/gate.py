@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
-from radpipe.deid.identifiers import candidates, hashed
+from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import Pseudonymizer
 from radpipe.errors import RadpipeError
 
@@ -74,12 +74,16 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: set[str
     hits: list[GateHit] = []
     if not identifiers:
         return hits
+    index = IdentifierIndex(pseudonymizer.key, identifiers)
     memo: dict[str, bool] = {}
 
     def leaks(value: str) -> bool:
-        if value not in memo:
-            memo[value] = bool(hashed(pseudonymizer, set(candidates(value))) & identifiers)
-        return memo[value]
+        found = memo.get(value)
+        if found is None:
+            found = index.contains(value)
+            if len(value) < 200:  # repeated short values (UIDs, codes); long texts are rarely repeated
+                memo[value] = found
+        return found
 
     for table in SCANNED_TABLES:
         columns = _text_columns(TABLES[table])

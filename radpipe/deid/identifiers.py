@@ -6,12 +6,11 @@ gate keeps (under RADPIPE_HOME) reveals nothing without the key.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from pydicom.dataset import Dataset
-
-from radpipe.deid.pseudonym import Pseudonymizer
 
 # Header attributes whose values identify a person, a place or an encounter.
 IDENTIFYING_KEYWORDS: tuple[str, ...] = (
@@ -96,20 +95,66 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
     return {form for form in forms if sum(c.isalnum() for c in form) >= MIN_SINGLE_FORM}
 
 
-def candidates(text: str) -> Iterator[str]:
-    """Every form in a table cell that could equal an identifier form."""
-    words = tokens(text)
-    for size in range(1, MAX_NGRAM + 1):
-        for start in range(len(words) - size + 1):
-            yield " ".join(words[start : start + size])
-    yield from _UID.findall(text)
-    for match in _NUMERIC_DATE.finditer(text):
-        if match.group(3):
-            month, day, year = match.group(1), match.group(2), match.group(3)
-        else:
-            year, month, day = match.group(4), match.group(5), match.group(6)
-        yield f"{year}{int(month):02d}{int(day):02d}"
+ANCHOR = "\x01anchor\x00"  # marks the hash of a form's first word (see IdentifierIndex)
 
 
-def hashed(pseudonymizer: Pseudonymizer, forms: Iterable[str]) -> set[str]:
-    return {pseudonymizer.digest("source_key", "phi\x00" + form).hex()[:20] for form in forms}
+class FormHasher:
+    """Keyed BLAKE2b of normal forms: one C call each, memoised (report vocabularies are small)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = hashlib.sha256(b"radpipe-phi-gate\x00" + key).digest()  # BLAKE2b keys are <= 64 bytes
+        self.memo: dict[str, str] = {}
+
+    def __call__(self, form: str) -> str:
+        found = self.memo.get(form)
+        if found is None:
+            found = hashlib.blake2b(form.encode(), key=self.key, digest_size=10).hexdigest()
+            if len(self.memo) < 2_000_000:
+                self.memo[form] = found
+        return found
+
+
+def gate_hashes(key: bytes, forms: Iterable[str]) -> set[str]:
+    """What the gate stores for a set of forms: each form's hash, and an anchor hash of its first word."""
+    hasher = FormHasher(key)
+    result = set()
+    for form in forms:
+        result.add(hasher(form))
+        result.add(hasher(ANCHOR + form.split(" ", 1)[0]))
+    return result
+
+
+class IdentifierIndex:
+    """Finds identifier forms in text with one memoised hash per word: n-grams are built only from
+    words that begin some identifier form (an anchor), which clinical words almost never do."""
+
+    def __init__(self, key: bytes, stored: set[str]) -> None:
+        self.hash = FormHasher(key)
+        self.stored = stored
+        self.anchor_memo: dict[str, bool] = {}
+
+    def _anchor(self, word: str) -> bool:
+        known = self.anchor_memo.get(word)
+        if known is None:
+            known = self.hash(ANCHOR + word) in self.stored
+            self.anchor_memo[word] = known
+        return known
+
+    def contains(self, text: str) -> bool:
+        words = tokens(text)
+        for start, word in enumerate(words):
+            if self._anchor(word):
+                for size in range(1, min(MAX_NGRAM, len(words) - start) + 1):
+                    if self.hash(" ".join(words[start : start + size])) in self.stored:
+                        return True
+        for uid in _UID.findall(text):
+            if self.hash(uid) in self.stored:
+                return True
+        for match in _NUMERIC_DATE.finditer(text):
+            if match.group(3):
+                month, day, year = match.group(1), match.group(2), match.group(3)
+            else:
+                year, month, day = match.group(4), match.group(5), match.group(6)
+            if self.hash(f"{year}{int(month):02d}{int(day):02d}") in self.stored:
+                return True
+        return False

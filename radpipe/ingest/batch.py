@@ -12,7 +12,7 @@ import fsspec
 
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
-from radpipe.deid.identifiers import hashed, identifier_forms
+from radpipe.deid.identifiers import gate_hashes, identifier_forms
 from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_file import process_report
@@ -100,7 +100,7 @@ def ingest_dicom_batch(
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
-    batch.phi = hashed(deid.pseudonymizer, identifier_forms(identifiers))
+    batch.phi = gate_hashes(deid.pseudonymizer.key, identifier_forms(identifiers))
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
@@ -172,7 +172,7 @@ def ingest_report_file(
         batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
         batch.ledger[-1]["records"] = last_position
     batch.input_bytes = source.size
-    batch.phi = hashed(deid.pseudonymizer, identifier_forms(identifiers))
+    batch.phi = gate_hashes(deid.pseudonymizer.key, identifier_forms(identifiers))
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
