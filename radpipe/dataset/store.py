@@ -21,7 +21,7 @@ from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
 from radpipe.dataset.schema import PAYLOAD_COLUMNS, TABLES
-from radpipe.errors import RadpipeError
+from radpipe.errors import RadpipeError, SourceError
 
 STAGING = "_staging"
 COMMIT_FILE = "COMMIT"
@@ -35,7 +35,10 @@ class DatasetStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.fs: AbstractFileSystem
-        self.fs, self.root = url_to_fs(uri)
+        try:
+            self.fs, self.root = url_to_fs(uri)
+        except (ValueError, ImportError) as exc:  # an unknown protocol, or its package not installed
+            raise SourceError(f"cannot open dataset {uri!r}: {exc}") from None
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
