@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from radpipe.curate.run import DEFAULT_NEAR_THRESHOLD, CurationSummary, curate
 from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
 from radpipe.dataset.store import DatasetStore, recover
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
@@ -16,8 +16,11 @@ from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import get_profile
-from radpipe.quality.validate import ValidationReport, validate_dataset
 from radpipe.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # validation (pandas, GX) and curation (OpenCV) load only for the commands that use them
+    from radpipe.curate.run import CurationSummary
+    from radpipe.quality.validate import ValidationReport
 
 
 def deidentifier(settings: Settings | None = None) -> Deidentifier:
@@ -99,11 +102,15 @@ def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
 
 def validate(dataset: str, on_batch: Callable[[str], None] | None = None) -> ValidationReport:
     """Validate a local dataset with the expectation suites (see radpipe/quality)."""
+    from radpipe.quality.validate import validate_dataset
+
     return validate_dataset(dataset, on_batch=on_batch)
 
 
-def curate_dataset(dataset: str, near_threshold: int = DEFAULT_NEAR_THRESHOLD) -> CurationSummary:
+def curate_dataset(dataset: str, near_threshold: int | None = None) -> CurationSummary:
     """Splits, duplicates and prune flags, under the dataset lock, with the dataset's own key."""
+    from radpipe.curate.run import DEFAULT_NEAR_THRESHOLD, curate
+
     store = DatasetStore(dataset)
     if dataset_id(store) is None:
         raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
@@ -111,4 +118,5 @@ def curate_dataset(dataset: str, near_threshold: int = DEFAULT_NEAR_THRESHOLD) -
     check_key(store, deid.pseudonymizer.key)  # splits are keyed: another key would reshuffle patients
     with dataset_lock(store, "curate"):
         recover(store)
-        return curate(dataset, deid.pseudonymizer, near_threshold=near_threshold)
+        threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
+        return curate(dataset, deid.pseudonymizer, near_threshold=threshold)
