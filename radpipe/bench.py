@@ -87,7 +87,7 @@ def _corpus(out: Path, studies: int) -> Path:
     return corpus
 
 
-def run_bench(out: Path, studies: int, console: Console) -> dict[str, object]:
+def run_bench(out: Path, studies: int, console: Console, repeat: int = 3) -> dict[str, object]:
     """Measure the three contenders on one corpus; print and save the figures."""
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"preparing the corpus ({studies} studies, seed {CORPUS_SEED}) ...")
@@ -96,8 +96,7 @@ def run_bench(out: Path, studies: int, console: Console) -> dict[str, object]:
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     python = sys.executable
-    results = []
-    for name, command in (
+    contenders = (
         ("decode floor (all cores)", [python, "-m", "radpipe.bench", "floor", str(corpus)]),
         ("naive loop (1 process)", [python, "-m", "radpipe.bench", "naive", str(corpus), str(out / "naive.parquet")]),
         (
@@ -115,26 +114,45 @@ def run_bench(out: Path, studies: int, console: Console) -> dict[str, object]:
                 str(out / "dataset"),
             ],
         ),
-    ):
-        if name.startswith("radpipe"):
-            import shutil
+    )
+    # Rounds interleave the contenders, so a noisy minute on a shared machine hits all of them alike;
+    # each figure is the median over the rounds.
+    runs: dict[str, list[Measurement]] = {name: [] for name, _ in contenders}
+    for round_number in range(1, repeat + 1):
+        for name, command in contenders:
+            if name.startswith("radpipe"):
+                import shutil
 
-            shutil.rmtree(out / "dataset", ignore_errors=True)
-        console.print(f"running {name} ...")
-        results.append(_measure(name, command, len(files), megabytes, env))
+                shutil.rmtree(out / "dataset", ignore_errors=True)
+            console.print(f"round {round_number}/{repeat}: {name} ...")
+            runs[name].append(_measure(name, command, len(files), megabytes, env))
+    results = [sorted(measured, key=lambda m: m.seconds)[len(measured) // 2] for measured in runs.values()]
+    spreads = {name: (min(m.seconds for m in ms), max(m.seconds for m in ms)) for name, ms in runs.items()}
     floor, naive, ingest = results
     table = Table(title=f"ingest benchmark: {len(files)} files, {megabytes:.0f} MB, {os.cpu_count()} cores")
-    for column in ("contender", "seconds", "files/s", "MB/s", "peak RSS MB"):
+    for column in ("contender", "seconds (median)", "range", "files/s", "MB/s", "peak RSS MB"):
         table.add_column(column, justify="right" if column != "contender" else "left")
     for m in results:
-        table.add_row(m.name, f"{m.seconds:.1f}", f"{m.files_per_s:.1f}", f"{m.mb_per_s:.1f}", f"{m.peak_rss_mb:.0f}")
+        low, high = spreads[m.name]
+        table.add_row(
+            m.name,
+            f"{m.seconds:.1f}",
+            f"{low:.1f}-{high:.1f}",
+            f"{m.files_per_s:.1f}",
+            f"{m.mb_per_s:.1f}",
+            f"{m.peak_rss_mb:.0f}",
+        )
     console.print(table)
     ratios = {"ingest_over_naive": ingest.seconds / naive.seconds, "ingest_over_floor": ingest.seconds / floor.seconds}
+    per_round = [(i.seconds / n.seconds, i.seconds / f.seconds) for f, n, i in zip(*runs.values(), strict=True)]
     console.print(
         f"ingest / naive = {ratios['ingest_over_naive']:.2f} (target <= 0.5); "
-        f"ingest / floor = {ratios['ingest_over_floor']:.2f} (target <= 1.5)"
+        f"ingest / floor = {ratios['ingest_over_floor']:.2f} (target <= 1.5); medians of {repeat} rounds"
     )
+    console.print("per round (naive, floor): " + ", ".join(f"{a:.2f}, {b:.2f}" for a, b in per_round))
     report: dict[str, object] = {
+        "rounds": repeat,
+        "per_round_ratios": per_round,
         "files": len(files),
         "megabytes": megabytes,
         "cores": os.cpu_count(),

@@ -172,7 +172,7 @@ def cmd_pseudonym(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from radpipe.bench import run_bench
 
-    run_bench(Path(args.out), studies=args.studies, console=out)
+    run_bench(Path(args.out), studies=args.studies, console=out, repeat=args.repeat)
     return 0
 
 
@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark ingest against a naive loop and the decode floor")
     bench.add_argument("--out", default="bench-out")
     bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")
+    bench.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
     bench.set_defaults(func=cmd_bench)
     return parser
 
