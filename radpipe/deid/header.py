@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
@@ -243,6 +244,17 @@ def shift_date(value: str, shift: dt.timedelta) -> str | None:
         return None
 
 
+@lru_cache(maxsize=16)
+def _code_items(codes: tuple[tuple[str, str], ...]) -> tuple[Dataset, ...]:
+    """The code items, built once per set of options (building pydicom Datasets per file is slow)."""
+    items = []
+    for value, meaning in codes:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+        items.append(item)
+    return tuple(items)
+
+
 def _record_method(ds: Dataset, policy: HeaderPolicy, dates_shifted: bool) -> None:
     """PatientIdentityRemoved, DeidentificationMethod and its code sequence (PS3.15 E.1.1)."""
     codes = [BASIC_PROFILE_CODE]
@@ -255,11 +267,6 @@ def _record_method(ds: Dataset, policy: HeaderPolicy, dates_shifted: bool) -> No
     ds.PatientIdentityRemoved = "YES"
     # LO allows 64 characters a value and many values: the tool, then each profile and option applied.
     ds.DeidentificationMethod = [f"radpipe {__version__}", *(meaning for _, meaning in codes)]
-    items = []
-    for value, meaning in codes:
-        item = Dataset()
-        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
-        items.append(item)
-    ds.DeidentificationMethodCodeSequence = Sequence(items)
+    ds.DeidentificationMethodCodeSequence = Sequence(list(_code_items(tuple(codes))))
     if policy.modified_dates and dates_shifted:
         ds.LongitudinalTemporalInformationModified = "MODIFIED"

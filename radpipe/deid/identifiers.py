@@ -61,10 +61,11 @@ def header_values(ds: Dataset) -> list[str]:
             continue
         items = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
         values.extend(str(item) for item in items if str(item).strip())
-    for element in ds:
-        if element.tag.is_private and element.tag.element < 0x100:
-            continue  # a private creator names a vendor's block, not a person
-        if element.tag.is_private and element.VR in ("LO", "SH", "PN", "LT", "ST", "UT", "CS") and element.value:
+    for tag in ds.keys():  # tags only: elements are decoded just for private ones
+        if not tag.is_private or tag.element < 0x100:
+            continue  # public, or a private creator (it names a vendor's block, not a person)
+        element = ds[tag]
+        if element.VR in ("LO", "SH", "PN", "LT", "ST", "UT", "CS") and element.value:
             text = str(element.value)
             if len(text.strip()) >= 4:
                 values.append(text)

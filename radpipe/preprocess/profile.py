@@ -69,7 +69,7 @@ def _window(values: np.ndarray, profile: Profile, voi: tuple[float, float] | Non
         center, width = voi
         return center - width / 2, center + width / 2
     # Percentiles on a strided sample: same answer to a grey level, a fraction of the cost.
-    step = max(1, values.size // 16384)
+    step = max(1, values.size // 8192)
     sample = values.reshape(-1)[::step]
     low, high = np.percentile(sample, [profile.low_percentile, profile.high_percentile])
     return float(low), float(high)
@@ -127,7 +127,7 @@ def apply_profile_stored(
     domain = np.arange(low_stored, high_stored + 1, dtype=np.int32)
     values = np.asarray(to_modality(domain), dtype=np.float32)
     index = stored if low_stored == 0 else stored.astype(np.int32) - low_stored
-    step = max(1, stored.size // 16384)
+    step = max(1, stored.size // 8192)
     sample = values[index.reshape(-1)[::step]]
     low, high = _window(sample, profile, voi)
     peak = np.iinfo(np.dtype(profile.dtype)).max
