@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
 
+class WorkerCrashed(RuntimeError):
+    """The process running a task died (a codec segfault, the kernel's OOM killer): not a Python error."""
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """Yielded in place of a result when the task's worker crashed; the caller decides what to redo."""
+
+    args: tuple[Any, ...]
+    error: str
+
+
 class Engine(Protocol):
-    """Runs a function over argument tuples, yielding results as they complete."""
+    """Runs a function over argument tuples, yielding results (or TaskFailure on a crash) as they complete."""
 
     workers: int
 
     def map_unordered(
         self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
-    ) -> Iterator[T]: ...
+    ) -> Iterator[T | TaskFailure]: ...
 
 
 class SerialEngine:
@@ -23,6 +36,11 @@ class SerialEngine:
 
     workers = 1
 
-    def map_unordered(self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int) -> Iterator[T]:
+    def map_unordered(
+        self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
+    ) -> Iterator[T | TaskFailure]:
         for item in args:
-            yield fn(*item)
+            try:
+                yield fn(*item)
+            except WorkerCrashed as exc:
+                yield TaskFailure(item, str(exc))

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import dask
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, KilledWorker, LocalCluster, as_completed
 
+from radpipe.engine import TaskFailure, WorkerCrashed
 from radpipe.errors import ConfigError
 
 T = TypeVar("T")
@@ -24,18 +25,33 @@ class DaskEngine:
         self.client = client
         self.workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
 
-    def map_unordered(self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int) -> Iterator[T]:
+    def map_unordered(
+        self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
+    ) -> Iterator[T | TaskFailure]:
         pending = iter(args)
         running = as_completed()
+        submitted: dict[object, tuple[Any, ...]] = {}
+
+        def submit(item: tuple[Any, ...]) -> None:
+            future = self.client.submit(fn, *item, pure=False)
+            submitted[future.key] = item
+            running.add(future)
+
         for item in pending:
-            running.add(self.client.submit(fn, *item, pure=False))
+            submit(item)
             if running.count() >= max_in_flight:
                 break
         for future in running:
-            result = future.result()
+            item = submitted.pop(future.key)
+            try:
+                result: T | TaskFailure = future.result()
+            except KilledWorker as exc:  # the worker process died on this task, every time it was tried
+                result = TaskFailure(item, f"worker crashed ({type(exc).__name__})")
+            except WorkerCrashed as exc:
+                result = TaskFailure(item, str(exc))
             future.release()
-            for item in pending:
-                running.add(self.client.submit(fn, *item, pure=False))
+            for next_item in pending:
+                submit(next_item)
                 break
             yield result
 

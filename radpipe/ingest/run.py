@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -27,7 +28,7 @@ from radpipe.dataset.store import (
 from radpipe.deid import Deidentifier
 from radpipe.deid.erasure import read_erased_keys
 from radpipe.deid.gate import IdentifierStore
-from radpipe.engine import Engine
+from radpipe.engine import Engine, TaskFailure
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
@@ -333,26 +334,23 @@ def _ingest_locked(
         report_args = (store.uri, f"{run_id}-r{n:05d}", source, deid, read_before, erased)
         tasks.append((ingest_report_file, report_args, 1))
     total = len(dicom_files) + len(report_files)
-    done_files = 0
-    if on_progress:
-        on_progress(0, total)
-    results = engine.map_unordered(
-        _run_task,
-        ((index, fn, args, size) for index, (fn, args, size) in enumerate(tasks)),
-        max_in_flight=engine.workers * 2,
-    )
-    # Batches finish in any order but are published in task (path) order, so which copy of a duplicate
-    # is kept never depends on timing: the same archive always gives the same dataset.
-    finished: dict[int, StagedBatch] = {}
-    next_index = 0
-    for index, batch, size in results:
-        finished[index] = batch
-        done_files += size
-        if on_progress:
-            on_progress(done_files, total)
-        while next_index in finished:
-            _publish_and_record(store, finished.pop(next_index), known, summary, state)
-            next_index += 1
+    progress = _Progress(total, on_progress)
+    work = tasks
+    while work:
+        crashed = _run_round(engine, work, store, known, summary, state, progress)
+        work = []
+        for fn, args, size, error in crashed:
+            files = args[2]
+            if fn is ingest_dicom_batch and isinstance(files, list) and len(files) > 1:
+                # A worker died somewhere in this batch: split it until the file that kills it stands alone.
+                half = len(files) // 2
+                for suffix, chunk in (("a", files[:half]), ("b", files[half:])):
+                    work.append((fn, (args[0], f"{args[1]}{suffix}", chunk, *args[3:]), len(chunk)))
+            else:
+                source = files[0] if isinstance(files, list) else files
+                batch = _crashed_batch(store, f"{args[1]}x", source, fn is ingest_dicom_batch, error)
+                _publish_and_record(store, batch, known, summary, state)
+                progress.advance(size)
     links = rebuild_studies(store)
     summary.studies = links.studies
     summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
@@ -399,6 +397,92 @@ def _publish_unlisted(
 def _key_map(table: pa.Table, key: str) -> dict[str, str]:
     """Key -> source_key of the rows already in the dataset."""
     return dict(zip(table[key].to_pylist(), table["source_key"].to_pylist(), strict=True))
+
+
+@dataclass
+class _Progress:
+    total: int
+    callback: ProgressCallback | None
+    done: int = 0
+
+    def __post_init__(self) -> None:
+        if self.callback:
+            self.callback(0, self.total)
+
+    def advance(self, files: int) -> None:
+        self.done += files
+        if self.callback:
+            self.callback(self.done, self.total)
+
+
+def _run_round(
+    engine: Engine,
+    work: list[tuple[object, ...]],
+    store: DatasetStore,
+    known: dict[str, dict[str, str]],
+    summary: IngestSummary,
+    state: _RunState,
+    progress: _Progress,
+) -> list[tuple[Any, ...]]:
+    """Run tasks and publish their batches in task (path) order; return the tasks whose worker crashed.
+
+    Publishing in order means which copy of a duplicate is kept never depends on timing: the same
+    archive always gives the same dataset.
+    """
+    results = engine.map_unordered(
+        _run_task,
+        ((index, fn, args, size) for index, (fn, args, size) in enumerate(work)),
+        max_in_flight=engine.workers * 2,
+    )
+    finished: dict[int, StagedBatch | None] = {}
+    crashed: list[tuple[Any, ...]] = []
+    next_index = 0
+    for outcome in results:
+        if isinstance(outcome, TaskFailure):
+            index, fn, args, size = outcome.args
+            crashed.append((fn, args, size, outcome.error))
+            finished[index] = None
+        else:
+            index, batch, size = outcome
+            finished[index] = batch
+            progress.advance(size)
+        while next_index in finished:
+            ready = finished.pop(next_index)
+            if ready is not None:
+                _publish_and_record(store, ready, known, summary, state)
+            next_index += 1
+    return crashed
+
+
+def _crashed_batch(store: DatasetStore, batch_id: str, source: SourceFile, dicom: bool, error: str) -> StagedBatch:
+    """The quarantine record of a file that kills the worker reading it (isolated by splitting batches)."""
+    reason = Reason.UNDECODABLE if dicom else Reason.UNREADABLE
+    record = Quarantined(
+        source.source_key,
+        Stage.PIXELS if dicom else Stage.READ,
+        reason,
+        f"processing this file crashed the worker ({error})",
+    )
+    writer = StagedTableWriter(store, batch_id, "quarantine")
+    writer.add(record.row(), batch_id)
+    staged = writer.close()
+    assert staged is not None
+    batch = StagedBatch(batch_id, files={"quarantine": staged})
+    kind = "dicom" if dicom else "report"
+    batch.ledger.append(
+        {
+            "records": 0,
+            "source_key": source.source_key,
+            "kind": kind,
+            "size": source.size,
+            "mtime": source.mtime,
+            "outcome": f"quarantined:{reason.value}",
+            "committed_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        }
+    )
+    if not dicom:
+        batch.counts["report_quarantined:unreadable"] = 1
+    return batch
 
 
 def _run_task(

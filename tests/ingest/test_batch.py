@@ -149,3 +149,33 @@ def test_one_unprocessable_report_line_does_not_stop_the_file(tmp_path: Path, de
     assert summary.reports_added + sum(summary.reports_quarantined.values()) == 3
     assert any(row["text"] == "FINDINGS: No pleural effusion." for row in rows)
     assert all(row["report_date"] is None for row in rows)  # year 1 cannot be shifted; no patient: no date
+
+
+def test_a_file_that_crashes_its_worker_is_isolated_and_the_rest_ingested(
+    tmp_path: Path, deid: Deidentifier, monkeypatch
+) -> None:
+    """A codec segfault or an OOM kill takes the whole batch down; bisection finds the one file."""
+    from radpipe.engine import WorkerCrashed
+    from radpipe.ingest import batch as batch_module
+
+    source = _dicom_archive(tmp_path)
+    files = sorted(source.rglob("*.dcm"))
+    victim = str(files[len(files) // 2])
+    real = batch_module.process_dicom
+
+    def crashing(raw, source_key, path, *args, **kwargs):
+        if path == victim:
+            raise WorkerCrashed("simulated segfault")
+        return real(raw, source_key, path, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module, "process_dicom", crashing)
+    from radpipe.ingest import run as run_module
+
+    monkeypatch.setattr(run_module, "MIN_BATCHES_PER_WORKER", 1)  # one batch holding every file
+    assert len(files) >= 3
+    summary = _ingest_dicom(source, tmp_path / "ds", deid)
+    assert summary.instances_added == len(files) - 1 and summary.quarantined == {"undecodable": 1}
+    assert summary.balanced
+    (row,) = pq.read_table(tmp_path / "ds" / "quarantine").to_pylist()
+    assert row["source_key"] == deid.pseudonymizer.source_key("file://" + victim)
+    assert "crashed the worker" in row["detail"]
