@@ -10,7 +10,15 @@ from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
 from radpipe.dataset.store import DatasetStore, recover
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
 from radpipe.deid.erasure import ErasureSummary, erase_patient
-from radpipe.deid.gate import GateHit, IdentifierStore, PhiGateFailed, describe, record_result, scan
+from radpipe.deid.gate import (
+    GateHit,
+    IdentifierStore,
+    PhiGateFailed,
+    describe,
+    record_result,
+    require_gate_passed,
+    scan,
+)
 from radpipe.engine.dask import DaskEngine
 from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
@@ -97,6 +105,7 @@ def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
         recover(store)
         summary = erase_patient(store, deid.pseudonymizer, source_patient_id)
         rebuild_studies(store)
+    phi_gate(dataset)  # the tables changed: gate them again so downstream steps accept them
     return summary
 
 
@@ -116,6 +125,7 @@ def curate_dataset(dataset: str, near_threshold: int | None = None) -> CurationS
         raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     deid = deidentifier()
     check_key(store, deid.pseudonymizer.key)  # splits are keyed: another key would reshuffle patients
+    require_gate_passed(store)
     with dataset_lock(store, "curate"):
         recover(store)
         threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold

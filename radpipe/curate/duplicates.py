@@ -30,7 +30,7 @@ def hamming(a: int, b: int) -> int:
 def near_duplicate_groups(hashes: Iterable[tuple[str, int]], threshold: int) -> dict[str, str]:
     """Map each near-duplicate item to its representative (the first in key order), Hamming <= threshold.
 
-    Candidates are found by multi-index hashing: with the 64 bits cut into threshold + 1 blocks,
+    Candidates are found by multi-index hashing: with the 256 bits cut into threshold + 1 blocks,
     two hashes within the threshold agree exactly on at least one block (pigeonhole), so only items
     sharing a block are compared.
     """

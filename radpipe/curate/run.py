@@ -13,7 +13,7 @@ from radpipe.curate.splits import SPLITS, SplitFractions, assign_split
 from radpipe.dataset.schema import CURATION, STUDIES
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.pseudonym import Pseudonymizer
-from radpipe.errors import SourceError
+from radpipe.errors import ConfigError, SourceError
 
 # Near duplicates: pHash Hamming distance at most this (of 256 bits); see curate/duplicates.py.
 DEFAULT_NEAR_THRESHOLD = 8
@@ -52,6 +52,8 @@ def curate(
     near_threshold: int = DEFAULT_NEAR_THRESHOLD,
 ) -> CurationSummary:
     """Assign patient splits, flag duplicates, and write studies/ and curation/ atomically."""
+    if not 0 <= near_threshold < 64:
+        raise ConfigError(f"--near-threshold must be between 0 and 63 bits, got {near_threshold}")
     store = DatasetStore(uri)
     if not store.table_files("studies"):
         raise SourceError(f"not an ingested radpipe dataset (no studies/): {uri}")

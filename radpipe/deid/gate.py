@@ -7,6 +7,7 @@ operator-only folder under RADPIPE_HOME. A hit names the table and column, never
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -104,10 +105,43 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: set[str
     return hits
 
 
+GATED_TABLES = ("instances", "images", "reports", "quarantine")
+
+
+def gated_version(store: DatasetStore) -> str:
+    """A digest of the gated tables' files (names and sizes): any ingest or erasure changes it."""
+    digest = hashlib.sha256()
+    for table in GATED_TABLES:
+        for file in store.table_files(table):
+            digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def require_gate_passed(store: DatasetStore) -> None:
+    """Refuse a dataset whose current contents have not passed the PHI gate."""
+    path = store.path(GATE_FILE)
+    if not store.fs.exists(path):
+        raise PhiGateFailed(f"{store.uri} has not been through the PHI gate; run `radpipe ingest` (it runs the gate)")
+    with store.fs.open(path, "r") as fh:
+        result = json.load(fh)
+    if not result.get("passed"):
+        raise PhiGateFailed(
+            f"{store.uri} failed the PHI gate ({describe_hits(result.get('hits', []))}); "
+            "nothing may read it until the gate passes"
+        )
+    if result.get("version") != gated_version(store):
+        raise PhiGateFailed(f"{store.uri} changed since its last PHI gate; run the gate again (`radpipe ingest`)")
+
+
+def describe_hits(hits: list[dict[str, object]]) -> str:
+    return "; ".join(f"{h['table']}.{h['column']}" for h in hits) or "no detail"
+
+
 def record_result(store: DatasetStore, hits: list[GateHit]) -> None:
     """Write _gate.json; downstream steps refuse a dataset whose last gate did not pass."""
     result = {
         "passed": not hits,
+        "version": gated_version(store),
         "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "hits": [asdict(hit) for hit in hits],
     }

@@ -51,6 +51,34 @@ DUMMY: dict[str, object] = {
     "SV": 0,
     "UV": 0,
 }
+FILE_META_IDENTIFYING = (
+    "SourceApplicationEntityTitle",
+    "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle",
+    "PrivateInformationCreatorUID",
+    "PrivateInformation",
+)
+# Free-text VRs: an attribute the table does not list but of one of these VRs is scrubbed (fail closed).
+TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
+# Coded or structural text kept as is (scrubbing them would only risk mangling codes).
+KEEP_TEXT = frozenset(
+    {
+        "Manufacturer",
+        "ManufacturerModelName",
+        "SoftwareVersions",
+        "SpecificCharacterSet",
+        "ImageType",
+        "ConversionType",
+        "PresentationIntentType",
+        "RescaleType",
+        "WindowCenterWidthExplanation",
+        "DeidentificationMethod",
+        "CodeMeaning",
+        "CodingSchemeDesignator",
+        "CodeValue",
+    }
+)
+
 # Identifiers that become keyed pseudonyms (so studies, reports and runs still join) instead of Z.
 PSEUDONYMISED: dict[str, IdentifierKind] = {
     "PatientID": IdentifierKind.PATIENT_ID,
@@ -93,8 +121,12 @@ def deidentify_header(
     context = _Context(pseudonymizer, policy, shift, scrub, _known_identifiers(ds))
     _clean(ds, context)
     meta = getattr(ds, "file_meta", None)
-    if meta is not None and "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" in ds:
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if meta is not None:
+        if "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" in ds:
+            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        for keyword in FILE_META_IDENTIFYING:
+            if keyword in meta:
+                delattr(meta, keyword)  # AE titles name the sending device, often the site
     _record_method(ds, policy, shift is not None)
     return ds
 
@@ -194,6 +226,10 @@ def _unlisted(ds: Dataset, tag: BaseTag, vr: str, context: _Context) -> None:
         del ds[tag]  # a person's name in an attribute the table does not know
     elif vr == "UI":
         _uid(ds[tag], context)
+    elif vr in TEXT_VRS and keyword_for_tag(tag) not in KEEP_TEXT:
+        element = ds[tag]
+        if isinstance(element.value, str) and element.value:
+            element.value = context.scrub(element.value, context.known)
 
 
 def _uid(element: DataElement, context: _Context) -> None:

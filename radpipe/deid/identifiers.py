@@ -46,6 +46,14 @@ _UID = re.compile(r"\d+(?:\.\d+){2,}")
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b")
 # Name parts too common or short to mean a person on their own.
 _NOT_A_NAME = frozenset({"dr", "mr", "mrs", "ms", "jr", "sr", "md", "phd", "the", "of", "and"})
+# Words that are identifiers in one header and everyday clinical words in every report: a single-word
+# form equal to one of these would stop every dataset. They still count inside longer forms.
+CLINICAL_WORDS = frozenset(
+    "chest mass long portable lung lungs heart left right lateral frontal upper lower view views study "
+    "exam image images normal clear small large mild moderate severe acute chronic with without tube line "
+    "bone spine film films room radiology imaging department general hospital clinic center centre ward "
+    "station unit main north south east west new old stable prior".split()
+)
 
 
 def tokens(text: str) -> list[str]:
@@ -86,14 +94,18 @@ def identifier_forms(values: Iterable[str]) -> set[str]:
             continue
         if len(words) <= MAX_NGRAM and (len(words) > 1 or len(words[0]) >= MIN_SINGLE_FORM):
             forms.add(" ".join(words))
+        compact = "".join(words)  # "MRN-0012345" also as "mrn0012345", and its digits "0012345"
+        if len(words) > 1 and len(compact) >= MIN_SINGLE_FORM:
+            forms.add(compact)
+        forms.update(word for word in words if word.isdigit() and len(word) >= 5)
         forms.update(" ".join(words[i : i + 3]) for i in range(max(0, len(words) - 2)) if len(words) >= 3)
         if len(parts) > 1:  # a DICOM person name: Family^Given^Middle^Prefix^Suffix
             given_family = tokens(" ".join(parts[1:2] + parts[:1]))
             if given_family:
                 forms.add(" ".join(given_family))
             forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
-    # Too little to mean anyone: "1 0 1", "CT 2".
-    return {form for form in forms if sum(c.isalnum() for c in form) >= MIN_SINGLE_FORM}
+    # Too little to mean anyone ("1 0 1", "CT 2"), or an everyday clinical word on its own.
+    return {form for form in forms if sum(c.isalnum() for c in form) >= MIN_SINGLE_FORM and form not in CLINICAL_WORDS}
 
 
 ANCHOR = "\x01anchor\x00"  # marks the hash of a form's first word (see IdentifierIndex)

@@ -41,6 +41,8 @@ def _shifted(text: str, shift: dt.timedelta | None) -> str:
     if parsed is None or shift is None:
         return "[DATE]"
     day, fmt = parsed
+    if "%y" in fmt and day > dt.date.today():  # two-digit years are never in the future: 3/4/68 is 1968
+        day = day.replace(year=day.year - 100)
     try:
         out = fmt if "%y" not in fmt else "%m/%d/%Y"
         if out.startswith(("%B", "%b")):
@@ -68,7 +70,7 @@ def scrub_text(text: str, shift: dt.timedelta | None = None, known: Iterable[str
                 return keep + _shifted(body, shift)
             if kind == "AGE":
                 return keep + "90+"
-            if kind == "DOB":
+            if kind in ("DOB", "DATEX"):
                 return keep + "[DATE]"
             return keep + f"[{kind}]"
 

@@ -27,7 +27,7 @@ INSTITUTION_WORDS = (
     r"(?:Hospital|Medical Cent(?:er|re)|Clinic|Health System|Health Cent(?:er|re)|Infirmary|Imaging Cent(?:er|re)|"
     r"Cancer Cent(?:er|re)|Children's Hospital|Healthcare|Radiology Associates)"
 )
-TITLES = r"(?:Dr|Doctor|Mr|Mrs|Ms|Miss|Prof|Professor|Nurse|RN|NP|PA-C)"
+TITLES = r"(?:Drs|Dr|Doctor|Mr|Mrs|Ms|Miss|Prof|Professor|Nurse|RN|NP|PA-C)"
 # Common given names (US census and international); a capitalised word after one is taken as a surname.
 GIVEN_NAMES = (
     "James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel Matthew Anthony "
@@ -53,19 +53,34 @@ SURNAMES = (
     "Mensah Berg Kim Patel Singh Chen Wang Li Zhang Liu Muller Schmidt Schneider Fischer Weber Meyer Wagner"
 ).split()
 
+# Labels after which the rest of the field is a person (up to the line end or a degree).
+PERSON_FIELDS = (
+    r"(?:dictated|signed|electronically signed|reviewed|read|interpreted|transcribed|verified|approved|reported)"
+    r"(?: and signed)? by|attending(?: radiologist| physician)?|referring(?: physician| doctor)?|"
+    r"ordering(?: physician| provider)?|radiologist|resident|technologist|cc|patient name|name"
+)
+NAME_WORD = r"(?:[A-Z][a-zA-Z'-]+|[A-Z]{2,})"  # Title-case or ALL CAPS (RIS text is often upper case)
+
 RULES: tuple[Rule, ...] = (
     Rule("EMAIL", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
     Rule("URL", r"\bhttps?://\S+"),
+    Rule("SSN", r"\b\d{3}-\d{2}-\d{4}\b"),
     Rule("PHONE", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"),
     Rule(
+        "PHONE",
+        r"(?i)(?P<keep>\b(?:pager|phone|tel|telephone|ext|extension|call|beeper)\.?\s*:?\s*(?:at\s+)?)"
+        r"(?:x\s?)?\d[\d\s.-]{2,10}\d\b",
+    ),
+    Rule("PHONE", r"\b\d{3}-\d{4}\b|(?i:\bx\s?\d{3,5}\b)"),
+    Rule(
         "DOB",
-        r"(?i)(?P<keep>\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?)\s*:?\s*)"
-        r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|" + MONTHS + r"\.?\s+\d{1,2},?\s+\d{4})",
+        r"(?i)(?P<keep>\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?|birth ?date)\s*:?\s*)"
+        r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|" + MONTHS + r"\.?\s+\d{1,2},?\s+\d{4}|\d{4})",
     ),
     Rule(
         "MRN",
-        r"(?i)(?P<keep>\b(?:MRN|MR#|medical record(?: number| no\.?| #)?|patient id|pt id|hospital number)"
-        r"\s*[:#]?\s*)[A-Za-z]{0,4}\d[\w-]{3,}",
+        r"(?i)(?P<keep>\b(?:MRN|MR#|medical record(?: number| no\.?| #)?|patient id|pt id|hospital number"
+        r"|unit number)\s*[:#]?\s*)[A-Za-z0-9][\w-]{2,}",
     ),
     Rule(
         "ACCESSION",
@@ -73,24 +88,53 @@ RULES: tuple[Rule, ...] = (
         r"[A-Za-z]{0,4}\d[\w-]{3,}",
     ),
     Rule(
+        "NAME",
+        r"(?im)(?P<keep>\b(?:" + PERSON_FIELDS + r")\s*:?\s+)[^\n:]{2,60}?(?=,?\s*(?:M\.?D\.?|D\.?O\.?|"
+        r"Ph\.?D\.?|R\.?N\.?)?\s*(?:[\n;]|$|\.\s))",
+    ),
+    Rule(
         "ADDRESS",
         r"\b\d{1,6}\s+(?:[A-Z][a-z]+\.?\s+){1,3}" + STREET_SUFFIX + r"\b\.?"
         r"(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)*)?(?:,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
     ),
     Rule("ADDRESS", r"\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),
-    Rule("INSTITUTION", r"\b(?:(?:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'.-]+\s+){0,5}" + INSTITUTION_WORDS + r"\b"),
+    Rule("INSTITUTION", r"\b(?:(?:St|Saint|Mount|Mt)\.?\s+)?(?:[A-Z][A-Za-z'.-]+\s+){0,5}" + INSTITUTION_WORDS + r"\b"),
+    Rule("DATE", r"\b(?:19|20)\d{2}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?![\d-])"),
     Rule("DATE", r"\b\d{1,2}/\d{1,2}/\d{4}\b|\b\d{1,2}/\d{1,2}/\d{2}\b"),
-    Rule("DATE", r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b|\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b"),
+    Rule("DATE", r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b"),
     Rule("DATE", r"\b" + MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b"),
-    Rule("DATE", r"\b\d{1,2}\s+" + MONTHS + r"\.?,?\s+\d{4}\b"),
+    Rule("DATE", r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?" + MONTHS + r"\.?,?\s+\d{4}\b"),
+    # Forms that are not re-written with a shift, only removed: other separators, RIS styles, partial dates.
+    # (Not YYYY-MM-DD or MM/DD/YYYY: those were shifted above and must stay.)
+    Rule(
+        "DATEX",
+        r"\b(?!(?:19|20)\d{2}-\d{2}-\d{2}\b)\d{1,4}[.-]\d{1,2}[.-]\d{2,4}\b(?!\s*(?:cm|mm|x))"
+        r"|\b(?:19|20)\d{2}/\d{1,2}/\d{1,2}\b|\b(?:19|20)\d{2}-(?:\d-\d{1,2}|\d{2}-\d)\b",
+    ),
+    Rule("DATEX", r"(?i)\b\d{1,2}-?" + MONTHS + r"-?(?:19|20)?\d{2}\b"),
+    Rule("DATEX", r"(?<!\d )\b" + MONTHS + r"\.?,?\s+(?:of\s+)?(?:19|20)\d{2}\b"),
+    # A bare month/day only with two digits each ("01/03"): "1/2" is a fraction in clinical text.
+    Rule("DATEX", r"\b(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])\b(?!/)"),
     # A month and day without a year (after the rules above, so a shifted full date is left alone).
     Rule("DATE", r"\b" + MONTHS + r"\.?\s+\d{1,2}(?:st|nd|rd|th)?\b(?!,?\s+\d{4})(?!\s*(?:cm|mm))"),
-    Rule("NAME", r"(?P<keep>\b" + TITLES + r"\.?\s+)[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)?"),
-    Rule("NAME", r"(?P<keep>\b(?:[Pp]atient|[Pp]t\.?|[Nn]ame)\s*:?\s+)[A-Z][a-zA-Z'-]+\s+[A-Z][a-zA-Z'-]+"),
+    Rule(
+        "NAME",
+        r"(?P<keep>\b(?i:"
+        + TITLES
+        + r")\.?\s*)(?:(?:van|von|de|der|da|del|la|le|di|du)\s+)*"
+        + NAME_WORD
+        + r"(?:\s+(?:van|von|de|der|da|del|la|le)\b)*"
+        r"(?:\s+" + NAME_WORD + r")?(?:\s+and\s+" + NAME_WORD + r")?",
+    ),
+    Rule("NAME", r"(?P<keep>\b(?:[Pp]atient|[Pp]t\.?|[Nn]ame)\s*:?\s+)" + NAME_WORD + r",?\s+" + NAME_WORD),
     Rule("NAME", r"\b(?:" + "|".join(GIVEN_NAMES) + r")\s+[A-Z][a-zA-Z'-]+\b"),
     Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r"),\s+[A-Z][a-zA-Z'-]+\b"),
-    Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r")\b(?=\s+(?:called|paged|notified|discussed|reported))"),
+    Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r")\b(?=\s+(?:called|paged|notified|discussed|reported|at bedside))"),
+    Rule("NAME", r"(?i)(?<=\bdiscussed with\s)(?!the\b|dr\b)[A-Z][a-zA-Z'-]+\b"),
+    Rule("INITIALS", r"\b[A-Z]{2,3}/[a-z]{2,3}\b"),
     Rule("AGE", r"(?i)\b(?:9\d|1[0-4]\d)(?=(?:\s*|-)(?:years?|yrs?|y)(?:\s*|-)?(?:old|o)\b)"),
-    Rule("AGE", r"(?i)(?<=\bage\s)(?:9\d|1[0-4]\d)\b|(?<=\baged\s)(?:9\d|1[0-4]\d)\b"),
+    Rule("AGE", r"(?i)\b(?:9\d|1[0-4]\d)(?=\s*(?:y/o|yo|y\.o\.)(?!\w))"),
+    Rule("AGE", r"\b(?:9\d|1[0-4]\d)(?=\s?[MF]\b)"),
+    Rule("AGE", r"(?i)(?<=\bage\s)(?:9\d|1[0-4]\d)\b|(?<=\baged\s)(?:9\d|1[0-4]\d)\b|(?<=\bage:\s)(?:9\d|1[0-4]\d)\b"),
     Rule("ID", r"\b[A-Za-z]{0,4}\d{7,}\b"),
 )

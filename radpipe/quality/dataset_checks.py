@@ -27,10 +27,13 @@ def dataset_metrics(store: DatasetStore) -> dict[str, float]:
     instances = _column(store, "instances", ["sop_instance_uid"])["sop_instance_uid"]
     images = _column(store, "images", ["sop_instance_uid"])["sop_instance_uid"]
     studies = _column(store, "studies", ["study_instance_uid", "patient_id", "split", "is_synthetic"])
-    quarantined = store.read_table("quarantine", ["stage"]) if store.table_files("quarantine") else None
+    # DICOM files quarantined, by the ledger (report lines are quarantined too, but are not files in).
+    ledger = store.read_table("_ledger", ["kind", "outcome"]) if store.table_files("_ledger") else None
     dicom_quarantined = 0
-    if quarantined is not None:
-        dicom_quarantined = int(pc.sum(pc.not_equal(quarantined.column("stage"), "report")).as_py() or 0)
+    if ledger is not None:
+        dicom = pc.equal(ledger.column("kind"), "dicom")
+        quarantined = pc.starts_with(ledger.column("outcome"), "quarantined:")
+        dicom_quarantined = int(pc.sum(pc.and_(dicom, quarantined)).as_py() or 0)
     known = set(instances)
     splits_of: dict[str, set[str]] = {}
     for patient, split in zip(studies["patient_id"], studies["split"], strict=True):

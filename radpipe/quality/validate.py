@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from radpipe.dataset.store import DatasetStore
+from radpipe.deid.gate import require_gate_passed
 from radpipe.errors import SourceError
 from radpipe.quality.batches import VALIDATED_TABLES, iter_batches
 from radpipe.quality.dataset_checks import dataset_metrics
@@ -51,6 +52,7 @@ def validate_dataset(
         raise SourceError(f"not an ingested radpipe dataset (no instances/): {uri}")
     if "://" in uri and not uri.startswith("file://"):
         raise SourceError("validation writes Data Docs next to the data: use a local dataset path for now")
+    require_gate_passed(store)  # never validate (and so never release) data that may hold PHI
     config = config or QualityConfig()
     root = Path(store.path(QUALITY_DIR))
     suites = {**table_suites(config), "dataset": dataset_suite(config)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from radpipe.context import curate_dataset
+from radpipe.context import curate_dataset, phi_gate
 from radpipe.curate.duplicates import hamming, near_duplicate_groups, perceptual_hash
 from radpipe.curate.splits import SplitFractions, assign_split
 from radpipe.deid import Deidentifier, Pseudonymizer
@@ -65,6 +64,7 @@ def archive_with_copies(tmp_path: Path) -> Path:
 def test_curation_flags_duplicates_and_leaks_no_patient(archive_with_copies: Path, tmp_path: Path, deid) -> None:
     dataset = tmp_path / "dataset"
     ingest(str(archive_with_copies / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    phi_gate(str(dataset))
     summary = curate_dataset(str(dataset))
     assert summary.patients_in_several_splits == 0
     assert summary.exact_duplicates == 1 and summary.near_duplicates >= 1
@@ -95,5 +95,5 @@ def test_synthetic_studies_stay_out_of_a_real_datasets_evaluation_splits(curated
 def curated_copy(tmp_path: Path, archive: Path, deid: Deidentifier) -> Path:
     dataset = tmp_path / "real"
     ingest(str(archive / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
-    shutil.rmtree(dataset / "_quality", ignore_errors=True)
+    phi_gate(str(dataset))
     return dataset

@@ -71,3 +71,36 @@ def test_measurements_and_anatomy_are_not_identifiers() -> None:
     text = "A 2.5 x 3.1 cm mass at T12. C5-C6 disc narrowing. Tube tip 4 cm above the carina. Heart size is normal."
     assert scrub_text(text, SHIFT) == text
     assert label_report(scrub_text(text, SHIFT)) == label_report(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("Exam 2021-03-04T10:22:00 compared.", "2021-03-04"),
+        ("Prior 3-4-2021 and 3.4.2021.", "2021"),
+        ("Prior 2021/03/04 and 2021-3-4.", "2021"),
+        ("RIS date 03-Jan-2021, 04MAR2021.", "2021"),
+        ("Compared with March 2021.", "2021"),
+        ("DR. MCALLISTER reviewed.", "MCALLISTER"),
+        ("Attending radiologist: ZHANG WEI", "ZHANG"),
+        ("Patient: KOWALSKI, ANNA", "KOWALSKI"),
+        ("Dictated by: Kowalski, Anna MD", "Kowalski"),
+        ("Electronically signed by: Jan Kowalski, M.D.", "Kowalski"),
+        ("Drs. Lee and Park agreed.", "Park"),
+        ("Dr. van der Berg", "Berg"),
+        ("Read by: JK/ab", "JK/ab"),
+        ("SSN 123-45-6789", "123-45-6789"),
+        ("pager 555-1234, call x4567", "4567"),
+        ("patient id KOW123", "KOW123"),
+        ("92 y/o with cough", "92"),
+        ("a 95M with cough", "95"),
+        ("DOB: 1931", "1931"),
+    ],
+)
+def test_forms_found_in_review_are_removed(text: str, gone: str) -> None:
+    assert gone not in scrub_text(text, SHIFT), scrub_text(text, SHIFT)
+
+
+def test_two_digit_years_never_shift_into_the_future() -> None:
+    assert scrub_text("Seen 3/4/68.", dt.timedelta(days=-1)) == "Seen 03/03/1968."
+    assert scrub_text("Compared with 1/2 of the prior.", SHIFT) == "Compared with 1/2 of the prior."

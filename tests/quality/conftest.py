@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from radpipe.context import curate_dataset
+from radpipe.context import curate_dataset, phi_gate
 from radpipe.deid import Deidentifier
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest
@@ -17,6 +17,7 @@ def curated(archive: Path, deid: Deidentifier, tmp_path_factory: pytest.TempPath
     """A small ingested and curated dataset (read-only: copy it with `fresh_dataset` to damage it)."""
     dataset = tmp_path_factory.mktemp("curated") / "dataset"
     ingest(str(archive / "dicom"), str(archive / "reports"), str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    phi_gate(str(dataset))
     curate_dataset(str(dataset))
     return dataset
 

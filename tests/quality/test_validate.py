@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from radpipe.context import phi_gate
 from radpipe.quality.validate import last_validation, validate_dataset
 
 pytestmark = [pytest.mark.integration]
@@ -50,6 +51,7 @@ def test_nulls_and_negative_sizes_are_named(fresh_dataset: Path) -> None:
         return table.set_column(table.schema.get_field_index("rows"), "rows", pa.array(rows, pa.int32()))
 
     _rewrite(_first(fresh_dataset, "instances"), damage)
+    phi_gate(str(fresh_dataset))
     report = validate_dataset(str(fresh_dataset))
     assert not report.passed
     failed = _failed(report)
@@ -60,6 +62,7 @@ def test_nulls_and_negative_sizes_are_named(fresh_dataset: Path) -> None:
 def test_a_duplicated_uid_across_files_fails_the_dataset_suite(fresh_dataset: Path) -> None:
     source = _first(fresh_dataset, "instances")
     (fresh_dataset / "instances" / "part-copy.parquet").write_bytes(source.read_bytes())
+    phi_gate(str(fresh_dataset))
     report = validate_dataset(str(fresh_dataset))
     assert ("dataset", "expect_column_values_to_be_between", "duplicate_sop_instance_uids") in _failed(report)
     assert report.metrics["duplicate_sop_instance_uids"] > 0
@@ -85,6 +88,7 @@ def test_images_of_the_wrong_shape_fail(fresh_dataset: Path) -> None:
         return table.set_column(table.schema.get_field_index("shape"), "shape", pa.array(shapes, pa.list_(pa.int32())))
 
     _rewrite(_first(fresh_dataset, "images"), damage)
+    phi_gate(str(fresh_dataset))
     failed = _failed(validate_dataset(str(fresh_dataset)))
     assert ("images", "expect_column_values_to_be_in_set", "shape_h") in failed
 
@@ -107,3 +111,12 @@ def test_the_command_exits_1_naming_the_expectation(fresh_dataset: Path) -> None
     assert result.returncode == 1, result.stderr[-2000:]
     assert "FAILED studies: expect_column_values_to_not_be_null(split)" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_dataset_changed_after_its_gate_is_refused(fresh_dataset: Path) -> None:
+    from radpipe.deid.gate import PhiGateFailed
+
+    source = _first(fresh_dataset, "reports")
+    (fresh_dataset / "reports" / "part-late.parquet").write_bytes(source.read_bytes())
+    with pytest.raises(PhiGateFailed, match="changed since its last PHI gate"):
+        validate_dataset(str(fresh_dataset))
