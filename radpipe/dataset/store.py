@@ -74,10 +74,10 @@ class DatasetStore:
         temporary = self.path(table, f".{name}.tmp")
         with self.fs.open(temporary, "wb") as fh:
             pq.write_table(data, fh, compression="zstd")
+        self.fs.mv(temporary, self.path(table, name))  # the new file is in place before any old one goes
         for old in self.table_files(table):
             if posixpath.basename(old) != name:
                 self.fs.rm(old)
-        self.fs.mv(temporary, self.path(table, name))
 
 
 def _write_options(schema: pa.Schema) -> dict[str, Any]:

@@ -26,6 +26,7 @@ def _column(store: DatasetStore, table: str, columns: list[str]) -> dict[str, li
 def dataset_metrics(store: DatasetStore) -> dict[str, float]:
     instances = _column(store, "instances", ["sop_instance_uid"])["sop_instance_uid"]
     images = _column(store, "images", ["sop_instance_uid"])["sop_instance_uid"]
+    report_ids = _column(store, "reports", ["report_id"])["report_id"]
     studies = _column(store, "studies", ["study_instance_uid", "patient_id", "split", "is_synthetic"])
     # DICOM files quarantined, by the ledger (report lines are quarantined too, but are not files in).
     ledger = store.read_table("_ledger", ["kind", "outcome"]) if store.table_files("_ledger") else None
@@ -52,6 +53,7 @@ def dataset_metrics(store: DatasetStore) -> dict[str, float]:
         "duplicate_image_uids": _duplicates(images),
         "images_without_instance": sum(1 for uid in images if uid not in known),
         "duplicate_study_uids": _duplicates(studies["study_instance_uid"]),
+        "duplicate_report_ids": _duplicates(report_ids),
         "patients_in_several_splits": sum(1 for splits in splits_of.values() if len(splits) > 1),
         "studies_without_split": sum(1 for split in studies["split"] if split is None),
         "synthetic_in_evaluation_splits": synthetic_in_evaluation,

@@ -108,6 +108,7 @@ def dataset_suite(config: QualityConfig) -> list[Check]:
         zero("duplicate_image_uids", "one image per instance across the whole images/ table"),
         zero("images_without_instance", "every image joins its instance"),
         zero("duplicate_study_uids", "one row per study in studies/"),
+        zero("duplicate_report_ids", "each report once across the whole reports/ table"),
         zero("patients_in_several_splits", "no patient leaks across splits"),
         zero("studies_without_split", "every study has a split"),
         zero("synthetic_in_evaluation_splits", "synthetic data never in validation/test of a real dataset"),
