@@ -19,15 +19,15 @@ from radpipe.deid.gate import (
     require_gate_passed,
     scan,
 )
-from radpipe.engine.dask import DaskEngine
 from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import get_profile
 from radpipe.settings import Settings, get_settings
 
-if TYPE_CHECKING:  # validation (pandas, GX) and curation (OpenCV) load only for the commands that use them
+if TYPE_CHECKING:  # Dask, validation (pandas, GX) and curation load only for the commands that use them
     from radpipe.curate.run import CurationSummary
+    from radpipe.engine.dask import DaskEngine
     from radpipe.quality.validate import ValidationReport
 
 

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -91,9 +92,8 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: set[str
         counts = dict.fromkeys(columns, 0)
         for file in store.table_files(table):
             with store.fs.open(file, "rb") as fh:
-                present = [c for c in columns if c in pq.read_schema(fh).names]
-            with store.fs.open(file, "rb") as fh:
                 parquet = pq.ParquetFile(fh)
+                present = [c for c in columns if c in parquet.schema_arrow.names]
                 for group in range(parquet.num_row_groups):
                     data = parquet.read_row_group(group, columns=present)
                     for column in present:
@@ -126,15 +126,11 @@ def require_gate_passed(store: DatasetStore) -> None:
         result = json.load(fh)
     if not result.get("passed"):
         raise PhiGateFailed(
-            f"{store.uri} failed the PHI gate ({describe_hits(result.get('hits', []))}); "
+            f"{store.uri} failed the PHI gate ({describe(result.get('hits', []))}); "
             "nothing may read it until the gate passes"
         )
     if result.get("version") != gated_version(store):
         raise PhiGateFailed(f"{store.uri} changed since its last PHI gate; run the gate again (`radpipe ingest`)")
-
-
-def describe_hits(hits: list[dict[str, object]]) -> str:
-    return "; ".join(f"{h['table']}.{h['column']}" for h in hits) or "no detail"
 
 
 def record_result(store: DatasetStore, hits: list[GateHit]) -> None:
@@ -151,5 +147,7 @@ def record_result(store: DatasetStore, hits: list[GateHit]) -> None:
     store.fs.mv(temporary, store.path(GATE_FILE))
 
 
-def describe(hits: list[GateHit]) -> str:
-    return "; ".join(f"{hit.table}.{hit.column} ({hit.rows} rows)" for hit in hits)
+def describe(hits: list[GateHit] | list[dict[str, Any]]) -> str:
+    """Where the gate found identifiers ("table.column (n rows)"), never what it found."""
+    rows = [asdict(hit) if isinstance(hit, GateHit) else hit for hit in hits]
+    return "; ".join(f"{h['table']}.{h['column']} ({h['rows']} rows)" for h in rows) or "no detail"

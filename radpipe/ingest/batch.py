@@ -100,12 +100,7 @@ def ingest_dicom_batch(
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
-    batch.phi = gate_hashes(deid.pseudonymizer.key, identifier_forms(identifiers))
-    for table, writer in writers.items():
-        staged = writer.close()
-        if staged:
-            batch.files[table] = staged
-    return batch
+    return _finish(batch, writers, deid, identifiers)
 
 
 def ingest_report_file(
@@ -172,6 +167,13 @@ def ingest_report_file(
         batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
         batch.ledger[-1]["records"] = last_position
     batch.input_bytes = source.size
+    return _finish(batch, writers, deid, identifiers)
+
+
+def _finish(
+    batch: StagedBatch, writers: dict[str, StagedTableWriter], deid: Deidentifier, identifiers: list[str]
+) -> StagedBatch:
+    """Close the staged files and attach the keyed hashes of the identifiers seen (for the PHI gate)."""
     batch.phi = gate_hashes(deid.pseudonymizer.key, identifier_forms(identifiers))
     for table, writer in writers.items():
         staged = writer.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import secrets
@@ -37,7 +36,6 @@ from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import REPORT_SUFFIXES
 
-log = logging.getLogger(__name__)
 # A batch's images/ file should land near 0.5-1 GB (CONTRACT: pixel tables in large files).
 TARGET_FILE_BYTES = 768 * 1024**2
 MIN_BATCHES_PER_WORKER = 8  # enough batches to keep every worker busy and the progress bar moving

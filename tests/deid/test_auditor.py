@@ -38,7 +38,7 @@ def test_no_planted_identifier_in_dataset_home_or_output(tmp_path: Path) -> None
     env.update({"RADPIPE_HOME": str(home), "RADPIPE_DASK_WORKERS": "2"})
     archive, dataset = tmp_path / "archive", tmp_path / "dataset"
     _run("synth", str(archive), "--studies", "30", "--seed", "13", "--phi", env=env)
-    ingest = _run(
+    command = (
         "ingest",
         "--dicom",
         str(archive / "dicom"),
@@ -46,18 +46,9 @@ def test_no_planted_identifier_in_dataset_home_or_output(tmp_path: Path) -> None
         str(archive / "reports"),
         "--out",
         str(dataset),
-        env=env,
     )
-    again = _run(
-        "ingest",
-        "--dicom",
-        str(archive / "dicom"),
-        "--reports",
-        str(archive / "reports"),
-        "--out",
-        str(dataset),
-        env=env,
-    )
+    ingest = _run(*command, env=env)
+    again = _run(*command, env=env)
 
     truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
     planted = {v for t in truth for v in [*t["phi"], *t["report_phi"]] if len(v) > 3}
