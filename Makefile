@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
+# On a CUDA machine: make install TORCH=torch (or the build your driver needs).
+TORCH  ?= torch==2.13.0
 export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 # The machine may have no route to Prefect's telemetry endpoint; an error line per run helps no one.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -18,6 +20,8 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU wheel on disk, before anything that depends on torch pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from radpipe.errors import RadpipeError
+from radpipe.settings import get_settings
 
 console = Console(stderr=True)
 out = Console()
@@ -150,6 +151,20 @@ def cmd_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from radpipe.context import train_model
+
+    summary = train_model(args.dataset, args.config, on_status=lambda message: console.print(message, highlight=False))
+    metrics = summary.metrics
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("train_loss", "val_loss", "val_top1") if k in metrics)
+    out.print(f"trained {summary.steps} steps on dataset version {summary.dataset_version}: {shown}")
+    if summary.resumed_from_step:
+        out.print(f"resumed from the checkpoint at step {summary.resumed_from_step} after a worker failure")
+    out.print(f"model: {summary.model_uri} (MLflow run {summary.run_id})")
+    out.print(f"look: mlflow ui --backend-store-uri {get_settings().tracking_uri}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from radpipe.report import print_dataset_summary
 
@@ -206,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     curate.add_argument("dataset")
     curate.add_argument("--near-threshold", type=int, default=8, help="pHash Hamming distance (of 256 bits)")
     curate.set_defaults(func=cmd_curate)
+
+    train = sub.add_parser("train", help="image-report pretraining on Ray Train, tracked and registered in MLflow")
+    train.add_argument("dataset")
+    train.add_argument("--config", help="experiment YAML (see configs/); default: built-in defaults")
+    train.set_defaults(func=cmd_train)
 
     summary = sub.add_parser("summary", help="print row counts and label/quarantine tallies of a dataset")
     summary.add_argument("dataset")

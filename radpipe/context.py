@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # Dask, validation (pandas, GX) and curation load only for th
     from radpipe.curate.run import CurationSummary
     from radpipe.engine.dask import DaskEngine
     from radpipe.quality.validate import ValidationReport
+    from radpipe.train.run import TrainSummary
 
 
 def deidentifier(settings: Settings | None = None) -> Deidentifier:
@@ -130,3 +131,16 @@ def curate_dataset(dataset: str, near_threshold: int | None = None) -> CurationS
         recover(store)
         threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
         return curate(dataset, deid.pseudonymizer, near_threshold=threshold)
+
+
+def train_model(dataset: str, config: str | None, on_status: Callable[[str], None] | None = None) -> TrainSummary:
+    """Pretrain on a validated dataset version with Ray Train; tracked and registered in MLflow."""
+    from radpipe.model.config import load_config
+    from radpipe.train.run import train
+
+    experiment = load_config(config)  # a bad config fails before any data is read
+    store = DatasetStore(dataset)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
+    require_gate_passed(store)
+    return train(dataset, experiment, get_settings(), on_status)

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     # Keep an operator-only log (mode 0600, under RADPIPE_HOME/operator) of quarantined files' clear paths.
     # Off by default: with it on, RADPIPE_HOME holds source paths, which can hold names.
     radpipe_log_quarantined_paths: bool = Field(default=False, alias="RADPIPE_LOG_QUARANTINED_PATHS")
+    # Any MLflow tracking server; unset means a SQLite file under RADPIPE_HOME (MLflow 3 refuses the file store).
+    mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
+    # An existing Ray cluster (ray://host:10001 or auto); unset means a local Ray instance per command.
+    ray_address: str | None = Field(default=None, alias="RAY_ADDRESS")
+    # Where Ray Train keeps checkpoints; on a cluster, storage every node reaches (s3://..., NFS).
+    radpipe_ray_storage: str | None = Field(default=None, alias="RADPIPE_RAY_STORAGE")
 
     @property
     def burned_in_allowed(self) -> frozenset[str]:
@@ -37,6 +43,14 @@ class Settings(BaseSettings):
     @property
     def home(self) -> Path:
         return self.radpipe_home.expanduser().resolve()
+
+    @property
+    def ray_storage(self) -> str:
+        return self.radpipe_ray_storage or str(self.home / "ray-results")
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
 
 
 @lru_cache(maxsize=1)

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.errors import InvalidDicomError
 
 from radpipe.deid import Deidentifier
 from radpipe.deid.burned_in import burned_in_reason
 from radpipe.deid.identifiers import header_values
-from radpipe.dicom.codes import Modality, Photometric
+from radpipe.dicom.codes import Modality
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
-from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels, modality_values
+from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
-from radpipe.preprocess import Profile, apply_profile_stored
+from radpipe.preprocess import Profile
+from radpipe.preprocess.dicom_image import parse_dicom, profiled_pixels
 
 # 100 megapixels: far above any radiograph (a 43 x 43 cm detector at 0.1 mm is 18.5 MP).
 MAX_PIXELS = 100_000_000
@@ -33,29 +31,6 @@ class IngestedInstance:
 
     instance: dict[str, Any]
     image: dict[str, Any]
-
-
-def _parse(raw: bytes) -> pydicom.Dataset:
-    try:
-        return pydicom.dcmread(io.BytesIO(raw))
-    except InvalidDicomError:
-        # Files written without the 128-byte preamble still start with a group 0002 or 0008 tag.
-        if raw[:2] in (b"\x02\x00", b"\x08\x00"):
-            return pydicom.dcmread(io.BytesIO(raw), force=True)
-        raise
-
-
-def _voi(ds: pydicom.Dataset) -> tuple[float, float] | None:
-    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if center is None or width is None:
-        return None
-    first = lambda v: float(v[0]) if isinstance(v, pydicom.multival.MultiValue) else float(v)  # noqa: E731
-    try:
-        window = first(center), first(width)
-    except (TypeError, ValueError, IndexError):
-        return None
-    # A NaN or infinite window would blank the image: fall back to percentiles instead.
-    return window if all(math.isfinite(v) for v in window) and window[1] > 0 else None
 
 
 def process_dicom(
@@ -77,7 +52,7 @@ def process_dicom(
     if not raw:
         return reject(Stage.READ, Reason.EMPTY_FILE, "file is empty")
     try:
-        ds = _parse(raw)
+        ds = parse_dicom(raw)
     except InvalidDicomError:
         return reject(Stage.READ, Reason.NOT_DICOM, "no DICOM preamble or header")
     except (EOFError, struct.error, OverflowError) as exc:
@@ -133,13 +108,7 @@ def process_dicom(
             f"decoded shape {stored.shape} differs from Rows x Columns",
         )
     try:
-        pixels = apply_profile_stored(
-            stored,
-            lambda values: modality_values(ds, values),
-            profile,
-            invert=header.photometric_interpretation == Photometric.MONOCHROME1.value,
-            voi=_voi(ds),
-        )
+        pixels = profiled_pixels(ds, stored, profile)
     except Exception as exc:  # a malformed modality LUT is bad data, not a crash
         return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER, f"modality LUT unusable ({type(exc).__name__})")
     if int(pixels.max()) == int(pixels.min()):

@@ -133,3 +133,14 @@ def apply_profile_stored(
     peak = np.iinfo(np.dtype(profile.dtype)).max
     table = np.rint(_to_unit(values, low, high, invert) * peak).astype(profile.dtype)
     return _fit(np.take(table, index), profile)
+
+
+def to_model_input(image: np.ndarray, input_size: int) -> np.ndarray:
+    """A stored profile image (uint8/uint16, H x W) to float32 [0, 1] at the model's input size."""
+    peak = float(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else 1.0
+    if image.shape != (input_size, input_size):
+        shrink = image.shape[0] > input_size
+        image = cv2.resize(
+            image, (input_size, input_size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        )
+    return image.astype(np.float32) / peak

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,10 +16,8 @@ from radpipe.errors import SourceError
 from radpipe.quality.batches import VALIDATED_TABLES, iter_batches
 from radpipe.quality.dataset_checks import dataset_metrics
 from radpipe.quality.gx import Failure, GxValidator
+from radpipe.quality.status import QUALITY_DIR, SUMMARY_FILE, dataset_version
 from radpipe.quality.suites import QualityConfig, dataset_suite, table_suites
-
-QUALITY_DIR = "_quality"
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -32,15 +29,6 @@ class ValidationReport:
     metrics: dict[str, float] = field(default_factory=dict)
     data_docs: str = ""
     validated_at: str = ""
-
-
-def dataset_version(store: DatasetStore) -> str:
-    """A digest of the dataset's manifest: every table file's name and size. Any change, a new version."""
-    digest = hashlib.sha256()
-    for table in ("instances", "images", "reports", "studies", "quarantine", "curation"):
-        for file in store.table_files(table):
-            digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
-    return digest.hexdigest()[:16]
 
 
 def validate_dataset(
@@ -77,9 +65,3 @@ def validate_dataset(
     )
     (root / SUMMARY_FILE).write_text(json.dumps(asdict(report), indent=2))
     return report
-
-
-def last_validation(uri: str) -> dict[str, object] | None:
-    """The summary of the last validation, for steps that need a validated dataset version."""
-    path = Path(DatasetStore(uri).path(QUALITY_DIR, SUMMARY_FILE))
-    return json.loads(path.read_text()) if path.exists() else None

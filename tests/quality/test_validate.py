@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from radpipe.context import phi_gate
-from radpipe.quality.validate import last_validation, validate_dataset
+from radpipe.quality.status import last_validation
+from radpipe.quality.validate import validate_dataset
 
 pytestmark = [pytest.mark.integration]
 

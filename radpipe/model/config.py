@@ -1,0 +1,145 @@
+"""Typed, validated experiment configs, loaded from YAML under configs/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from radpipe.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    # A typo in a YAML key must fail loudly, not train a different model than the one asked for.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImageEncoderConfig(_Frozen):
+    # resnet: cheap, strong on small data (smoke runs); vit: the usual foundation-model choice on GPUs.
+    arch: Literal["resnet", "vit"] = "resnet"
+    # 2 for radiographs, 3 for CT/MR volumes: the same MONAI network code serves both.
+    spatial_dims: Literal[2, 3] = 2
+    # Side of the square input; the stored profile image is resized to it in the data path and in `predict`.
+    input_size: int = Field(224, ge=32, le=1024)
+    # ResNet: blocks per stage and channels per stage (MONAI's ResNet arguments).
+    resnet_layers: tuple[int, ...] = (1, 1, 1, 1)
+    resnet_widths: tuple[int, ...] = (32, 64, 128, 256)
+    # ViT: patch side, width, depth and heads.
+    patch_size: int = Field(16, ge=2)
+    hidden_size: int = Field(384, ge=32)
+    num_layers: int = Field(6, ge=1)
+    num_heads: int = Field(6, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ImageEncoderConfig:
+        if self.arch == "resnet" and len(self.resnet_layers) != len(self.resnet_widths):
+            raise ValueError("resnet_layers and resnet_widths need one entry per stage")
+        if self.arch == "vit":
+            if self.input_size % self.patch_size:
+                raise ValueError(f"input_size {self.input_size} is not a multiple of patch_size {self.patch_size}")
+            if self.hidden_size % self.num_heads:
+                raise ValueError("hidden_size must be a multiple of num_heads")
+        return self
+
+
+class TextEncoderConfig(_Frozen):
+    # A local Hugging Face checkpoint directory (no hub access at run time); None trains a small transformer.
+    checkpoint: str | None = None
+    # Tokenizer trained on the dataset's own report text: radiology words stay whole.
+    vocab_size: int = Field(4000, ge=100)
+    # Reports longer than this are truncated; findings + impression of a chest film fit in 128 tokens.
+    max_length: int = Field(128, ge=8, le=1024)
+    width: int = Field(256, ge=16)
+    num_layers: int = Field(4, ge=1)
+    num_heads: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TextEncoderConfig:
+        if self.width % self.num_heads:
+            raise ValueError("text width must be a multiple of num_heads")
+        return self
+
+
+class ModelConfig(_Frozen):
+    image: ImageEncoderConfig = ImageEncoderConfig()
+    text: TextEncoderConfig = TextEncoderConfig()
+    # The shared embedding space both encoders project into.
+    embed_dim: int = Field(256, ge=8)
+    # CLIP's initial temperature; learnable, clamped so logits never exceed 100.
+    init_temperature: float = Field(0.07, gt=0, le=1)
+
+
+class AugmentConfig(_Frozen):
+    # Light, anatomy-preserving augmentation: no flips (situs matters), small shifts and contrast changes.
+    max_shift: float = Field(0.05, ge=0, le=0.3)  # fraction of the side
+    max_scale: float = Field(0.1, ge=0, le=0.5)  # zoom in or out by up to this fraction
+    contrast: float = Field(0.2, ge=0, le=1)  # gamma range around 1
+
+
+class TrainConfig(_Frozen):
+    # Total optimiser steps (over all workers); the run ends exactly here, resumed or not.
+    steps: int = Field(200, ge=1)
+    # Per worker; contrastive learning likes large global batches (negatives), so GPUs go much higher.
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(3e-4, gt=0)
+    weight_decay: float = Field(0.05, ge=0)
+    warmup_steps: int = Field(10, ge=0)
+    # auto: bf16 where the device supports it fast (CUDA with bf16), else fp32; CPU bf16 is slower than fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Trade compute for memory on large (3D) inputs.
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = Field(50, ge=1)
+    log_every: int = Field(5, ge=1)
+    val_every: int = Field(50, ge=1)
+    val_batches: int = Field(4, ge=1)
+    seed: int = 0
+    augment: AugmentConfig = AugmentConfig()
+
+
+class ScalingConfig(_Frozen):
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool = False
+    # CPU threads per training worker (torch intra-op threads).
+    cpus_per_worker: int = Field(1, ge=1)
+    # CPUs the streaming loader keeps on a local Ray instance, beside the workers; the stream must not stall.
+    loader_cpus: int = Field(1, ge=1)
+    # A dead worker restarts the group from the last checkpoint this many times before the run fails.
+    max_failures: int = Field(2, ge=0)
+
+
+class ExperimentConfig(_Frozen):
+    name: str = "radpipe-foundation"
+    # The registered model (CONTRACT.md: radpipe-foundation, configurable).
+    registered_model: str = "radpipe-foundation"
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    scaling: ScalingConfig = ScalingConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        if self.train.warmup_steps >= self.train.steps:
+            raise ValueError("warmup_steps must be below steps")
+        return self
+
+
+def load_config(path: str | Path | None) -> ExperimentConfig:
+    """Read a YAML experiment config (None: the defaults); one-line ConfigError on any problem."""
+    if path is None:
+        return ExperimentConfig()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"{path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None

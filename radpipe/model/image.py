@@ -1,0 +1,75 @@
+"""Image encoders from MONAI's networks: one code path for 2D radiographs and 3D volumes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from monai.networks.nets import ViT, resnet
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from radpipe.model.config import ImageEncoderConfig
+
+# Inputs arrive in [0, 1]; centring them helps every architecture and keeps `predict` and training identical.
+_MEAN, _STD = 0.5, 0.25
+
+
+class ImageEncoder(nn.Module):
+    """Maps a batch of one-channel images [B, 1, *spatial] in [0, 1] to features [B, out_features]."""
+
+    def __init__(self, cfg: ImageEncoderConfig, gradient_checkpointing: bool = False) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.gradient_checkpointing = gradient_checkpointing
+        self.net: nn.Module
+        if cfg.arch == "resnet":
+            self.net = resnet.ResNet(
+                block="basic",
+                layers=list(cfg.resnet_layers),
+                block_inplanes=list(cfg.resnet_widths),
+                spatial_dims=cfg.spatial_dims,
+                n_input_channels=1,
+                feed_forward=False,  # features, not classes: the projection head follows
+            )
+            self.out_features = cfg.resnet_widths[-1]
+        else:
+            self.net = ViT(
+                in_channels=1,
+                img_size=cfg.input_size,
+                patch_size=cfg.patch_size,
+                hidden_size=cfg.hidden_size,
+                mlp_dim=cfg.hidden_size * 4,
+                num_layers=cfg.num_layers,
+                num_heads=cfg.num_heads,
+                spatial_dims=cfg.spatial_dims,
+                classification=False,
+            )
+            self.out_features = cfg.hidden_size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - _MEAN) / _STD
+        if self.cfg.arch == "resnet":
+            return self._resnet(x)
+        return self._vit(x)
+
+    def _stage(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.gradient_checkpointing and self.training:
+            return checkpoint(module, x, use_reentrant=False)
+        return module(x)
+
+    def _resnet(self, x: torch.Tensor) -> torch.Tensor:
+        net: Any = self.net  # MONAI's ResNet: its stages by name
+        x = net.act(net.bn1(net.conv1(x)))
+        if not net.no_max_pool:
+            x = net.maxpool(x)
+        for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[: len(self.cfg.resnet_layers)]:
+            x = self._stage(stage, x)
+        return torch.flatten(net.avgpool(x), 1)
+
+    def _vit(self, x: torch.Tensor) -> torch.Tensor:
+        net: Any = self.net
+        x = net.patch_embedding(x)
+        for block in net.blocks:
+            x = self._stage(block, x)
+        return net.norm(x).mean(dim=1)

@@ -1,0 +1,89 @@
+"""The foundation model as an MLflow pyfunc: DICOM bytes, stored pixels and/or text in, embeddings out.
+
+It carries its preprocessing profile, so a downstream user never re-implements windowing or resizing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import Array, ColSpec, Schema
+
+from radpipe.model.embed import Embedder
+
+SPEC, WEIGHTS, TOKENIZER, TEXT_CHECKPOINT = "spec", "weights", "tokenizer", "text_checkpoint"
+
+SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec("binary", "dicom", required=False),  # a whole DICOM file; the model's profile is applied
+            ColSpec("binary", "pixels", required=False),  # a stored images/ row: raw little-endian bytes
+            ColSpec(Array("long"), "shape", required=False),
+            ColSpec("string", "dtype", required=False),
+            ColSpec("string", "text", required=False),  # report text
+        ]
+    ),
+    outputs=Schema(
+        [
+            ColSpec(Array("float"), "image_embedding", required=False),
+            ColSpec(Array("float"), "text_embedding", required=False),
+        ]
+    ),
+)
+
+
+class FoundationModel(PythonModel):
+    """Rows with `dicom`, or `pixels`+`shape`+`dtype`, and/or `text`; each present input is embedded."""
+
+    def load_context(self, context: Any) -> None:
+        artifacts = context.artifacts
+        self.embedder = Embedder.load(
+            Path(artifacts[SPEC]),
+            Path(artifacts[WEIGHTS]),
+            Path(artifacts[TOKENIZER]) if TOKENIZER in artifacts else None,
+            Path(artifacts[TEXT_CHECKPOINT]) if TEXT_CHECKPOINT in artifacts else None,
+        )
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return embed_frame(self.embedder, model_input)
+
+
+def embed_frame(embedder: Embedder, frame: pd.DataFrame) -> pd.DataFrame:
+    n = len(frame)
+    image_rows, images = [], []
+    for i in range(n):
+        try:
+            image = _image_of(embedder, frame, i)
+        except Exception as exc:  # one line naming the row, never the content (it may be a patient's file)
+            raise ValueError(f"row {i}: image input could not be read ({type(exc).__name__}: {exc})") from None
+        if image is not None:
+            image_rows.append(i)
+            images.append(image)
+    text_rows = [i for i in range(n) if "text" in frame and isinstance(frame["text"].iloc[i], str)]
+    image_out: list[Any] = [None] * n
+    text_out: list[Any] = [None] * n
+    for i, vector in zip(image_rows, embedder.embed_images(images), strict=True):
+        image_out[i] = vector.tolist()
+    texts = [frame["text"].iloc[i] for i in text_rows]
+    for i, vector in zip(text_rows, embedder.embed_texts(texts), strict=True):
+        text_out[i] = vector.tolist()
+    return pd.DataFrame({"image_embedding": image_out, "text_embedding": text_out})
+
+
+def _present(frame: pd.DataFrame, column: str, i: int) -> bool:
+    return column in frame and isinstance(frame[column].iloc[i], bytes | bytearray)
+
+
+def _image_of(embedder: Embedder, frame: pd.DataFrame, i: int) -> np.ndarray | None:
+    if _present(frame, "dicom", i):
+        return embedder.dicom_input(bytes(frame["dicom"].iloc[i]))
+    if _present(frame, "pixels", i):
+        shape = tuple(int(v) for v in frame["shape"].iloc[i])
+        pixels = np.frombuffer(frame["pixels"].iloc[i], dtype=np.dtype(frame["dtype"].iloc[i])).reshape(shape)
+        return embedder.image_input(pixels)
+    return None

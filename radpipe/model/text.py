@@ -1,0 +1,120 @@
+"""Report text: a tokenizer trained on the dataset's own reports, and a small transformer encoder.
+
+A local Hugging Face checkpoint directory can replace both (no hub access at run time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from torch import nn
+
+from radpipe.errors import ConfigError
+from radpipe.model.config import TextEncoderConfig
+
+PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+    """A lower-cased WordPiece vocabulary learnt from report text; [PAD] is id 0."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK, CLS], show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return tokenizer
+
+
+class TextTokenizer:
+    """Turns strings into fixed-length id and mask arrays; the same object at training and in `predict`."""
+
+    def __init__(self, cfg: TextEncoderConfig, tokenizer_json: str | None = None) -> None:
+        self.max_length = cfg.max_length
+        self._hf: Any = None
+        self._tok: Tokenizer | None = None
+        if cfg.checkpoint:
+            self._hf = _hf_module(cfg.checkpoint, "AutoTokenizer")
+        elif tokenizer_json is None:
+            raise ConfigError("a trained tokenizer is required when no text checkpoint is configured")
+        else:
+            self._tok = Tokenizer.from_str(tokenizer_json)
+            self._tok.enable_truncation(self.max_length)
+            self._tok.enable_padding(length=self.max_length, pad_id=0, pad_token=PAD)
+
+    @property
+    def vocab_size(self) -> int:
+        if self._hf is not None:
+            return int(self._hf.vocab_size)
+        assert self._tok is not None
+        return self._tok.get_vocab_size()
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (ids, mask), both int32 [len(texts), max_length]."""
+        if self._hf is not None:
+            out = self._hf(
+                texts, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="np"
+            )
+            return out["input_ids"].astype(np.int32), out["attention_mask"].astype(np.int32)
+        assert self._tok is not None
+        encoded = self._tok.encode_batch([f"{CLS} {t}" for t in texts])
+        ids = np.array([e.ids for e in encoded], dtype=np.int32)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int32)
+        return ids, mask
+
+
+class TextEncoder(nn.Module):
+    """A small pre-norm transformer over report tokens, mean-pooled over non-padding positions."""
+
+    def __init__(self, cfg: TextEncoderConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.token_embedding = nn.Embedding(vocab_size, cfg.width, padding_idx=0)
+        self.position_embedding = nn.Parameter(torch.zeros(cfg.max_length, cfg.width))
+        nn.init.normal_(self.position_embedding, std=0.01)
+        layer = nn.TransformerEncoderLayer(
+            cfg.width, cfg.num_heads, dim_feedforward=cfg.width * 4, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.width)
+        self.out_features = cfg.width
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.token_embedding(ids) + self.position_embedding[: ids.shape[1]]
+        x = self.norm(self.transformer(x, src_key_padding_mask=mask == 0))
+        return masked_mean(x, mask)
+
+
+class PretrainedTextEncoder(nn.Module):
+    """A local Hugging Face encoder checkpoint (BERT-style), mean-pooled."""
+
+    def __init__(self, checkpoint: str) -> None:
+        super().__init__()
+        self.model = _hf_module(checkpoint, "AutoModel")
+        self.out_features = int(self.model.config.hidden_size)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return masked_mean(hidden, mask)
+
+
+def build_text_encoder(cfg: TextEncoderConfig, vocab_size: int) -> TextEncoder | PretrainedTextEncoder:
+    return PretrainedTextEncoder(cfg.checkpoint) if cfg.checkpoint else TextEncoder(cfg, vocab_size)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(x.dtype)
+    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def _hf_module(checkpoint: str, kind: str) -> Any:
+    if not Path(checkpoint).is_dir():
+        raise ConfigError(f"text checkpoint must be a local directory (no hub access): {checkpoint}")
+    try:
+        import transformers
+    except ImportError:
+        raise ConfigError("a text checkpoint needs the transformers package: pip install transformers") from None
+    return getattr(transformers, kind).from_pretrained(checkpoint, local_files_only=True)

@@ -1,0 +1,48 @@
+"""What later steps ask of validation: the dataset's version, and whether that version passed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import RadpipeError
+
+QUALITY_DIR = "_quality"
+SUMMARY_FILE = "summary.json"
+
+
+class NotValidated(RadpipeError):
+    """Training or release asked of a dataset version that has not passed validation."""
+
+
+def dataset_version(store: DatasetStore) -> str:
+    """A digest of the dataset's manifest: every table file's name and size. Any change, a new version."""
+    digest = hashlib.sha256()
+    for table in ("instances", "images", "reports", "studies", "quarantine", "curation"):
+        for file in store.table_files(table):
+            digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def last_validation(uri: str) -> dict[str, object] | None:
+    """The summary of the last validation, for steps that need a validated dataset version."""
+    path = Path(DatasetStore(uri).path(QUALITY_DIR, SUMMARY_FILE))
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def require_validated(store: DatasetStore) -> str:
+    """The dataset's version, if its last validation passed and nothing changed since; else NotValidated."""
+    summary = last_validation(store.uri)
+    if summary is None:
+        raise NotValidated("the dataset has not been validated: run `radpipe validate DATASET` first")
+    version = dataset_version(store)
+    if summary.get("dataset_version") != version:
+        raise NotValidated(
+            f"the dataset changed since its last validation (version {summary.get('dataset_version')}, "
+            f"now {version}): run `radpipe validate DATASET` again"
+        )
+    if not summary.get("passed"):
+        raise NotValidated(f"dataset version {version} failed validation; see its Data Docs and fix the data first")
+    return version

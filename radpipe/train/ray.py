@@ -1,0 +1,132 @@
+"""Ray, the one module that starts it: the streaming data path (Ray Data) and the TorchTrainer run."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.data
+import ray.train
+import torch
+from ray.train.torch import TorchTrainer
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import RadpipeError
+from radpipe.model.config import AugmentConfig, ExperimentConfig
+from radpipe.model.text import TextTokenizer
+from radpipe.train.data import TrainingView, prepare_batch
+from radpipe.train.loop import STATE_FILE, train_loop_per_worker
+
+IMAGE_COLUMNS = ["sop_instance_uid", "pixels", "shape", "dtype"]
+# Rows per Ray Data block sent through `prepare_batch`: big enough to amortise task overhead, small in memory.
+PREPARE_ROWS = 64
+
+
+class TrainingFailed(RadpipeError):
+    """The Ray Train run failed after its allowed restarts."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model_state: dict[str, Any]  # the final checkpoint's model weights
+    steps: int
+    resumed_from_step: int
+
+
+def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> None:
+    """Connect to RAY_ADDRESS, or start a local instance sized so the loader never waits for the trainers."""
+    if ray.is_initialized():
+        return
+    # Training logs its own progress (steps, loss, samples/s); Ray Data's per-operator bars only add noise.
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+        return
+    scaling = exp.scaling
+    wanted = scaling.num_workers * scaling.cpus_per_worker + scaling.loader_cpus
+    # Logical CPUs: with as many as cores, trainers would hold them all and Ray Data could not schedule a read.
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, wanted),
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        _temp_dir=str(_short_temp_dir(scratch)),
+    )
+
+
+def _short_temp_dir(scratch: Path) -> Path:
+    # Ray's socket paths must stay under 107 bytes; a deep RADPIPE_HOME would break them.
+    path = scratch if len(str(scratch)) < 40 else Path("/tmp") / f"radpipe-ray-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def image_stream(
+    store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, input_size: int, aug: AugmentConfig | None
+) -> ray.data.Dataset:
+    """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
+    rows = ray.data.read_parquet(store.path("images"), filesystem=store.fs, columns=IMAGE_COLUMNS)
+    prepare: Any = prepare_batch  # Ray's stubs do not model fn_kwargs
+    return rows.map_batches(
+        prepare,
+        batch_size=PREPARE_ROWS,
+        batch_format="numpy",
+        fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size, "augmentation": aug},
+    )
+
+
+def fit(
+    exp: ExperimentConfig,
+    store: DatasetStore,
+    view: TrainingView,
+    tokenizer: TextTokenizer,
+    loop_config: dict[str, Any],
+    storage: str,
+    run_name: str,
+) -> FitResult:
+    """Run the train loop on `num_workers` workers, restarting from checkpoints up to `max_failures` times."""
+    size = exp.model.image.input_size
+    datasets: dict[str, Any] = {"train": image_stream(store, view.texts["train"], tokenizer, size, exp.train.augment)}
+    has_val = view.count("validation") >= exp.train.batch_size
+    if has_val:
+        datasets["val"] = image_stream(store, view.texts["validation"], tokenizer, size, None)
+    scaling = exp.scaling
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={**loop_config, "experiment": exp.model_dump(), "has_val": has_val},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=scaling.num_workers,
+            use_gpu=scaling.use_gpu,
+            resources_per_worker={"CPU": scaling.cpus_per_worker},
+        ),
+        run_config=ray.train.RunConfig(
+            name=run_name,
+            storage_path=storage,
+            failure_config=ray.train.FailureConfig(max_failures=scaling.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+        ),
+        datasets=datasets,
+        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+    )
+    try:
+        result = trainer.fit()
+    except ray.train.TrainingFailedError as exc:
+        raise TrainingFailed(f"training failed after {scaling.max_failures} restart(s): {_first_line(exc)}") from None
+    if result.checkpoint is None:
+        raise TrainingFailed("training ended without a checkpoint")
+    metrics = result.metrics or {}
+    with result.checkpoint.as_directory() as folder:  # a local copy, also when storage is s3:// or gs://
+        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+    return FitResult(
+        model_state=state["model"],
+        steps=int(metrics.get("step", exp.train.steps)),
+        resumed_from_step=int(metrics.get("resumed_from_step", 0)),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1][:300] if text else type(exc).__name__

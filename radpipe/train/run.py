@@ -1,0 +1,129 @@
+"""`radpipe train`: a validated dataset version in, a registered foundation model out."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from radpipe.curate.splits import SPLITS
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import SourceError
+from radpipe.model.config import ExperimentConfig
+from radpipe.model.embed import ModelSpec
+from radpipe.model.text import TextTokenizer, train_tokenizer
+from radpipe.quality.status import require_validated
+from radpipe.settings import Settings
+from radpipe.train.data import TrainingView, training_view
+
+
+@dataclass
+class TrainSummary:
+    run_id: str
+    model_uri: str
+    model_version: str
+    dataset_version: str
+    profile: str
+    steps: int
+    resumed_from_step: int
+    images: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
+    """Enough paired training images for one global batch, else a clear error before Ray starts."""
+    need = exp.train.batch_size * exp.scaling.num_workers
+    have = view.count("train")
+    if have < need:
+        raise SourceError(
+            f"the train split has {have} image(s) with a report; one batch over "
+            f"{exp.scaling.num_workers} worker(s) needs {need}: lower train.batch_size or add data"
+        )
+
+
+def build_tokenizer(view: TrainingView, exp: ExperimentConfig) -> tuple[TextTokenizer, str | None]:
+    """The local text checkpoint's tokenizer, or one trained on the train split's reports (and its JSON)."""
+    if exp.model.text.checkpoint:
+        return TextTokenizer(exp.model.text), None
+    learnt = train_tokenizer(view.texts["train"].values(), exp.model.text.vocab_size).to_str()
+    return TextTokenizer(exp.model.text, learnt), learnt
+
+
+def train(
+    dataset: str, exp: ExperimentConfig, settings: Settings, on_status: Callable[[str], None] | None = None
+) -> TrainSummary:
+    """Validate-gated pretraining on Ray Train, tracked in MLflow, registered as `exp.registered_model`."""
+    from radpipe import tracking
+    from radpipe.model.pyfunc import SIGNATURE, SPEC, TEXT_CHECKPOINT, TOKENIZER, WEIGHTS, FoundationModel
+    from radpipe.train.ray import ensure_ray, fit
+
+    status = on_status or (lambda _message: None)
+    store = DatasetStore(dataset)
+    version = require_validated(store)  # never train on data that has not passed its suites
+    view = training_view(store)
+    check_trainable(view, exp)
+    tokenizer, tokenizer_json = build_tokenizer(view, exp)
+    images = {split: view.count(split) for split in SPLITS}
+    status(f"dataset {version}: {images['train']} training images with reports, profile {view.profile}")
+
+    tracking_uri = tracking.configure(settings)
+    tags = {"dataset_version": version, "profile": view.profile, "git_commit": tracking.git_commit()}
+    params = {
+        **tracking.flatten(exp.model_dump(mode="json")),
+        "dataset_uri": dataset,
+        "dataset_version": version,
+        "profile": view.profile,
+        "vocab_size": str(tokenizer.vocab_size),
+        **{f"images_{split}": str(n) for split, n in images.items()},
+    }
+    run_id = tracking.start_run(exp.name, f"pretrain-{version}", params, tags)
+    tracking.log_dataset_input(run_id, dataset, version, view.profile, images)
+    status(f"MLflow run {run_id} at {tracking_uri}")
+    try:
+        ensure_ray(settings.ray_address, exp, settings.home / "ray")
+        result = fit(
+            exp,
+            store,
+            view,
+            tokenizer,
+            {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking_uri, "run_id": run_id},
+            storage=settings.ray_storage,
+            run_name=run_id,
+        )
+    except BaseException:
+        tracking.fail_run(run_id)
+        raise
+
+    with tempfile.TemporaryDirectory() as folder:
+        spec = ModelSpec(exp.model, view.profile)
+        artifacts = {SPEC: Path(folder, "spec.json"), WEIGHTS: Path(folder, "weights.pt")}
+        artifacts[SPEC].write_text(spec.to_json())
+        torch.save(result.model_state, artifacts[WEIGHTS])
+        if tokenizer_json is not None:
+            artifacts[TOKENIZER] = Path(folder, "tokenizer.json")
+            artifacts[TOKENIZER].write_text(tokenizer_json)
+        if exp.model.text.checkpoint:
+            artifacts[TEXT_CHECKPOINT] = Path(exp.model.text.checkpoint)
+        version_number, model_uri = tracking.log_model(
+            run_id,
+            FoundationModel(),
+            {name: str(path) for name, path in artifacts.items()},
+            SIGNATURE,
+            exp.registered_model,
+            tags,
+        )
+    status(f"registered {model_uri}")
+    return TrainSummary(
+        run_id=run_id,
+        model_uri=model_uri,
+        model_version=version_number,
+        dataset_version=version,
+        profile=view.profile,
+        steps=result.steps,
+        resumed_from_step=result.resumed_from_step,
+        images=images,
+        metrics=tracking.run_metrics(run_id),
+    )

@@ -1,0 +1,101 @@
+"""Plain PyTorch pieces of training: optimiser, schedule, precision, one step, one evaluation.
+
+No Ray here: the Ray Train loop (radpipe/train/loop.py) and the plain baseline of `make bench` share them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import torch
+from torch import nn
+
+from radpipe.model.clip import ContrastiveModel, contrastive_loss
+from radpipe.model.config import TrainConfig
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
+    """bf16 autocast where asked, or (auto) where the device runs it fast: CUDA with bf16 support."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on biases, norms and the temperature (CLIP's recipe)."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim < 2 or "logit_scale" in name else decay).append(param)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to a tenth of the peak rate at the last step."""
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_step(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    precision: str,
+) -> float:
+    """One optimiser step on one batch; returns the loss."""
+    model.train()
+    device = batch["image"].device
+    with autocast(precision, device):
+        image_emb, text_emb, scale = model(batch["image"], batch["ids"], batch["mask"])
+        loss = contrastive_loss(image_emb, text_emb, scale)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def evaluate(
+    model: ContrastiveModel, batches: Iterable[dict[str, torch.Tensor]], precision: str, limit: int
+) -> dict[str, float]:
+    """Loss and in-batch image-to-report top-1 accuracy on held-out batches (unwrapped model, no collectives)."""
+    model.eval()
+    losses, hits, seen = [], 0, 0
+    for i, batch in enumerate(batches):
+        if i >= limit:
+            break
+        with autocast(precision, batch["image"].device):
+            image_emb = model.encode_image(batch["image"]).float()
+            text_emb = model.encode_text(batch["ids"], batch["mask"]).float()
+        scale = model.logit_scale.clamp(max=math.log(100.0)).exp()
+        logits = scale * image_emb @ text_emb.T
+        targets = torch.arange(len(logits), device=logits.device)
+        losses.append(
+            float((nn.functional.cross_entropy(logits, targets) + nn.functional.cross_entropy(logits.T, targets)) / 2)
+        )
+        hits += int((logits.argmax(dim=1) == targets).sum())
+        seen += len(logits)
+    if not seen:
+        return {}
+    return {"val_loss": sum(losses) / len(losses), "val_top1": hits / seen}
+
+
+def unwrap(model: nn.Module) -> ContrastiveModel:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    inner = getattr(model, "module", model)
+    assert isinstance(inner, ContrastiveModel)
+    return inner
