@@ -13,6 +13,9 @@ _HOME = tempfile.mkdtemp(prefix="radpipe-test-home-")
 os.environ["RADPIPE_HOME"] = _HOME
 os.environ["RADPIPE_DEID_KEY"] = "test-key-0123456789abcdef-not-for-production"
 os.environ.setdefault("RADPIPE_DASK_WORKERS", "2")
+# Tests use the embedded defaults (MLflow on SQLite under the test home, a local Ray), never a real server.
+for _variable in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "PREFECT_API_URL", "RADPIPE_RAY_STORAGE"):
+    os.environ.pop(_variable, None)
 
 from radpipe.deid import Deidentifier, Pseudonymizer  # noqa: E402
 from radpipe.synth import write_archive  # noqa: E402
@@ -31,3 +34,28 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("archive")
     write_archive(out, studies=16, seed=3, phi=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def trainable(tmp_path_factory: pytest.TempPathFactory, deid: Deidentifier) -> tuple[Path, Path]:
+    """(archive, dataset): 48 studies ingested, gated, curated and validated; enough for small training runs."""
+    from radpipe.context import curate_dataset, phi_gate, validate
+    from radpipe.engine import SerialEngine
+    from radpipe.ingest.run import ingest
+    from radpipe.preprocess import get_profile
+
+    root = tmp_path_factory.mktemp("trainable")
+    write_archive(root / "archive", studies=48, seed=21, phi=True)
+    dataset = root / "dataset"
+    ingest(
+        str(root / "archive" / "dicom"),
+        str(root / "archive" / "reports"),
+        str(dataset),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+    )
+    phi_gate(str(dataset))
+    curate_dataset(str(dataset))
+    assert validate(str(dataset)).passed
+    return root / "archive", dataset

@@ -5,13 +5,14 @@ A local Hugging Face checkpoint directory can replace both (no hub access at run
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from torch import nn
 
 from radpipe.errors import ConfigError
@@ -21,12 +22,29 @@ PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
-    """A lower-cased WordPiece vocabulary learnt from report text; [PAD] is id 0."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK, CLS], show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    """A lower-cased WordPiece tokenizer over the reports' most frequent words; [PAD] is id 0.
+
+    Built by counting, not with `tokenizers`' trainers: those break frequency ties in hash order, so two
+    runs on the same reports gave different vocabularies. Every character seen stays in the vocabulary
+    (alone and as a "##" continuation), so a rare or misspelt word splits into pieces, never into [UNK].
+    """
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    characters = sorted({c for word in counts for c in word})
+    vocab = [PAD, UNK, CLS, *characters, *(f"##{c}" for c in characters)]
+    known = set(vocab)
+    for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        if len(vocab) >= vocab_size:
+            break
+        if word not in known:
+            vocab.append(word)
+            known.add(word)
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token=UNK))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     return tokenizer
 
 

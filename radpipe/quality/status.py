@@ -17,12 +17,19 @@ class NotValidated(RadpipeError):
     """Training or release asked of a dataset version that has not passed validation."""
 
 
+# Tables rewritten whole under one file name (studies/, curation/): a flipped flag can keep the size, so their
+# bytes are hashed. The others grow by new, uniquely named batch files, where name and size identify content.
+_REWRITTEN_TABLES = ("studies", "curation")
+
+
 def dataset_version(store: DatasetStore) -> str:
-    """A digest of the dataset's manifest: every table file's name and size. Any change, a new version."""
+    """A digest of the dataset's manifest (every table file's name and size, derived tables' bytes)."""
     digest = hashlib.sha256()
     for table in ("instances", "images", "reports", "studies", "quarantine", "curation"):
         for file in store.table_files(table):
             digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
+            if table in _REWRITTEN_TABLES:
+                digest.update(hashlib.sha256(store.fs.cat_file(file)).digest())
     return digest.hexdigest()[:16]
 
 

@@ -86,7 +86,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 )
                 window_start, window_samples, window_wait, losses = time.perf_counter(), 0, 0.0, []
             if val_shard is not None and (step % cfg.val_every == 0 or step == cfg.steps):
-                val_batches = val_shard.iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device)
+                val_batches = val_shard.iter_torch_batches(batch_size=cfg.batch_size, device=device)
                 metrics.update(evaluate(unwrap(model), val_batches, cfg.precision, cfg.val_batches))
             if logger is not None and metrics:
                 logger.log(metrics, step=step)

@@ -68,7 +68,8 @@ def image_stream(
     store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, input_size: int, aug: AugmentConfig | None
 ) -> ray.data.Dataset:
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
-    rows = ray.data.read_parquet(store.path("images"), filesystem=store.fs, columns=IMAGE_COLUMNS)
+    # Ray pushes the column selection down into the Parquet read.
+    rows = ray.data.read_parquet(store.path("images"), filesystem=store.fs).select_columns(IMAGE_COLUMNS)
     prepare: Any = prepare_batch  # Ray's stubs do not model fn_kwargs
     return rows.map_batches(
         prepare,
@@ -90,7 +91,7 @@ def fit(
     """Run the train loop on `num_workers` workers, restarting from checkpoints up to `max_failures` times."""
     size = exp.model.image.input_size
     datasets: dict[str, Any] = {"train": image_stream(store, view.texts["train"], tokenizer, size, exp.train.augment)}
-    has_val = view.count("validation") >= exp.train.batch_size
+    has_val = view.count("validation") >= 2  # in-batch retrieval needs two
     if has_val:
         datasets["val"] = image_stream(store, view.texts["validation"], tokenizer, size, None)
     scaling = exp.scaling

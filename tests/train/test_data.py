@@ -1,0 +1,103 @@
+"""The training view: train split only, report text attached, pruned images and report-less studies left out."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import SourceError
+from radpipe.model.config import AugmentConfig
+from radpipe.quality.status import NotValidated, require_validated
+from radpipe.train.data import augment, prepare_batch, report_text, training_view
+
+
+def test_view_pairs_each_image_with_its_own_study_report(trainable: tuple[Path, Path]) -> None:
+    store = DatasetStore(str(trainable[1]))
+    view = training_view(store)
+    studies = {r["study_instance_uid"]: r for r in store.read_table("studies").to_pylist()}
+    reports = {r["report_id"]: r for r in store.read_table("reports").to_pylist()}
+    images = {r["sop_instance_uid"]: r["study_instance_uid"] for r in store.read_table("images").to_pylist()}
+    assert view.profile == "cxr-224"
+    assert view.count("train") > 0
+    for split, texts in view.texts.items():
+        for uid, text in texts.items():
+            study = studies[images[uid]]
+            assert study["split"] == split
+            report = reports[study["report_id"]]
+            assert text == report_text(report["findings"], report["impression"], report["text"])
+
+
+def test_pruned_images_never_reach_training(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset)
+    store = DatasetStore(str(dataset))
+    before = training_view(store).texts["train"]
+    victim = sorted(before)[0]
+    curation = store.read_table("curation")
+    prune = pc.or_(pc.fill_null(curation["prune"], False), pc.equal(curation["sop_instance_uid"], victim))
+    store.write_whole_table("curation", curation.set_column(curation.schema.get_field_index("prune"), "prune", prune))
+    after = training_view(store).texts["train"]
+    assert victim not in after and len(after) == len(before) - 1
+    # ... and the changed dataset is a new version that must be validated again before training.
+    with pytest.raises(NotValidated, match="changed since its last validation"):
+        require_validated(store)
+
+
+def test_uncurated_dataset_is_refused_with_what_to_run(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset, ignore=shutil.ignore_patterns("curation"))
+    with pytest.raises(SourceError, match="radpipe curate"):
+        training_view(DatasetStore(str(dataset)))
+
+
+def test_unvalidated_dataset_is_refused(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset, ignore=shutil.ignore_patterns("_quality"))
+    with pytest.raises(NotValidated, match="radpipe validate"):
+        require_validated(DatasetStore(str(dataset)))
+
+
+def test_report_text_keeps_what_the_image_shows() -> None:
+    assert report_text("Small effusion.", "Effusion.", "INDICATION: cough. FINDINGS: ...") == "Small effusion. Effusion."
+    assert report_text(None, "  ", "Whole report.") == "Whole report."
+
+
+def test_prepare_batch_decodes_resizes_and_tokenizes() -> None:
+    image = (np.arange(224 * 224) % 256).astype(np.uint8).reshape(224, 224)
+    batch = {
+        "sop_instance_uid": np.array(["a", "b", "c"], dtype=object),
+        "pixels": np.array([image.tobytes()] * 3, dtype=object),
+        "shape": np.array([[224, 224]] * 3),
+        "dtype": np.array(["uint8"] * 3, dtype=object),
+    }
+
+    def tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([[len(t)] for t in texts], np.int32), np.ones((len(texts), 1), np.int32)
+
+    out = prepare_batch(batch, {"a": "one", "c": "three"}, tokenize, 64, None)
+    assert out["image"].shape == (2, 1, 64, 64) and out["image"].dtype == np.float32
+    assert 0.0 <= out["image"].min() and out["image"].max() <= 1.0
+    assert out["ids"][:, 0].tolist() == [3, 5]  # rows without a report text are dropped, order kept
+
+
+def test_augmentation_is_light_and_keeps_range() -> None:
+    rng = np.random.default_rng(0)
+    image = np.zeros((64, 64), np.float32)
+    image[16:48, 8:24] = 1.0  # a bright block on the left stays on the left: no flips
+    out = augment(image, AugmentConfig(), rng)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out[:, :32].sum() > 4 * out[:, 32:].sum()
+
+
+def test_table_is_read_as_plain_parquet(trainable: tuple[Path, Path]) -> None:
+    # Ray Data reads images/ directly: the pixel payload and shape must restore with numpy alone.
+    row = DatasetStore(str(trainable[1])).read_table("images").slice(0, 1).to_pylist()[0]
+    assert np.frombuffer(row["pixels"], row["dtype"]).reshape(row["shape"]).shape == (224, 224)
+    assert isinstance(pa.array([row["pixels"]]), pa.BinaryArray)

@@ -1,0 +1,44 @@
+"""A seconds-long experiment config for tests: small images, small encoders, few steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from radpipe.model.config import ExperimentConfig
+
+
+def tiny_config(**train: Any) -> dict[str, Any]:
+    return {
+        "name": "radpipe-tests",
+        "registered_model": "radpipe-foundation",
+        "model": {
+            "embed_dim": 32,
+            "image": {"input_size": 64, "resnet_widths": [8, 16, 32, 64]},
+            "text": {"vocab_size": 400, "max_length": 32, "width": 32, "num_layers": 1, "num_heads": 2},
+        },
+        "train": {
+            "steps": 12,
+            "batch_size": 8,
+            "lr": 0.002,
+            "warmup_steps": 2,
+            "precision": "fp32",
+            "checkpoint_every": 6,
+            "log_every": 2,
+            "val_every": 6,
+            "val_batches": 1,
+            **train,
+        },
+        "scaling": {"num_workers": 1, "max_failures": 1},
+    }
+
+
+def tiny_experiment(**train: Any) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(tiny_config(**train))
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
