@@ -6,6 +6,7 @@ scheduler, step), so a run killed mid-way still ends at exactly `train.steps` st
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from radpipe.model.config import ExperimentConfig
 from radpipe.train.steps import build_optimizer, build_scheduler, evaluate, train_step, unwrap
 
 STATE_FILE = "state.pt"
+log = logging.getLogger(__name__)
 _SHOWN = ("train_loss", "val_loss", "val_top1", "samples_per_second")
 
 
@@ -64,34 +66,39 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if resumed_from:
             logger.log({"resumed_from_step": resumed_from}, step=step)
 
-    window_start, window_samples, window_wait, losses = time.perf_counter(), 0, 0.0, []
+    # Throughput counts time spent waiting for batches and in train steps; not validation or checkpoints,
+    # and not the wait for the run's very first batch (the stream's start-up).
+    window_samples, window_wait, window_compute, losses, first = 0, 0.0, 0.0, [], True
     while step < cfg.steps:
         batches = train_shard.iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device)
         fetch_start = time.perf_counter()
         for batch in batches:
-            window_wait += time.perf_counter() - fetch_start
+            compute_start = time.perf_counter()
+            window_wait += 0.0 if first else compute_start - fetch_start
+            first = False
             losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision))
+            window_compute += time.perf_counter() - compute_start
             step += 1
             window_samples += len(batch["image"]) * world
             metrics: dict[str, float] = {}
             if step % cfg.log_every == 0 or step == cfg.steps:
-                elapsed = time.perf_counter() - window_start
+                elapsed = window_wait + window_compute
                 metrics.update(
                     train_loss=sum(losses) / len(losses),
                     samples_per_second=window_samples / elapsed,
                     loader_wait_fraction=window_wait / elapsed,
                     learning_rate=float(scheduler.get_last_lr()[0]),
-                    temperature=float(1 / unwrap(model).logit_scale.exp()),
+                    temperature=float(1 / unwrap(model).logit_scale.detach().exp()),
                     epoch=epoch,
                 )
-                window_start, window_samples, window_wait, losses = time.perf_counter(), 0, 0.0, []
+                window_samples, window_wait, window_compute, losses = 0, 0.0, 0.0, []
             if val_shard is not None and (step % cfg.val_every == 0 or step == cfg.steps):
                 val_batches = val_shard.iter_torch_batches(batch_size=cfg.batch_size, device=device)
                 metrics.update(evaluate(unwrap(model), val_batches, cfg.precision, cfg.val_batches))
             if logger is not None and metrics:
                 logger.log(metrics, step=step)
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in _SHOWN)
-                print(f"step {step}/{cfg.steps}: {shown}", flush=True)
+                log.info("step %d/%d: %s", step, cfg.steps, shown)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 # (5) Every worker reports (it is a barrier); rank 0 attaches the checkpoint.
                 _report(model, optimizer, scheduler, step, epoch, resumed_from, rank)

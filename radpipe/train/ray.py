@@ -51,7 +51,9 @@ def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> Non
     # Logical CPUs: with as many as cores, trainers would hold them all and Ray Data could not schedule a read.
     ray.init(
         num_cpus=max(os.cpu_count() or 1, wanted),
-        include_dashboard=False,
+        # Ray Train's placement-group cleaner asks the State API, which the dashboard serves (loopback only).
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
         logging_level=logging.WARNING,
         _temp_dir=str(_short_temp_dir(scratch)),
     )
@@ -93,7 +95,11 @@ def fit(
     datasets: dict[str, Any] = {"train": image_stream(store, view.texts["train"], tokenizer, size, exp.train.augment)}
     has_val = view.count("validation") >= 2  # in-batch retrieval needs two
     if has_val:
-        datasets["val"] = image_stream(store, view.texts["validation"], tokenizer, size, None)
+        # Evaluated every `val_every` steps on the same rows: prepared once and kept in the object store.
+        val_rows = exp.train.val_batches * exp.train.batch_size
+        datasets["val"] = (
+            image_stream(store, view.texts["validation"], tokenizer, size, None).limit(val_rows).materialize()
+        )
     scaling = exp.scaling
     trainer = TorchTrainer(
         train_loop_per_worker,

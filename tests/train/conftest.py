@@ -10,6 +10,6 @@ def local_ray() -> Iterator[None]:
     """One local Ray instance for the session, with room for two workers and the loader."""
     import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=4, include_dashboard=True, dashboard_host="127.0.0.1", logging_level="WARNING")
     yield
     ray.shutdown()

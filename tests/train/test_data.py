@@ -64,7 +64,8 @@ def test_unvalidated_dataset_is_refused(trainable: tuple[Path, Path], tmp_path: 
 
 
 def test_report_text_keeps_what_the_image_shows() -> None:
-    assert report_text("Small effusion.", "Effusion.", "INDICATION: cough. FINDINGS: ...") == "Small effusion. Effusion."
+    whole = "INDICATION: cough. FINDINGS: ..."
+    assert report_text("Small effusion.", "Effusion.", whole) == "Small effusion. Effusion."
     assert report_text(None, "  ", "Whole report.") == "Whole report."
 
 

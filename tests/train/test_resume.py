@@ -1,0 +1,66 @@
+"""Kill a Ray Train worker mid-run: the run resumes from its last checkpoint and ends at the right step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from mlflow import MlflowClient
+
+from tests.train.tiny import tiny_config, write_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _train_workers(root: psutil.Process) -> list[psutil.Process]:
+    found = []
+    for child in root.children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_killed_worker_resumes_from_checkpoint(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    config = tiny_config(steps=60, checkpoint_every=10, log_every=10, val_every=60)
+    config["model"]["image"]["input_size"] = 128  # slow enough steps that the kill lands mid-run
+    config["train"]["batch_size"] = 16
+    path = write_config(tmp_path / "resume.yaml", config)
+    env = {**os.environ, "RADPIPE_HOME": str(home)}
+    command = [sys.executable, "-m", "radpipe.cli", "train", str(trainable[1]), "--config", str(path)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        # A checkpoint folder appears before Ray has registered it; once a second one appears, the first is
+        # committed, so the restart must resume from step 10 or 20, not from scratch.
+        while len(list((home / "ray-results").glob("*/checkpoint_*"))) < 2:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.2)
+        workers = _train_workers(psutil.Process(proc.pid))
+        assert workers, "no Ray Train worker process found"
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output[-3000:]
+    assert "trained 60 steps" in output
+    assert "resumed from the checkpoint at step" in output
+
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("radpipe-tests").experiment_id])
+    resumed = client.get_metric_history(run.info.run_id, "resumed_from_step")
+    assert resumed and all(m.value > 0 and m.value % 10 == 0 for m in resumed)
+    steps = {m.step for m in client.get_metric_history(run.info.run_id, "train_loss")}
+    assert max(steps) == 60 and steps == set(range(10, 61, 10))
