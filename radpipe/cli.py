@@ -22,7 +22,8 @@ from rich.progress import (
 from radpipe.errors import RadpipeError
 from radpipe.settings import get_settings
 
-console = Console(stderr=True)
+# soft_wrap: an error stays one line whatever the terminal width (scripts and log scrapers split on lines).
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 

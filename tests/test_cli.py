@@ -38,3 +38,22 @@ def test_pseudonym_reads_stdin_and_matches_arguments(tmp_path: Path) -> None:
         text=True,
     ).stdout.split()
     assert by_arg == by_stdin and len(set(by_arg)) == 2
+
+
+
+def test_train_refuses_unvalidated_dataset_in_one_line(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset, ignore=shutil.ignore_patterns("_quality"))
+    result = _run("train", str(dataset), "--config", "configs/smoke.yaml")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "radpipe validate" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_train_with_a_bad_config_is_one_line(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  batch_size: 1\n")
+    result = _run("train", str(trainable[1]), "--config", str(bad))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "train.batch_size" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
