@@ -47,17 +47,20 @@ lint: install
 	$(BIN)/ruff format --check radpipe flows tests
 	$(BIN)/mypy
 
-# For now: a generated archive, ingested with the Prefect flow, and a summary of the dataset.
+# For now: a generated archive, ingested, curated and validated, then a smoke pretraining run, all as Prefect flows.
 demo: install
 	rm -rf $(DEMO)
 	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7 --phi
 	$(BIN)/python -m flows.ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset
 	$(BIN)/python -m flows.quality $(DEMO)/dataset
 	$(BIN)/radpipe summary $(DEMO)/dataset
+	$(BIN)/python -m flows.train $(DEMO)/dataset --config configs/smoke.yaml
 	@echo
 	@echo "Dataset: $(DEMO)/dataset (plain Parquet). Try:"
 	@echo "  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select * from '$(DEMO)/dataset/reports/*.parquet' limit 3\\\"))\""
 	@echo "  $(BIN)/radpipe ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset   # adds nothing"
+	@echo "MLflow (runs, curves, dataset lineage, the registered radpipe-foundation model):"
+	@echo "  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(RADPIPE_HOME)/mlflow.db   # then open http://127.0.0.1:5000"
 
 bench: install
 	$(BIN)/radpipe bench --out bench-out

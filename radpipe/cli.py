@@ -186,9 +186,14 @@ def cmd_pseudonym(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from radpipe.bench import run_bench
+    if args.suite in ("all", "ingest"):
+        from radpipe.bench import run_bench
 
-    run_bench(Path(args.out), studies=args.studies, console=out, repeat=args.repeat)
+        run_bench(Path(args.out), studies=args.studies, console=out, repeat=args.repeat)
+    if args.suite in ("all", "train"):
+        from radpipe.bench_train import run_train_bench
+
+        run_train_bench(Path(args.out), console=out, repeat=args.train_repeat)
     return 0
 
 
@@ -246,8 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     scrub.add_argument("archive")
     scrub.set_defaults(func=cmd_scrub_check)
 
-    bench = sub.add_parser("bench", help="benchmark ingest against a naive loop and the decode floor")
+    bench = sub.add_parser(
+        "bench", help="benchmarks: ingest vs a naive loop and the decode floor; Ray Train vs plain PyTorch"
+    )
     bench.add_argument("--out", default="bench-out")
+    bench.add_argument("--suite", choices=["all", "ingest", "train"], default="all")
+    bench.add_argument("--train-repeat", type=int, default=2, help="rounds of the training benchmark")
     bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")
     bench.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
     bench.set_defaults(func=cmd_bench)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,13 +73,20 @@ def image_stream(
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
     # Ray pushes the column selection down into the Parquet read.
     rows = ray.data.read_parquet(store.path("images"), filesystem=store.fs).select_columns(IMAGE_COLUMNS)
-    prepare: Any = prepare_batch  # Ray's stubs do not model fn_kwargs
     return rows.map_batches(
-        prepare,
+        _prepare_nonempty,
         batch_size=PREPARE_ROWS,
         batch_format="numpy",
         fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size, "augmentation": aug},
     )
+
+
+def _prepare_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    # A block holding only other splits' rows prepares to zero rows; yielding nothing keeps the stream's
+    # tensor columns typed (an empty 4-D column cannot become an Arrow tensor and is pickled instead).
+    prepared = prepare_batch(batch, **kwargs)
+    if len(prepared["image"]):
+        yield prepared
 
 
 def fit(

@@ -1,0 +1,204 @@
+"""`radpipe bench --suite train`: Ray Train (1 and 2 workers) beside a plain PyTorch loop, and the loader.
+
+Same model, data, batch size and steps for every contender, in the same run, rounds interleaved. Training
+throughput is the median over logging windows of samples/s (waiting for batches plus train steps; the
+stream's start-up is left out of both). The loader figure is the Ray Data stream alone, no model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.model.clip import ContrastiveModel
+from radpipe.model.config import ExperimentConfig, load_config
+from radpipe.model.text import TextTokenizer
+from radpipe.train.data import TrainingView, prepare_batch, read_split_table, training_view
+from radpipe.train.run import build_tokenizer
+from radpipe.train.steps import build_optimizer, build_scheduler, train_step
+
+BENCH_SEED = 31
+
+
+@dataclass
+class Throughput:
+    name: str
+    samples_per_second: float
+    wall_seconds: float  # the whole contender, start-up included
+    loader_wait_fraction: float | None = None
+
+
+def _dataset(out: Path, studies: int, console: Console) -> Path:
+    """A generated, ingested, curated and validated dataset, cached between runs."""
+    from radpipe.context import curate_dataset, ingest_sources, validate
+    from radpipe.synth import write_archive
+
+    root = out / f"train-{studies}-{BENCH_SEED}"
+    dataset = root / "dataset"
+    if not (root / ".complete").exists():
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+        console.print(f"preparing a {studies}-study dataset (synth, ingest, curate, validate) ...")
+        write_archive(root / "archive", studies=studies, seed=BENCH_SEED)
+        ingest_sources(str(root / "archive" / "dicom"), str(root / "archive" / "reports"), str(dataset), "cxr-224")
+        curate_dataset(str(dataset))
+        if not validate(str(dataset)).passed:
+            raise RuntimeError("the benchmark dataset failed validation")
+        (root / ".complete").touch()
+    return dataset
+
+
+def _plain_loop(exp: ExperimentConfig, store: DatasetStore, view: TrainingView, tokenizer: TextTokenizer) -> Throughput:
+    """The baseline: one process, no Ray, the same batches prepared inline, the same train_step."""
+    started = time.perf_counter()
+    torch.set_num_threads(exp.scaling.cpus_per_worker)
+    torch.manual_seed(exp.train.seed)
+    table = read_split_table(store, view, "train")
+    model = ContrastiveModel(exp.model, tokenizer.vocab_size)
+    optimizer, cfg = build_optimizer(model, exp.train), exp.train
+    scheduler = build_scheduler(optimizer, cfg)
+    texts, size = view.texts["train"], exp.model.image.input_size
+    windows, step, window_samples, window_time = [], 0, 0, 0.0
+    while step < cfg.steps:
+        for start in range(0, table.num_rows - cfg.batch_size + 1, cfg.batch_size):
+            tick = time.perf_counter()
+            rows = table.slice(start, cfg.batch_size).to_pydict()
+            batch = prepare_batch(
+                {k: np.array(v, dtype=object) for k, v in rows.items()}, texts, tokenizer, size, cfg.augment
+            )
+            tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+            train_step(model, tensors, optimizer, scheduler, cfg.precision)
+            step += 1
+            window_samples += len(batch["image"])
+            window_time += time.perf_counter() - tick
+            if step % cfg.log_every == 0:
+                windows.append(window_samples / window_time)
+                window_samples, window_time = 0, 0.0
+            if step >= cfg.steps:
+                break
+    return Throughput("plain PyTorch loop", statistics.median(windows), time.perf_counter() - started)
+
+
+def _ray_run(
+    exp: ExperimentConfig, dataset: str, view: TrainingView, tokenizer: TextTokenizer, out: Path
+) -> Throughput:
+    from mlflow import MlflowClient
+
+    from radpipe import tracking
+    from radpipe.train.ray import fit
+
+    started = time.perf_counter()
+    workers = exp.scaling.num_workers
+    run_id = tracking.start_run("radpipe-bench", f"ray-train-{workers}w", {"workers": str(workers)}, {})
+    loop = {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking.mlflow.get_tracking_uri(), "run_id": run_id}
+    fit(exp, DatasetStore(dataset), view, tokenizer, loop, storage=str(out / "ray-results"), run_name=run_id)
+    client = MlflowClient()
+    rates = [m.value for m in client.get_metric_history(run_id, "samples_per_second")]
+    waits = [m.value for m in client.get_metric_history(run_id, "loader_wait_fraction")]
+    client.set_terminated(run_id, "FINISHED")
+    name = f"Ray Train, {workers} worker{'s' if workers > 1 else ''}"
+    return Throughput(name, statistics.median(rates), time.perf_counter() - started, statistics.median(waits))
+
+
+def _loader(exp: ExperimentConfig, store: DatasetStore, view: TrainingView, tokenizer: TextTokenizer) -> Throughput:
+    """The Ray Data stream alone: rows/s delivered as training batches, start-up (first batch) left out."""
+    from radpipe.train.ray import image_stream
+
+    started = time.perf_counter()
+    stream = image_stream(store, view.texts["train"], tokenizer, exp.model.image.input_size, exp.train.augment)
+    rows, first_at = 0, None
+    for _epoch in range(3):
+        for batch in stream.iter_batches(batch_size=exp.train.batch_size, batch_format="numpy"):
+            if first_at is None:
+                first_at = time.perf_counter()
+                continue
+            rows += len(batch["image"])
+    assert first_at is not None
+    return Throughput("Ray Data loader only", rows / (time.perf_counter() - first_at), time.perf_counter() - started)
+
+
+def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int = 2) -> dict[str, Any]:
+    """Measure, print and save training throughput figures (see the module docstring)."""
+    import ray
+
+    from radpipe import tracking
+    from radpipe.settings import get_settings
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = _dataset(out, studies, console)
+    store = DatasetStore(str(dataset))
+    base = load_config(Path(__file__).parents[1] / "configs" / "smoke.yaml")
+    exp = base.model_copy(update={"train": base.train.model_copy(update={"steps": 60, "val_every": 10_000})})
+    two = exp.model_copy(update={"scaling": exp.scaling.model_copy(update={"num_workers": 2})})
+    view = training_view(store)
+    tokenizer, _ = build_tokenizer(view, exp)
+    settings = get_settings()
+    tracking.mlflow.set_tracking_uri(f"sqlite:///{out / 'bench-mlflow.db'}")
+    if not ray.is_initialized():
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        ray.init(
+            num_cpus=max(os.cpu_count() or 1, 3),
+            dashboard_host="127.0.0.1",
+            logging_level=logging.WARNING,
+            _temp_dir=str(settings.home / "ray"),
+        )
+    runs: dict[str, list[Throughput]] = {}
+    for round_number in range(1, repeat + 1):
+        for label, run in (
+            ("plain", lambda: _plain_loop(exp, store, view, tokenizer)),
+            ("ray1", lambda: _ray_run(exp, str(dataset), view, tokenizer, out)),
+            ("ray2", lambda: _ray_run(two, str(dataset), view, tokenizer, out)),
+            ("loader", lambda: _loader(exp, store, view, tokenizer)),
+        ):
+            console.print(f"round {round_number}/{repeat}: {label} ...")
+            runs.setdefault(label, []).append(run())
+    medians = {label: statistics.median(t.samples_per_second for t in ts) for label, ts in runs.items()}
+    table = Table(
+        title=f"training benchmark: {view.count('train')} images, {exp.train.steps} steps x "
+        f"{exp.train.batch_size} per worker, {exp.model.image.input_size} px, {os.cpu_count()} cores"
+    )
+    for column in ("contender", "samples/s (median)", "per round", "wall s (median)", "loader wait"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for label, ts in runs.items():
+        waits = [t.loader_wait_fraction for t in ts if t.loader_wait_fraction is not None]
+        table.add_row(
+            ts[0].name,
+            f"{medians[label]:.1f}",
+            ", ".join(f"{t.samples_per_second:.1f}" for t in ts),
+            f"{statistics.median(t.wall_seconds for t in ts):.1f}",
+            f"{statistics.median(waits):.1%}" if waits else "",
+        )
+    console.print(table)
+    ratios = {
+        "plain_over_ray1": medians["plain"] / medians["ray1"],
+        "ray2_over_ray1": medians["ray2"] / medians["ray1"],
+        "loader_over_ray1": medians["loader"] / medians["ray1"],
+    }
+    console.print(
+        f"Ray Train overhead (plain / Ray, 1 worker) = {ratios['plain_over_ray1']:.2f} (target <= 1.15); "
+        f"2 workers / 1 worker = {ratios['ray2_over_ray1']:.2f}; "
+        f"loader / training = {ratios['loader_over_ray1']:.1f} (must stay > 1)"
+    )
+    report = {
+        "rounds": repeat,
+        "images": view.count("train"),
+        "results": {label: [t.__dict__ for t in ts] for label, ts in runs.items()},
+        "medians": medians,
+        "ratios": ratios,
+    }
+    (out / "train-results.json").write_text(json.dumps(report, indent=2))
+    return report
