@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 import subprocess
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +15,44 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.entities import Metric
+from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
 
+import radpipe
+from radpipe.errors import RadpipeError
 from radpipe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TrackingError(RadpipeError):
+    """The MLflow tracking server or registry refused a request."""
+
+
+# With a SQLite store MLflow would put artifacts in ./mlruns of whatever folder the command ran in;
+# the embedded default keeps them under RADPIPE_HOME beside the database.
+_artifact_root: str | None = None
 
 
 def configure(settings: Settings) -> str:
     """Point MLflow at the configured server, or the embedded SQLite file under RADPIPE_HOME."""
+    global _artifact_root
     settings.home.mkdir(parents=True, exist_ok=True)
     uri = settings.tracking_uri
     mlflow.set_tracking_uri(uri)
+    _artifact_root = (settings.home / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     return uri
+
+
+@contextmanager
+def _tracking_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except MlflowException as exc:
+        message = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()
+        raise TrackingError(
+            f"MLflow refused to {action}: {message[0][:300] if message else type(exc).__name__}"
+        ) from None
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -49,11 +79,17 @@ def git_commit() -> str:
 
 
 def start_run(experiment: str, run_name: str, params: Mapping[str, str], tags: Mapping[str, str]) -> str:
-    """Create a run (not left active in this process: the training workers log into it); returns its id."""
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
-        mlflow.log_params(dict(params))
-    MlflowClient().update_run(run.info.run_id, status="RUNNING")
+    """Create a RUNNING run (not active in this process: the training workers log into it); returns its id."""
+    client = MlflowClient()
+    with _tracking_errors("create the run"):
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            location = f"{_artifact_root}/{experiment}" if _artifact_root else None
+            experiment_id = client.create_experiment(experiment, artifact_location=location)
+        else:
+            experiment_id = found.experiment_id
+        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
     return run.info.run_id
 
 
@@ -65,9 +101,10 @@ def log_dataset_input(run_id: str, uri: str, version: str, profile: str, rows: M
     dataset = MetaDataset(  # type: ignore[abstract]  # MLflow declares `profile` abstract, yet builds these itself
         source, name=f"radpipe:{Path(uri.rstrip('/')).name}", digest=version
     )
-    tags = {"profile": profile, **{f"rows_{split}": str(n) for split, n in rows.items()}}
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_input(dataset, context="training", tags=tags)
+    tags = {"mlflow.data.context": "training", "profile": profile, **{f"rows_{s}": str(n) for s, n in rows.items()}}
+    entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(k, v) for k, v in tags.items()])
+    with _tracking_errors("record the dataset input"):
+        MlflowClient().log_inputs(run_id, datasets=[entity])
 
 
 class MetricLogger:
@@ -83,7 +120,10 @@ class MetricLogger:
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         now = _now_ms()
         batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
-        self._client.log_batch(self._run_id, metrics=batch, synchronous=True)
+        try:
+            self._client.log_batch(self._run_id, metrics=batch, synchronous=True)
+        except Exception as exc:  # a tracking hiccup must not kill (and restart) a training worker
+            log.warning("could not log metrics at step %d (%s); training goes on", step, type(exc).__name__)
 
     def close(self) -> None:
         mlflow.end_run()
@@ -98,23 +138,61 @@ def log_model(
     tags: Mapping[str, str],
     input_example: Any = None,
 ) -> tuple[str, str]:
-    """Log a pyfunc model into the run and register it; returns (model version, models:/ URI)."""
-    with mlflow.start_run(run_id=run_id):
+    """Log a pyfunc model into the run and register it; returns (model version, models:/ URI).
+
+    The model carries radpipe's own code (code_paths) and pins the packages it runs on, so a downstream
+    user loads it without installing radpipe.
+    """
+    with _tracking_errors("log and register the model"), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=python_model,
             artifacts=dict(artifacts),
             signature=signature,
             input_example=input_example,
+            code_paths=[str(Path(radpipe.__file__).parent)],
+            pip_requirements=_requirements(),
             registered_model_name=registered_model,
             tags=dict(tags),
         )
-    version = str(info.registered_model_version)
-    client = MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(registered_model, version, key, value)
+        version = str(info.registered_model_version)
+        client = MlflowClient()
+        for key, value in tags.items():
+            client.set_model_version_tag(registered_model, version, key, value)
     client.set_terminated(run_id, "FINISHED")
     return version, f"models:/{registered_model}/{version}"
+
+
+# What the served model imports (radpipe itself travels as code): pinned to the versions it was trained with.
+_SERVING_PACKAGES = (
+    "mlflow",
+    "torch",
+    "monai",
+    "einops",
+    "tokenizers",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "opencv-python-headless",
+    "pydantic",
+    "pydicom",
+    "pylibjpeg",
+    "pylibjpeg-openjpeg",
+    "pylibjpeg-libjpeg",
+    "pylibjpeg-rle",
+    "pyjpegls",
+)
+
+
+def _requirements() -> list[str]:
+    pins = []
+    for package in _SERVING_PACKAGES:
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        pins.append(f"{package}=={version.split('+')[0]}")  # a local tag (+cpu) is not on any index
+    return pins
 
 
 def fail_run(run_id: str) -> None:

@@ -40,7 +40,6 @@ def test_pseudonym_reads_stdin_and_matches_arguments(tmp_path: Path) -> None:
     assert by_arg == by_stdin and len(set(by_arg)) == 2
 
 
-
 def test_train_refuses_unvalidated_dataset_in_one_line(trainable: tuple[Path, Path], tmp_path: Path) -> None:
     import shutil
 

@@ -34,8 +34,8 @@ class ImageEncoderConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> ImageEncoderConfig:
-        if self.arch == "resnet" and len(self.resnet_layers) != len(self.resnet_widths):
-            raise ValueError("resnet_layers and resnet_widths need one entry per stage")
+        if self.arch == "resnet" and not len(self.resnet_layers) == len(self.resnet_widths) == 4:
+            raise ValueError("resnet_layers and resnet_widths need 4 entries each (MONAI's ResNet has 4 stages)")
         if self.arch == "vit":
             if self.input_size % self.patch_size:
                 raise ValueError(f"input_size {self.input_size} is not a multiple of patch_size {self.patch_size}")
@@ -49,6 +49,9 @@ class TextEncoderConfig(_Frozen):
     checkpoint: str | None = None
     # Tokenizer trained on the dataset's own report text: radiology words stay whole.
     vocab_size: int = Field(4000, ge=100)
+    # A word enters the vocabulary only if this many reports use it. The tokenizer ships with the model, so
+    # a name the scrubber missed (found in one patient's reports) must not become a vocabulary entry.
+    min_report_frequency: int = Field(3, ge=1)
     # Reports longer than this are truncated; findings + impression of a chest film fit in 128 tokens.
     max_length: int = Field(128, ge=8, le=1024)
     width: int = Field(256, ge=16)
@@ -111,8 +114,8 @@ class ScalingConfig(_Frozen):
 
 class ExperimentConfig(_Frozen):
     name: str = "radpipe-foundation"
-    # The registered model (CONTRACT.md: radpipe-foundation, configurable).
-    registered_model: str = "radpipe-foundation"
+    # The registered model (CONTRACT.md: radpipe-foundation, configurable); checked here, not after training.
+    registered_model: str = Field("radpipe-foundation", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     scaling: ScalingConfig = ScalingConfig()

@@ -62,9 +62,13 @@ class Embedder:
         return cls(spec, model.to(device), tokenizer)
 
     def image_input(self, image: np.ndarray) -> np.ndarray:
-        """A 2D image (profile output, or any grey array) to the model's input tensor layout."""
-        if image.ndim != 2:
-            raise ValueError(f"expected a 2D grey image, got shape {image.shape}")
+        """An image preprocessed with the model's profile (an images/ row) to the model's input layout."""
+        expected = (tuple(self.profile.size), self.profile.dtype)
+        if (image.shape, str(image.dtype)) != expected:
+            raise ValueError(
+                f"pixels must be preprocessed with profile {self.profile.name} ({expected[0][0]}x{expected[0][1]} "
+                f"{expected[1]}), got {image.shape} {image.dtype}; pass raw files in the dicom column"
+            )
         return to_model_input(image, self.spec.model.image.input_size)
 
     def dicom_input(self, raw: bytes) -> np.ndarray:

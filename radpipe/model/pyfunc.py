@@ -37,6 +37,10 @@ SIGNATURE = ModelSignature(
 )
 
 
+# Shown in the MLflow UI beside the signature; text only, so no image (and no patient) is stored with the model.
+INPUT_EXAMPLE = pd.DataFrame({"text": ["No pleural effusion or pneumothorax."]})
+
+
 class FoundationModel(PythonModel):
     """Rows with `dicom`, or `pixels`+`shape`+`dtype`, and/or `text`; each present input is embedded."""
 

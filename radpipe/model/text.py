@@ -21,7 +21,7 @@ from radpipe.model.config import TextEncoderConfig
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
+def train_tokenizer(texts: Iterable[str], vocab_size: int, min_report_frequency: int = 1) -> Tokenizer:
     """A lower-cased WordPiece tokenizer over the reports' most frequent words; [PAD] is id 0.
 
     Built by counting, not with `tokenizers`' trainers: those break frequency ties in hash order, so two
@@ -31,15 +31,18 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     counts: Counter[str] = Counter()
+    reports: Counter[str] = Counter()  # in how many reports each word occurs
     for text in texts:
-        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+        words = [word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))]
+        counts.update(words)
+        reports.update(set(words))
     characters = sorted({c for word in counts for c in word})
     vocab = [PAD, UNK, CLS, *characters, *(f"##{c}" for c in characters)]
     known = set(vocab)
     for word, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         if len(vocab) >= vocab_size:
             break
-        if word not in known:
+        if word not in known and reports[word] >= min_report_frequency:
             vocab.append(word)
             known.add(word)
     tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token=UNK))

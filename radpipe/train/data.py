@@ -26,6 +26,7 @@ class TrainingView:
 
     profile: str
     texts: dict[str, dict[str, str]]  # split -> sop_instance_uid -> report text
+    unsplit: int = 0  # paired images whose study has no split yet (ingested after the last curate)
 
     def count(self, split: str) -> int:
         return len(self.texts.get(split, {}))
@@ -54,11 +55,14 @@ def training_view(store: DatasetStore) -> TrainingView:
     reports = store.read_table("reports", ["report_id", "findings", "impression", "text"])
     joined = images.join(studies, "study_instance_uid").join(reports, "report_id")
     texts: dict[str, dict[str, str]] = {}
+    unsplit = 0
     for row in joined.select(["sop_instance_uid", "split", "findings", "impression", "text"]).to_pylist():
         body = report_text(row["findings"], row["impression"], row["text"])
         if body and row["split"]:
             texts.setdefault(row["split"], {})[row["sop_instance_uid"]] = body
-    return TrainingView(profile=str(profiles[0]), texts=texts)
+        elif body:
+            unsplit += 1
+    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit)
 
 
 def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

@@ -40,19 +40,23 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg)
 
-    # (2) Resume from the last checkpoint Ray kept, if this is a restart.
-    step, epoch, resumed_from = 0, 0, 0
+    # (2) Resume from the last checkpoint Ray kept, if this is a restart: weights now, optimiser state
+    # after the move to the device (load_state_dict puts AdamW's moments on their parameters' device).
+    step, epoch, resumed_from, state = 0, 0, 0, None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         step, epoch, resumed_from = state["step"], state["epoch"], state["step"]
 
-    # (3) Wrap for DDP and move to the device.
-    model = ray.train.torch.prepare_model(model)
+    # (3) Wrap for DDP and move to the device. A Hugging Face encoder may hold parts the loss never
+    # reaches (BERT's pooler); DDP must then be told, or it stops at the second step.
+    unused = bool(exp.model.text.checkpoint)
+    model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": unused})
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
 
     # (4) This worker's stream of training batches; rank 0 also reads the validation split.
     train_shard = ray.train.get_dataset_shard("train")

@@ -16,7 +16,7 @@ import torch
 from ray.train.torch import TorchTrainer
 
 from radpipe.dataset.store import DatasetStore
-from radpipe.errors import RadpipeError
+from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import AugmentConfig, ExperimentConfig
 from radpipe.model.text import TextTokenizer
 from radpipe.train.data import TrainingView, prepare_batch
@@ -45,7 +45,12 @@ def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> Non
     # Training logs its own progress (steps, loss, samples/s); Ray Data's per-operator bars only add noise.
     ray.data.DataContext.get_current().enable_progress_bars = False
     if address:
-        ray.init(address=address, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {_first_line(exc)}"
+            ) from None
         return
     scaling = exp.scaling
     wanted = scaling.num_workers * scaling.cpus_per_worker + scaling.loader_cpus
@@ -58,6 +63,13 @@ def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> Non
         logging_level=logging.WARNING,
         _temp_dir=str(_short_temp_dir(scratch)),
     )
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if scaling.use_gpu and gpus < scaling.num_workers:
+        # Ray Train would wait for the GPUs forever.
+        ray.shutdown()
+        raise ConfigError(
+            f"scaling.use_gpu asks for {scaling.num_workers} GPU worker(s); this machine has {gpus} GPU(s)"
+        )
 
 
 def _short_temp_dir(scratch: Path) -> Path:

@@ -11,10 +11,11 @@ import torch
 
 from radpipe.curate.splits import SPLITS
 from radpipe.dataset.store import DatasetStore
-from radpipe.errors import SourceError
+from radpipe.errors import ConfigError, SourceError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.embed import ModelSpec
 from radpipe.model.text import TextTokenizer, train_tokenizer
+from radpipe.preprocess.profile import get_profile
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 from radpipe.train.data import TrainingView, training_view
@@ -34,7 +35,16 @@ class TrainSummary:
 
 
 def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
-    """Enough paired training images for one global batch, else a clear error before Ray starts."""
+    """The config fits the data, and there is enough of it for one global batch; else a clear error now."""
+    image = exp.model.image
+    if image.spatial_dims != 2:
+        raise ConfigError("model.image.spatial_dims 3 needs volumes/, which this dataset has no training path for yet")
+    profile = get_profile(view.profile)
+    if image.input_size > min(profile.size):
+        raise ConfigError(
+            f"model.image.input_size {image.input_size} is above the dataset's profile {profile.name} "
+            f"({profile.size[0]}x{profile.size[1]}): images would be upsampled; ingest with a larger profile"
+        )
     need = exp.train.batch_size * exp.scaling.num_workers
     have = view.count("train")
     if have < need:
@@ -44,11 +54,28 @@ def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
         )
 
 
+def check_cluster_settings(settings: Settings) -> None:
+    """On a Ray cluster, workers on other nodes must reach the MLflow store and the checkpoint storage."""
+    if not settings.ray_address:
+        return
+    if settings.mlflow_tracking_uri is None:
+        raise ConfigError(
+            "RAY_ADDRESS is set but MLFLOW_TRACKING_URI is not: workers on other nodes cannot reach the local "
+            "SQLite file; point MLFLOW_TRACKING_URI at a tracking server"
+        )
+    if settings.radpipe_ray_storage is None:
+        raise ConfigError(
+            "RAY_ADDRESS is set but RADPIPE_RAY_STORAGE is not: set it to storage every node reaches "
+            "(s3://bucket/path or a shared mount) for checkpoints"
+        )
+
+
 def build_tokenizer(view: TrainingView, exp: ExperimentConfig) -> tuple[TextTokenizer, str | None]:
     """The local text checkpoint's tokenizer, or one trained on the train split's reports (and its JSON)."""
     if exp.model.text.checkpoint:
         return TextTokenizer(exp.model.text), None
-    learnt = train_tokenizer(view.texts["train"].values(), exp.model.text.vocab_size).to_str()
+    text = exp.model.text
+    learnt = train_tokenizer(view.texts["train"].values(), text.vocab_size, text.min_report_frequency).to_str()
     return TextTokenizer(exp.model.text, learnt), learnt
 
 
@@ -57,13 +84,24 @@ def train(
 ) -> TrainSummary:
     """Validate-gated pretraining on Ray Train, tracked in MLflow, registered as `exp.registered_model`."""
     from radpipe import tracking
-    from radpipe.model.pyfunc import SIGNATURE, SPEC, TEXT_CHECKPOINT, TOKENIZER, WEIGHTS, FoundationModel
+    from radpipe.model.pyfunc import (
+        INPUT_EXAMPLE,
+        SIGNATURE,
+        SPEC,
+        TEXT_CHECKPOINT,
+        TOKENIZER,
+        WEIGHTS,
+        FoundationModel,
+    )
     from radpipe.train.ray import ensure_ray, fit
 
     status = on_status or (lambda _message: None)
+    check_cluster_settings(settings)
     store = DatasetStore(dataset)
     version = require_validated(store)  # never train on data that has not passed its suites
     view = training_view(store)
+    if view.unsplit:
+        status(f"{view.unsplit} image(s) have no split yet (ingested after the last curate) and are left out")
     check_trainable(view, exp)
     tokenizer, tokenizer_json = build_tokenizer(view, exp)
     images = {split: view.count(split) for split in SPLITS}
@@ -114,6 +152,7 @@ def train(
             SIGNATURE,
             exp.registered_model,
             tags,
+            input_example=INPUT_EXAMPLE,
         )
     status(f"registered {model_uri}")
     return TrainSummary(

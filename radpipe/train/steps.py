@@ -59,7 +59,7 @@ def train_step(
     device = batch["image"].device
     with autocast(precision, device):
         image_emb, text_emb, scale = model(batch["image"], batch["ids"], batch["mask"])
-        loss = contrastive_loss(image_emb, text_emb, scale)
+    loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float())  # logits up to 100: not in bf16
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -72,26 +72,27 @@ def train_step(
 def evaluate(
     model: ContrastiveModel, batches: Iterable[dict[str, torch.Tensor]], precision: str, limit: int
 ) -> dict[str, float]:
-    """Loss and in-batch image-to-report top-1 accuracy on held-out batches (unwrapped model, no collectives)."""
+    """Loss and image-to-report top-1 over all held-out rows at once (unwrapped model, no collectives).
+
+    Pooling the rows first keeps a short last batch from counting as much as a full one.
+    """
     model.eval()
-    losses, hits, seen = [], 0, 0
+    images, texts = [], []
     for i, batch in enumerate(batches):
         if i >= limit:
             break
         with autocast(precision, batch["image"].device):
-            image_emb = model.encode_image(batch["image"]).float()
-            text_emb = model.encode_text(batch["ids"], batch["mask"]).float()
-        scale = model.logit_scale.clamp(max=math.log(100.0)).exp()
-        logits = scale * image_emb @ text_emb.T
-        targets = torch.arange(len(logits), device=logits.device)
-        losses.append(
-            float((nn.functional.cross_entropy(logits, targets) + nn.functional.cross_entropy(logits.T, targets)) / 2)
-        )
-        hits += int((logits.argmax(dim=1) == targets).sum())
-        seen += len(logits)
-    if not seen:
+            images.append(model.encode_image(batch["image"]).float())
+            texts.append(model.encode_text(batch["ids"], batch["mask"]).float())
+    if not images or sum(len(x) for x in images) < 2:
         return {}
-    return {"val_loss": sum(losses) / len(losses), "val_top1": hits / seen}
+    image_emb, text_emb = torch.cat(images), torch.cat(texts)
+    scale = model.logit_scale.clamp(max=math.log(100.0)).exp()
+    logits = scale * image_emb @ text_emb.T
+    targets = torch.arange(len(logits), device=logits.device)
+    loss = (nn.functional.cross_entropy(logits, targets) + nn.functional.cross_entropy(logits.T, targets)) / 2
+    top1 = (logits.argmax(dim=1) == targets).float().mean()
+    return {"val_loss": float(loss), "val_top1": float(top1)}
 
 
 def unwrap(model: nn.Module) -> ContrastiveModel:

@@ -24,7 +24,6 @@ def test_config_loads_and_builds_its_model(path: Path) -> None:
 
     config = load_config(path)
     assert isinstance(config, ExperimentConfig)
-    assert config.train.warmup_steps < config.train.steps
     model = ContrastiveModel(config.model, vocab_size=config.model.text.vocab_size)
     assert model.image_encoder.cfg == config.model.image
 
@@ -40,6 +39,8 @@ def test_defaults_without_a_file() -> None:
         ("train:\n  steps: 0\n", "train.steps"),
         ("model:\n  image:\n    arch: vit\n    input_size: 100\n    patch_size: 16\n", "not a multiple of patch_size"),
         ("train:\n  steps: 10\n  warmup_steps: 10\n", "warmup_steps must be below steps"),
+        ("model:\n  image:\n    resnet_layers: [1, 1, 1]\n    resnet_widths: [8, 8, 8]\n", "need 4 entries"),
+        ("registered_model: models:/x\n", "registered_model: String should match pattern"),
         ("- just\n- a list\n", "expected a mapping"),
         ("train: [unclosed\n", "not valid YAML"),
     ],

@@ -76,6 +76,15 @@ def test_tokenizer_learns_report_words_and_pads_to_length() -> None:
     assert tokenizer.vocab_size <= 200
 
 
+def test_a_word_from_too_few_reports_never_enters_the_vocabulary() -> None:
+    # A name the scrubber missed sits in one patient's reports; the tokenizer ships with the model.
+    reports = [*REPORTS, "Compared with the study read by Dr Quixotic, effusion unchanged."]
+    tokenizer = train_tokenizer(reports, 500, min_report_frequency=3)
+    assert "quixotic" not in tokenizer.get_vocab()
+    assert "effusion" in tokenizer.get_vocab()
+    assert "[UNK]" not in tokenizer.encode("quixotic").tokens  # still encodable, as characters
+
+
 def test_tokenizer_is_reproducible_and_splits_unseen_words() -> None:
     first, second = train_tokenizer(REPORTS, 200), train_tokenizer(REPORTS, 200)
     assert first.get_vocab() == second.get_vocab()

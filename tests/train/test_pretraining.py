@@ -49,6 +49,9 @@ def test_run_records_config_data_version_and_curves(
     assert [m.step for m in client.get_metric_history(trained.run_id, "val_loss")] == [6, 12]
     assert client.get_metric_history(trained.run_id, "samples_per_second")[-1].value > 0
     assert any(key.startswith("system/") for key in run.data.metrics)
+    # Artifacts live under RADPIPE_HOME beside the SQLite store, never in the current folder.
+    assert run.info.artifact_uri.startswith(get_settings().home.as_uri())
+    assert not Path("mlruns").exists()
 
 
 def test_model_is_registered_with_lineage_tags(trained: TrainSummary, client: MlflowClient) -> None:
@@ -99,6 +102,20 @@ def test_unreadable_image_input_names_the_row_only(trained: TrainSummary) -> Non
     with pytest.raises(Exception, match="row 1: image input could not be read") as caught:
         model.predict(pd.DataFrame({"dicom": [None, b"not a dicom file"], "text": ["x", None]}))
     assert "\n" not in str(caught.value).strip()
+    raw = np.zeros((512, 512), np.uint16)  # not an images/ row of this model's profile
+    frame = pd.DataFrame({"pixels": [raw.tobytes()], "shape": [[512, 512]], "dtype": ["uint16"]})
+    with pytest.raises(Exception, match="row 0: .*preprocessed with profile cxr-224"):
+        model.predict(frame)
+
+
+def test_model_carries_its_code_and_pinned_requirements(trained: TrainSummary) -> None:
+    from mlflow.artifacts import download_artifacts
+
+    folder = Path(download_artifacts(trained.model_uri))
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    assert any(line.startswith("torch==") for line in requirements)
+    assert not any(line.startswith("radpipe") for line in requirements)  # travels as code, not from an index
+    assert (folder / "code" / "radpipe" / "model" / "pyfunc.py").exists()
 
 
 def test_loss_falls_with_more_steps(trainable: tuple[Path, Path], local_ray: None, client: MlflowClient) -> None:
