@@ -36,6 +36,7 @@ def test_killed_worker_resumes_from_checkpoint(trainable: tuple[Path, Path], tmp
     config["train"]["batch_size"] = 16
     path = write_config(tmp_path / "resume.yaml", config)
     env = {**os.environ, "RADPIPE_HOME": str(home)}
+    env.pop("MLFLOW_TRACKING_URI", None)  # mlflow.set_tracking_uri exports it; this run must use its own home
     command = [sys.executable, "-m", "radpipe.cli", "train", str(trainable[1]), "--config", str(path)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
