@@ -1,0 +1,1 @@
+"""Evaluation of embedding models: zero-shot classification, retrieval, linear probes (pure numpy)."""

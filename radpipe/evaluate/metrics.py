@@ -1,0 +1,65 @@
+"""Metrics on plain arrays: AUROC with bootstrap intervals, retrieval ranks and recall@k."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric with its bootstrap 95% interval (nan bounds when no resample was informative)."""
+
+    value: float
+    low: float
+    high: float
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); nan if one class is absent."""
+    labels = np.asarray(labels, dtype=bool)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def bootstrap(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    labels: np.ndarray,
+    scores: np.ndarray,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """The metric on all rows, and the 2.5-97.5 percentiles over resamples of rows (with replacement).
+
+    Deterministic for a seed; resamples where the metric is undefined (one class only) are skipped.
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        rows = rng.integers(0, len(labels), len(labels))
+        value = metric(labels[rows], scores[rows])
+        if not np.isnan(value):
+            values.append(value)
+    point = metric(labels, scores)
+    if not values:
+        return Estimate(point, float("nan"), float("nan"))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Estimate(point, float(low), float(high))
+
+
+def retrieval_ranks(similarity: np.ndarray) -> np.ndarray:
+    """1-based rank of the matching column (the diagonal) in each row of a query x candidate similarity."""
+    true = np.diag(similarity)[:, None]
+    # Ties count against the query: a model that scores everything equal must not look perfect.
+    return (similarity >= true).sum(axis=1)
+
+
+def recall_at(ranks: np.ndarray, k: int) -> float:
+    return float(np.mean(ranks <= k))
