@@ -40,7 +40,10 @@ def test_too_little_data_for_one_global_batch(trainable: tuple[Path, Path]) -> N
         check_trainable(view, ExperimentConfig.model_validate(config))
 
 
-def test_a_cluster_needs_shared_tracking_and_checkpoint_storage() -> None:
+def test_a_cluster_needs_shared_tracking_and_checkpoint_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    # mlflow.set_tracking_uri (run by earlier tests) exports MLFLOW_TRACKING_URI; these settings come from here.
+    for variable in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "RADPIPE_RAY_STORAGE"):
+        monkeypatch.delenv(variable, raising=False)
     with pytest.raises(ConfigError, match="MLFLOW_TRACKING_URI"):
         check_cluster_settings(Settings(RAY_ADDRESS="ray://head:10001"))
     with pytest.raises(ConfigError, match="RADPIPE_RAY_STORAGE"):
