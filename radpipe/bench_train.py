@@ -8,7 +8,6 @@ stream's start-up is left out of both). The loader figure is the Ray Data stream
 from __future__ import annotations
 
 import json
-import logging
 import os
 import statistics
 import time
@@ -103,7 +102,7 @@ def _ray_run(
     started = time.perf_counter()
     workers = exp.scaling.num_workers
     run_id = tracking.start_run("radpipe-bench", f"ray-train-{workers}w", {"workers": str(workers)}, {})
-    loop = {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking.mlflow.get_tracking_uri(), "run_id": run_id}
+    loop = {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking.current_uri(), "run_id": run_id}
     fit(exp, DatasetStore(dataset), view, tokenizer, loop, storage=str(out / "ray-results"), run_name=run_id)
     client = MlflowClient()
     rates = [m.value for m in client.get_metric_history(run_id, "samples_per_second")]
@@ -132,10 +131,9 @@ def _loader(exp: ExperimentConfig, store: DatasetStore, view: TrainingView, toke
 
 def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int = 2) -> dict[str, Any]:
     """Measure, print and save training throughput figures (see the module docstring)."""
-    import ray
-
     from radpipe import tracking
     from radpipe.settings import get_settings
+    from radpipe.train.ray import ensure_ray
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -147,15 +145,8 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
     view = training_view(store)
     tokenizer, _ = build_tokenizer(view, exp)
     settings = get_settings()
-    tracking.mlflow.set_tracking_uri(f"sqlite:///{out / 'bench-mlflow.db'}")
-    if not ray.is_initialized():
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        ray.init(
-            num_cpus=max(os.cpu_count() or 1, 3),
-            dashboard_host="127.0.0.1",
-            logging_level=logging.WARNING,
-            _temp_dir=str(settings.home / "ray"),
-        )
+    tracking.use(f"sqlite:///{out / 'bench-mlflow.db'}")  # the benchmark's runs stay out of the user's store
+    ensure_ray(None, two, settings.home / "ray")  # local Ray sized for the 2-worker contender and its loader
     runs: dict[str, list[Throughput]] = {}
     for round_number in range(1, repeat + 1):
         for label, run in (

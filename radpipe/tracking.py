@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -42,6 +43,15 @@ def configure(settings: Settings) -> str:
     mlflow.set_tracking_uri(uri)
     _artifact_root = (settings.home / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     return uri
+
+
+def use(uri: str) -> None:
+    """Point MLflow at an explicit store (the benchmark's own SQLite file)."""
+    mlflow.set_tracking_uri(uri)
+
+
+def current_uri() -> str:
+    return str(mlflow.get_tracking_uri())
 
 
 @contextmanager
@@ -204,6 +214,4 @@ def run_metrics(run_id: str) -> dict[str, float]:
 
 
 def _now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)
