@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,58 @@ def run_metrics(run_id: str) -> dict[str, float]:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model URI resolved against the registry: which version it names right now."""
+
+    uri: str  # as the user gave it (models:/name@champion, models:/name/3, runs:/...)
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    model_id: str | None = None  # MLflow 3's logged model: metrics logged against it show on the version
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pinned(self) -> str:
+        """The exact version's URI (an alias moves; this does not)."""
+        return f"models:/{self.name}/{self.version}" if self.name and self.version else self.uri
+
+
+def resolve_model(uri: str) -> ModelRef:
+    """models:/<name>/<version> or models:/<name>@<alias> to its registry version; other URIs as they are."""
+    if not uri.startswith("models:/"):
+        return ModelRef(uri)
+    target = uri.removeprefix("models:/").strip("/")
+    client = MlflowClient()
+    with _tracking_errors(f"find the model {uri}"):
+        if "@" in target:
+            name, alias = target.split("@", 1)
+            found = client.get_model_version_by_alias(name, alias)
+        elif "/" in target:
+            name, version = target.rsplit("/", 1)
+            found = client.get_model_version(name, version)
+        else:
+            raise TrackingError(f"give a version or an alias: models:/{target}/<version> or models:/{target}@champion")
+    return ModelRef(uri, found.name, str(found.version), found.run_id, found.model_id, dict(found.tags))
+
+
+def load_python_model(uri: str) -> Any:
+    """The PythonModel behind a pyfunc URI, loaded (its load_context run), for in-process use."""
+    with _tracking_errors(f"load the model {uri}"):
+        return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+
+
+def set_version_tags(name: str, version: str, tags: Mapping[str, str]) -> None:
+    client = MlflowClient()
+    with _tracking_errors(f"tag {name} version {version}"):
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+
+
+def experiment_of_run(run_id: str) -> str:
+    """The experiment name a run belongs to (evaluations go beside the training run)."""
+    client = MlflowClient()
+    with _tracking_errors("read the training run"):
+        return str(client.get_experiment(client.get_run(run_id).info.experiment_id).name)

@@ -126,6 +126,17 @@ CURATION = pa.schema(
     ]
 )
 
+# Written by `radpipe embed` (radpipe/embeddings.py): the input of semantic pruning and retrieval. Not part of
+# the dataset version: it is derived from a model, and curation/ records what it was used for.
+EMBEDDINGS = pa.schema(
+    [
+        ("sop_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("embedding", pa.list_(pa.float32())),  # unit norm, the model's embed_dim
+        ("model", pa.string()),  # the registered version that made it: models:/<name>/<version>
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "instances": INSTANCES,
     "images": IMAGES,
@@ -135,6 +146,7 @@ TABLES: dict[str, pa.Schema] = {
     "_ledger": LEDGER,
     "_erasures": ERASURES,
     "curation": CURATION,
+    "embeddings": EMBEDDINGS,
 }
 # Columns holding pixel payloads: no statistics, no dictionary, no compression (it does not pay on pixels).
 PAYLOAD_COLUMNS = ("pixels",)

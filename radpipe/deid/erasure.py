@@ -69,6 +69,7 @@ def erase_patient(store: DatasetStore, pseudonymizer: Pseudonymizer, source_pati
         "studies": ("study_instance_uid", studies),
         "quarantine": ("source_key", sources),
         "curation": ("sop_instance_uid", sops),
+        "embeddings": ("sop_instance_uid", sops),
     }
     batch_id = "erase-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     summary = ErasureSummary()

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import torch
 
 from radpipe.curate.splits import SPLITS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
 from radpipe.model.config import ExperimentConfig
-from radpipe.model.embed import ModelSpec
 from radpipe.model.text import TextTokenizer, train_tokenizer
 from radpipe.preprocess.profile import get_profile
 from radpipe.quality.status import require_validated
@@ -84,15 +79,7 @@ def train(
 ) -> TrainSummary:
     """Validate-gated pretraining on Ray Train, tracked in MLflow, registered as `exp.registered_model`."""
     from radpipe import tracking
-    from radpipe.model.pyfunc import (
-        INPUT_EXAMPLE,
-        SIGNATURE,
-        SPEC,
-        TEXT_CHECKPOINT,
-        TOKENIZER,
-        WEIGHTS,
-        FoundationModel,
-    )
+    from radpipe.model.package import log_foundation_model
     from radpipe.train.ray import ensure_ray, fit
 
     status = on_status or (lambda _message: None)
@@ -135,25 +122,9 @@ def train(
         tracking.fail_run(run_id)
         raise
 
-    with tempfile.TemporaryDirectory() as folder:
-        spec = ModelSpec(exp.model, view.profile)
-        artifacts = {SPEC: Path(folder, "spec.json"), WEIGHTS: Path(folder, "weights.pt")}
-        artifacts[SPEC].write_text(spec.to_json())
-        torch.save(result.model_state, artifacts[WEIGHTS])
-        if tokenizer_json is not None:
-            artifacts[TOKENIZER] = Path(folder, "tokenizer.json")
-            artifacts[TOKENIZER].write_text(tokenizer_json)
-        if exp.model.text.checkpoint:
-            artifacts[TEXT_CHECKPOINT] = Path(exp.model.text.checkpoint)
-        version_number, model_uri = tracking.log_model(
-            run_id,
-            FoundationModel(),
-            {name: str(path) for name, path in artifacts.items()},
-            SIGNATURE,
-            exp.registered_model,
-            tags,
-            input_example=INPUT_EXAMPLE,
-        )
+    version_number, model_uri = log_foundation_model(
+        run_id, exp.model, view.profile, result.model_state, tokenizer_json, exp.registered_model, tags
+    )
     status(f"registered {model_uri}")
     return TrainSummary(
         run_id=run_id,

@@ -1,0 +1,127 @@
+"""The evaluation view of a dataset: one split's images with their report text and CheXpert-style labels.
+
+Unlike the training view it keeps pruned images: pruning decides what a model learns from, never what it
+is measured on, so a full and a pruned model are scored on the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import SourceError
+from radpipe.model.embed import CHUNK, Embedder
+from radpipe.reports.label_rules import LABELS
+from radpipe.train.data import report_text
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class LabelledSplit:
+    """Row i of every field describes one image; sorted by sop_instance_uid, so runs are reproducible."""
+
+    split: str
+    uids: list[str]
+    studies: list[str]
+    texts: list[str]
+    labels: dict[str, np.ndarray]  # label -> per image 1 (present), 0 (absent), nan (uncertain or unmentioned)
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    def subset(self, rows: np.ndarray | list[int]) -> LabelledSplit:
+        index = np.asarray(rows, dtype=np.int64)
+        return LabelledSplit(
+            self.split,
+            [self.uids[i] for i in index],
+            [self.studies[i] for i in index],
+            [self.texts[i] for i in index],
+            {name: values[index] for name, values in self.labels.items()},
+        )
+
+    def first_image_per_study(self) -> LabelledSplit:
+        """One image per report: retrieval pairs an image with its report, and a study's views share one."""
+        seen: set[str] = set()
+        rows = [i for i, study in enumerate(self.studies) if not (study in seen or seen.add(study))]  # type: ignore[func-returns-value]
+        return self.subset(rows)
+
+
+def _label_value(value: int | None) -> float:
+    return float(value) if value in (0, 1) else float("nan")
+
+
+def labelled_split(store: DatasetStore, split: str) -> LabelledSplit:
+    """Images of `split` whose study has a report, with the report's findings+impression text and labels."""
+    if not store.table_files("images"):
+        raise SourceError(f"not an ingested radpipe dataset (no images/): {store.uri}")
+    if not store.table_files("studies"):
+        raise SourceError("the dataset has no splits yet: run `radpipe curate DATASET` first")
+    images = store.read_table("images", ["sop_instance_uid", "study_instance_uid"])
+    studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
+    studies = studies.filter(pc.equal(studies["split"], split))
+    reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "labels"])
+    joined = images.join(studies, "study_instance_uid").join(reports, "report_id").sort_by("sop_instance_uid")
+    uids, study_ids, texts = [], [], []
+    labels: dict[str, list[float]] = {name: [] for name in LABELS}
+    for row in joined.to_pylist():
+        body = report_text(row["findings"], row["impression"], row["text"])
+        if not body:
+            continue
+        uids.append(row["sop_instance_uid"])
+        study_ids.append(row["study_instance_uid"])
+        texts.append(body)
+        found = row["labels"] or {}
+        for name in LABELS:
+            labels[name].append(_label_value(found.get(name)))
+    return LabelledSplit(split, uids, study_ids, texts, {k: np.asarray(v, np.float64) for k, v in labels.items()})
+
+
+def iter_pixels(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(uid, stored image) for the wanted images, one row group at a time (bounded memory), in file order."""
+    wanted = pa.array(uids, pa.string())
+    for file in store.table_files("images"):
+        with store.fs.open(file, "rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            for group in range(parquet.num_row_groups):
+                rows = parquet.read_row_group(group, columns=["sop_instance_uid", "pixels", "shape", "dtype"])
+                rows = rows.filter(pc.is_in(rows["sop_instance_uid"], value_set=wanted))
+                for row in rows.to_pylist():
+                    pixels = np.frombuffer(row["pixels"], dtype=row["dtype"]).reshape(row["shape"])
+                    yield row["sop_instance_uid"], pixels
+
+
+def embed_images_of(
+    store: DatasetStore, rows: LabelledSplit, embedder: Embedder, on_progress: Progress | None = None
+) -> np.ndarray:
+    """Unit-norm image embeddings aligned with `rows.uids`, embedded a chunk at a time."""
+    position = {uid: i for i, uid in enumerate(rows.uids)}
+    out = np.zeros((len(rows), embedder.spec.model.embed_dim), dtype=np.float32)
+    filled = np.zeros(len(rows), dtype=bool)
+    chunk_rows: list[int] = []
+    chunk: list[np.ndarray] = []
+
+    def flush() -> None:
+        if chunk:
+            out[chunk_rows] = embedder.embed_images(chunk)
+            filled[chunk_rows] = True
+            chunk_rows.clear()
+            chunk.clear()
+            if on_progress is not None:
+                on_progress(int(filled.sum()), len(rows))
+
+    for uid, pixels in iter_pixels(store, rows.uids):
+        chunk_rows.append(position[uid])
+        chunk.append(embedder.image_input(pixels))
+        if len(chunk) >= CHUNK:
+            flush()
+    flush()
+    if not filled.all():
+        raise SourceError(f"{int((~filled).sum())} image(s) of the {rows.split} split are missing from images/")
+    return out
