@@ -27,7 +27,12 @@ from radpipe.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # Dask, validation (pandas, GX) and curation load only for the commands that use them
     from radpipe.curate.run import CurationSummary
+    from radpipe.curate.semantic import SemanticRule
+    from radpipe.embeddings import EmbeddingSummary
     from radpipe.engine.dask import DaskEngine
+    from radpipe.evaluate.promotion import PromotionSummary
+    from radpipe.evaluate.run import EvaluationSummary
+    from radpipe.finetune.run import FinetuneSummary
     from radpipe.quality.validate import ValidationReport
     from radpipe.train.run import TrainSummary
 
@@ -117,7 +122,9 @@ def validate(dataset: str, on_batch: Callable[[str], None] | None = None) -> Val
     return validate_dataset(dataset, on_batch=on_batch)
 
 
-def curate_dataset(dataset: str, near_threshold: int | None = None) -> CurationSummary:
+def curate_dataset(
+    dataset: str, near_threshold: int | None = None, semantic: SemanticRule | None = None
+) -> CurationSummary:
     """Splits, duplicates and prune flags, under the dataset lock, with the dataset's own key."""
     from radpipe.curate.run import DEFAULT_NEAR_THRESHOLD, curate
 
@@ -130,7 +137,7 @@ def curate_dataset(dataset: str, near_threshold: int | None = None) -> CurationS
     with dataset_lock(store, "curate"):
         recover(store)
         threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
-        return curate(dataset, deid.pseudonymizer, near_threshold=threshold)
+        return curate(dataset, deid.pseudonymizer, near_threshold=threshold, semantic=semantic)
 
 
 def train_model(dataset: str, config: str | None, on_status: Callable[[str], None] | None = None) -> TrainSummary:
@@ -144,3 +151,77 @@ def train_model(dataset: str, config: str | None, on_status: Callable[[str], Non
         raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     require_gate_passed(store)
     return train(dataset, experiment, get_settings(), on_status)
+
+
+def _open_gated(dataset: str) -> DatasetStore:
+    store = DatasetStore(dataset)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
+    require_gate_passed(store)
+    return store
+
+
+def evaluate_model(
+    model_uri: str, dataset: str, seed: int = 0, resamples: int = 1000, on_status: Callable[[str], None] | None = None
+) -> EvaluationSummary:
+    """Zero-shot, retrieval and linear-probe metrics on the test split, logged to MLflow."""
+    from radpipe.evaluate.run import evaluate
+
+    _open_gated(dataset)
+    return evaluate(model_uri, dataset, get_settings(), resamples=resamples, seed=seed, on_status=on_status)
+
+
+def promote_model(
+    model_uri: str,
+    dataset: str,
+    metric: str | None = None,
+    min_improvement: float = 0.0,
+    on_status: Callable[[str], None] | None = None,
+) -> PromotionSummary:
+    """Move @champion to the model if it beats the champion on this dataset version."""
+    from radpipe.evaluate.promotion import DEFAULT_METRIC, promote
+
+    _open_gated(dataset)
+    return promote(
+        model_uri,
+        dataset,
+        get_settings(),
+        metric or DEFAULT_METRIC,
+        min_improvement=min_improvement,
+        on_status=on_status,
+    )
+
+
+def embed_images(
+    model_uri: str, dataset: str, on_progress: Callable[[int, int], None] | None = None
+) -> EmbeddingSummary:
+    """Write embeddings/ for every image, under the dataset lock."""
+    from radpipe.embeddings import embed_dataset
+
+    store = _open_gated(dataset)
+    with dataset_lock(store, "embed"):
+        return embed_dataset(model_uri, dataset, get_settings(), on_progress)
+
+
+def finetune_model(
+    model_uri: str,
+    dataset: str,
+    label: str,
+    shots: int | None = None,
+    mode: str = "frozen",
+    epochs: int | None = None,
+    seed: int = 0,
+    on_status: Callable[[str], None] | None = None,
+) -> FinetuneSummary:
+    """Train, measure and register a `radpipe-<finding>` classifier on a foundation model (see radpipe/finetune)."""
+    from radpipe.finetune.config import finding_label, finetune_config
+    from radpipe.finetune.run import finetune
+
+    # A bad setting or label fails before any data or model is read.
+    config = finetune_config(mode=mode, shots=shots, seed=seed, **({} if epochs is None else {"epochs": epochs}))
+    finding_label(label)
+    store = DatasetStore(dataset)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
+    require_gate_passed(store)
+    return finetune(model_uri, dataset, label, config, get_settings(), on_status)

@@ -104,15 +104,17 @@ def start_run(experiment: str, run_name: str, params: Mapping[str, str], tags: M
     return run.info.run_id
 
 
-def log_dataset_input(run_id: str, uri: str, version: str, profile: str, rows: Mapping[str, int]) -> None:
-    """Lineage: the dataset (its URI and version digest) as the run's training input."""
+def log_dataset_input(
+    run_id: str, uri: str, version: str, profile: str, rows: Mapping[str, int], context: str = "training"
+) -> None:
+    """Lineage: the dataset (its URI and version digest) as the run's input (training, evaluation)."""
     with warnings.catch_warnings():  # MLflow warns that a local path is not an artifact repository URI
         warnings.simplefilter("ignore")
         source = resolve_dataset_source(uri)
     dataset = MetaDataset(  # type: ignore[abstract]  # MLflow declares `profile` abstract, yet builds these itself
         source, name=f"radpipe:{Path(uri.rstrip('/')).name}", digest=version
     )
-    tags = {"mlflow.data.context": "training", "profile": profile, **{f"rows_{s}": str(n) for s, n in rows.items()}}
+    tags = {"mlflow.data.context": context, "profile": profile, **{f"rows_{s}": str(n) for s, n in rows.items()}}
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(k, v) for k, v in tags.items()])
     with _tracking_errors("record the dataset input"):
         MlflowClient().log_inputs(run_id, datasets=[entity])
@@ -271,3 +273,35 @@ def experiment_of_run(run_id: str) -> str:
     client = MlflowClient()
     with _tracking_errors("read the training run"):
         return str(client.get_experiment(client.get_run(run_id).info.experiment_id).name)
+
+
+def log_results(
+    run_id: str,
+    metrics: Mapping[str, float],
+    model_id: str | None = None,
+    figures: Mapping[str, Any] | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> None:
+    """Metrics (also against the logged model, so they show on its page), figures and text files; ends the run."""
+    finite = {k: float(v) for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+    client = MlflowClient()
+    with _tracking_errors("log the results"), mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(finite, model_id=model_id, synchronous=True)
+        for path, figure in (figures or {}).items():
+            mlflow.log_figure(figure, path)
+        for path, text in (texts or {}).items():
+            mlflow.log_text(text, path)
+    client.set_terminated(run_id, "FINISHED")
+
+
+def alias_holder(name: str, alias: str) -> ModelRef | None:
+    """The version an alias points at, or None when the alias (or the model) does not exist yet."""
+    try:
+        return resolve_model(f"models:/{name}@{alias}")
+    except TrackingError:
+        return None
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    with _tracking_errors(f"set @{alias} on {name} version {version}"):
+        MlflowClient().set_registered_model_alias(name, alias, version)

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from radpipe.curate.duplicates import near_duplicate_groups, perceptual_hash
+from radpipe.curate.semantic import SemanticRule, semantic_duplicates
 from radpipe.curate.splits import SPLITS, SplitFractions, assign_split
 from radpipe.dataset.schema import CURATION, STUDIES
 from radpipe.dataset.store import DatasetStore
@@ -26,6 +28,8 @@ class CurationSummary:
     patients_in_several_splits: int = 0
     exact_duplicates: int = 0
     near_duplicates: int = 0
+    semantic_duplicates: int = 0
+    semantic_model: str | None = None  # the model whose embeddings judged semantic duplicates
     pruned: int = 0
 
 
@@ -45,11 +49,56 @@ def _phashes(store: DatasetStore) -> dict[str, tuple[str, int]]:
     return found
 
 
+def _embeddings(store: DatasetStore, uids: list[str]) -> tuple[str | None, np.ndarray]:
+    """The model that made embeddings/, and one embedding row per uid, in order."""
+    if not store.table_files("embeddings"):
+        raise SourceError("no embeddings/ table: run `radpipe embed MODEL_URI DATASET` first")
+    table = store.read_table("embeddings", ["sop_instance_uid", "embedding", "model"])
+    models = sorted(str(m) for m in pc.unique(table["model"]).to_pylist())
+    if len(models) > 1:
+        raise SourceError(f"embeddings/ mixes {len(models)} models ({', '.join(models)}): re-run `radpipe embed`")
+    row_of = {uid: i for i, uid in enumerate(table["sop_instance_uid"].to_pylist())}
+    if len(row_of) < len(table):
+        raise SourceError(f"embeddings/ holds {len(table) - len(row_of)} images twice: re-run `radpipe embed`")
+    missing = sum(1 for uid in uids if uid not in row_of)
+    if missing:
+        raise SourceError(
+            f"embeddings/ lacks {missing} of {len(uids)} training images (images came after it was made): "
+            "re-run `radpipe embed MODEL_URI DATASET`"
+        )
+    chosen = table["embedding"].take(pa.array([row_of[uid] for uid in uids], pa.int64())).combine_chunks()
+    widths = pc.unique(pc.list_value_length(chosen)).to_pylist()
+    if chosen.null_count or len(widths) > 1:
+        raise SourceError("embeddings/ has missing or differently sized embeddings: re-run `radpipe embed`")
+    vectors = chosen.flatten().to_numpy().reshape(len(uids), widths[0] if widths else 0)
+    return (models[0] if models else None), vectors
+
+
+def _semantic_flags(
+    store: DatasetStore, uids: list[str], rule: SemanticRule
+) -> tuple[str | None, dict[str, tuple[str, str]]]:
+    """The embedding model, and removed uid -> (kept uid, prune reason) for SemDeDup over `uids`."""
+    model, vectors = _embeddings(store, uids)
+    removed = semantic_duplicates(
+        uids,
+        vectors,
+        threshold=rule.threshold,
+        keep_fraction=rule.keep_fraction,
+        clusters=rule.clusters,
+        seed=rule.seed,
+    )
+    return model, {
+        uid: (kept, f"semantic duplicate of {kept} (cosine {cosine:.3f}, {model})")
+        for uid, (kept, cosine) in removed.items()
+    }
+
+
 def curate(
     uri: str,
     pseudonymizer: Pseudonymizer,
     fractions: SplitFractions | None = None,
     near_threshold: int = DEFAULT_NEAR_THRESHOLD,
+    semantic: SemanticRule | None = None,
 ) -> CurationSummary:
     """Assign patient splits, flag duplicates, and write studies/ and curation/ atomically."""
     if not 0 <= near_threshold < 64:
@@ -86,10 +135,17 @@ def curate(
     near_of = near_duplicate_groups(
         ((uid, value) for uid, (_, value) in hashes.items() if uid not in exact_of), near_threshold
     )
+    flags = {uid: ("exact", kept, f"exact duplicate of {kept}") for uid, kept in exact_of.items()}
+    flags |= {uid: ("near", kept, f"near duplicate of {kept}") for uid, kept in near_of.items()}
+    if semantic is not None:
+        # Only training images: pruning shapes what the model learns from, never what it is measured on.
+        split_of = {s["study_instance_uid"]: s["split"] for s in studies}
+        train = sorted(uid for uid, (study, _) in hashes.items() if split_of.get(study) == "train" and uid not in flags)
+        summary.semantic_model, semantic_of = _semantic_flags(store, train, semantic)
+        flags |= {uid: ("semantic", kept, reason) for uid, (kept, reason) in semantic_of.items()}
     rows = []
     for uid, (study, value) in sorted(hashes.items()):
-        kind = "exact" if uid in exact_of else "near" if uid in near_of else None
-        duplicate_of = exact_of.get(uid) or near_of.get(uid)
+        kind, duplicate_of, reason = flags.get(uid, (None, None, None))
         rows.append(
             {
                 "sop_instance_uid": uid,
@@ -98,11 +154,12 @@ def curate(
                 "duplicate_of": duplicate_of,
                 "duplicate_kind": kind,
                 "prune": kind is not None,
-                "prune_reason": f"{kind} duplicate of {duplicate_of}" if kind else None,
+                "prune_reason": reason,
             }
         )
     summary.exact_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "exact")
     summary.near_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "near")
+    summary.semantic_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "semantic")
     summary.pruned = sum(1 for r in rows if r["prune"])
     store.write_whole_table("studies", pa.Table.from_pylist(studies, schema=STUDIES))
     store.write_whole_table("curation", pa.Table.from_pylist(rows, schema=CURATION))

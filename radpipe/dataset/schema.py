@@ -120,7 +120,7 @@ CURATION = pa.schema(
         ("study_instance_uid", pa.string()),
         ("phash", pa.string()),  # 256-bit perceptual (DCT) hash of the image, hex
         ("duplicate_of", pa.string()),  # the kept representative's sop_instance_uid
-        ("duplicate_kind", pa.string()),  # exact | near
+        ("duplicate_kind", pa.string()),  # exact | near | semantic
         ("prune", pa.bool_()),  # the training data loader skips pruned images
         ("prune_reason", pa.string()),
     ]

@@ -69,11 +69,18 @@ class DatasetStore:
 
     def write_whole_table(self, table: str, data: pa.Table, name: str = "part-0.parquet") -> None:
         """Replace a derived table (studies/) atomically: write aside, then rename over."""
+        self.stream_whole_table(table, [data], data.schema, name)
+
+    def stream_whole_table(
+        self, table: str, parts: Iterable[pa.Table], schema: pa.Schema, name: str = "part-0.parquet"
+    ) -> None:
+        """Replace a derived table from parts written as they come (bounded memory), atomically."""
         folder = self.path(table)
         self.fs.makedirs(folder, exist_ok=True)
         temporary = self.path(table, f".{name}.tmp")
-        with self.fs.open(temporary, "wb") as fh:
-            pq.write_table(data, fh, compression="zstd")
+        with self.fs.open(temporary, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+            for part in parts:
+                writer.write_table(part)
         self.fs.mv(temporary, self.path(table, name))  # the new file is in place before any old one goes
         for old in self.table_files(table):
             if posixpath.basename(old) != name:

@@ -66,7 +66,8 @@ def labelled_split(store: DatasetStore, split: str) -> LabelledSplit:
     images = store.read_table("images", ["sop_instance_uid", "study_instance_uid"])
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
     studies = studies.filter(pc.equal(studies["split"], split))
-    reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "labels"])
+    # Arrow joins no struct column: the labels travel as flat "labels.<name>" columns.
+    reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "labels"]).flatten()
     joined = images.join(studies, "study_instance_uid").join(reports, "report_id").sort_by("sop_instance_uid")
     uids, study_ids, texts = [], [], []
     labels: dict[str, list[float]] = {name: [] for name in LABELS}
@@ -77,9 +78,8 @@ def labelled_split(store: DatasetStore, split: str) -> LabelledSplit:
         uids.append(row["sop_instance_uid"])
         study_ids.append(row["study_instance_uid"])
         texts.append(body)
-        found = row["labels"] or {}
         for name in LABELS:
-            labels[name].append(_label_value(found.get(name)))
+            labels[name].append(_label_value(row[f"labels.{name}"]))
     return LabelledSplit(split, uids, study_ids, texts, {k: np.asarray(v, np.float64) for k, v in labels.items()})
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,11 +54,47 @@ def bootstrap(
     return Estimate(point, float(low), float(high))
 
 
-def retrieval_ranks(similarity: np.ndarray) -> np.ndarray:
-    """1-based rank of the matching column (the diagonal) in each row of a query x candidate similarity."""
-    true = np.diag(similarity)[:, None]
+def macro_bootstrap(
+    truths: Mapping[str, np.ndarray],
+    scores: Mapping[str, np.ndarray],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> Estimate:
+    """Mean AUROC over labels, with an interval from resampling images jointly (labels share their rows).
+
+    `truths[name]` holds 1/0 per row, nan where unknown; `scores[name]` one score per row.
+    """
+    names = sorted(scores)
+    n = len(truths[names[0]]) if names else 0
+
+    def macro(rows: np.ndarray) -> float:
+        values = []
+        for name in names:
+            truth, score = truths[name][rows], scores[name][rows]
+            known = ~np.isnan(truth)
+            values.append(auroc(truth[known], score[known]))
+        return float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else float("nan")
+
+    point = macro(np.arange(n))
+    rng = np.random.default_rng(seed)
+    values = [v for v in (macro(rng.integers(0, n, n)) for _ in range(resamples if n else 0)) if not np.isnan(v)]
+    if not values:
+        return Estimate(point, float("nan"), float("nan"))
+    low, high = np.percentile(values, [2.5, 97.5])
+    return Estimate(point, float(low), float(high))
+
+
+def retrieval_ranks(similarity: np.ndarray, relevant: np.ndarray | None = None) -> np.ndarray:
+    """1-based rank of the best relevant candidate in each row of a query x candidate similarity.
+
+    `relevant[i, j]` marks candidates that answer query i (default: the diagonal). Identical report texts
+    are all relevant: picking the twin of a report is not a retrieval error.
+    """
+    if relevant is None:
+        relevant = np.eye(*similarity.shape, dtype=bool)
+    best = np.where(relevant, similarity, -np.inf).max(axis=1, keepdims=True)
     # Ties count against the query: a model that scores everything equal must not look perfect.
-    return (similarity >= true).sum(axis=1)
+    return 1 + ((similarity >= best) & ~relevant).sum(axis=1)
 
 
 def recall_at(ranks: np.ndarray, k: int) -> float:

@@ -1,0 +1,90 @@
+"""`radpipe embed`: every image of a dataset through a registered model into the `embeddings/` table.
+
+The input of semantic pruning (radpipe/curate/semantic.py) and of retrieval. Reads images/ a row group at a
+time and writes as it goes, so memory stays bounded whatever the dataset size; the table is replaced whole,
+so it always holds one model's embeddings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from radpipe.dataset.schema import EMBEDDINGS
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import ConfigError, SourceError
+from radpipe.model.embed import Embedder
+from radpipe.settings import Settings
+
+Progress = Callable[[int, int], None]  # (images done, total)
+
+
+@dataclass
+class EmbeddingSummary:
+    model_uri: str  # pinned: the version that made the table
+    images: int
+    dimensions: int
+    table: str
+
+
+def embedding_rows(store: DatasetStore, embedder: Embedder, model: str) -> Iterator[pa.Table]:
+    """One embeddings/ part per images/ row group."""
+    for file in store.table_files("images"):
+        with store.fs.open(file, "rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            for group in range(parquet.num_row_groups):
+                rows = parquet.read_row_group(
+                    group, columns=["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
+                ).to_pylist()
+                if not rows:
+                    continue
+                inputs = [
+                    embedder.image_input(np.frombuffer(r["pixels"], dtype=r["dtype"]).reshape(r["shape"])) for r in rows
+                ]
+                vectors = embedder.embed_images(inputs)
+                yield pa.Table.from_pydict(
+                    {
+                        "sop_instance_uid": [r["sop_instance_uid"] for r in rows],
+                        "study_instance_uid": [r["study_instance_uid"] for r in rows],
+                        "embedding": [v.astype(np.float32) for v in vectors],
+                        "model": [model] * len(rows),
+                    },
+                    schema=EMBEDDINGS,
+                )
+
+
+def embed_dataset(
+    model_uri: str, dataset: str, settings: Settings, on_progress: Progress | None = None
+) -> EmbeddingSummary:
+    """Embed every image with the model (its own profile checked against the data) into embeddings/."""
+    from radpipe import tracking
+    from radpipe.evaluate.run import dataset_profile, load_embedder
+
+    store = DatasetStore(dataset)
+    if not store.table_files("images"):
+        raise SourceError(f"not an ingested radpipe dataset (no images/): {dataset}")
+    tracking.configure(settings)
+    ref = tracking.resolve_model(model_uri)
+    embedder = load_embedder(ref.pinned)
+    profile = dataset_profile(store)
+    if embedder.spec.profile != profile:
+        raise ConfigError(f"{ref.pinned} expects profile {embedder.spec.profile}, the dataset holds {profile}")
+    total = 0
+    for file in store.table_files("images"):
+        with store.fs.open(file, "rb") as fh:
+            total += pq.ParquetFile(fh).metadata.num_rows
+    done = [0]
+
+    def counted() -> Iterator[pa.Table]:
+        for part in embedding_rows(store, embedder, ref.pinned):
+            done[0] += part.num_rows
+            if on_progress is not None:
+                on_progress(done[0], total)
+            yield part
+
+    store.stream_whole_table("embeddings", counted(), EMBEDDINGS)
+    return EmbeddingSummary(ref.pinned, done[0], embedder.spec.model.embed_dim, store.path("embeddings"))

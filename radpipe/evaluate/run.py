@@ -1,0 +1,179 @@
+"""`radpipe evaluate`: a registered model on a validated dataset version's test split, logged to MLflow.
+
+Zero-shot classification from prompt pairs, image<->report retrieval, and linear probes; every number is
+reproducible for a seed (deterministic embedding, seeded bootstrap and probe sampling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import ConfigError, SourceError
+from radpipe.evaluate.data import LabelledSplit, embed_images_of, iter_pixels, labelled_split
+from radpipe.evaluate.metrics import Estimate, macro_bootstrap
+from radpipe.evaluate.probe import probe_aurocs
+from radpipe.evaluate.prompts import PROMPTS
+from radpipe.evaluate.retrieval import retrieval_metrics, same_text
+from radpipe.evaluate.zeroshot import prompt_scores, zeroshot_aurocs
+from radpipe.model.embed import Embedder
+from radpipe.quality.status import require_validated
+from radpipe.settings import Settings
+
+# A probe on more train images than this learns no more (embed_dim features), but costs embedding time.
+PROBE_IMAGES = 4000
+EXAMPLES = 4  # rows of the retrieval grid
+
+
+@dataclass
+class EvaluationSummary:
+    model_uri: str  # pinned: models:/<name>/<version>
+    dataset_version: str
+    run_id: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    images: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    """Everything computed, before it is logged (pure; the tests check it without MLflow)."""
+
+    metrics: dict[str, float]
+    zeroshot: dict[str, Estimate]
+    probe: dict[str, Estimate]
+    truths: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray]
+    examples: list[Any]
+    images: dict[str, int]
+
+
+def dataset_profile(store: DatasetStore) -> str:
+    profiles = pc.unique(store.read_table("images", ["profile"])["profile"]).to_pylist()
+    if len(profiles) != 1:
+        raise SourceError(f"images were ingested with several profiles ({', '.join(map(str, profiles))}); one expected")
+    return str(profiles[0])
+
+
+def _estimate_metrics(prefix: str, estimates: dict[str, Estimate]) -> dict[str, float]:
+    out = {}
+    for name, e in estimates.items():
+        out[f"{prefix}_{name}"] = e.value
+        out[f"{prefix}_{name}_ci_low"] = e.low
+        out[f"{prefix}_{name}_ci_high"] = e.high
+    return out
+
+
+def compute(
+    store: DatasetStore,
+    embedder: Embedder,
+    resamples: int = 1000,
+    seed: int = 0,
+    probe_images: int = PROBE_IMAGES,
+    status: Callable[[str], None] = lambda _m: None,
+) -> Evaluation:
+    """Embed the test split (and a seeded sample of train for the probes) and compute every metric."""
+    test = labelled_split(store, "test")
+    if len(test) < 2:
+        raise SourceError(f"the test split has {len(test)} image(s) with a report; evaluation needs more")
+    status(f"embedding {len(test)} test images")
+    test_emb = embed_images_of(store, test, embedder)
+
+    prompt_emb = {}
+    for name, (positive, negative) in PROMPTS.items():
+        pos, neg = embedder.embed_texts([positive, negative])
+        prompt_emb[name] = (pos, neg)
+    zeroshot = zeroshot_aurocs(test_emb, test.labels, prompt_emb, resamples=resamples, seed=seed)
+    if not zeroshot:
+        raise SourceError("no finding with prompts has both present and absent cases in the test split")
+    scores = {name: prompt_scores(test_emb, *prompt_emb[name]) for name in zeroshot}
+    truths = {name: test.labels[name] for name in zeroshot}
+    macro = macro_bootstrap(truths, scores, resamples=resamples, seed=seed)
+    metrics = _estimate_metrics("zeroshot_auroc", zeroshot)
+    metrics |= _estimate_metrics("zeroshot_auroc", {"macro": macro})
+
+    pairs = test.first_image_per_study()
+    rows = [test.uids.index(uid) for uid in pairs.uids]
+    text_emb = embedder.embed_texts(pairs.texts)
+    relevant = same_text(pairs.texts)
+    metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)
+    examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, relevant)
+
+    train = labelled_split(store, "train")
+    if len(train) > probe_images:
+        train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), probe_images, replace=False)))
+    status(f"embedding {len(train)} train images for the linear probes")
+    probe = probe_aurocs(
+        embed_images_of(store, train, embedder), train.labels, test_emb, test.labels, resamples=resamples, seed=seed
+    )
+    metrics |= _estimate_metrics("probe_auroc", probe)
+    if probe:
+        metrics["probe_auroc_macro"] = float(np.mean([e.value for e in probe.values()]))
+    images = {"test": len(test), "test_pairs": len(pairs), "probe_train": len(train)}
+    return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images)
+
+
+def _examples(
+    store: DatasetStore,
+    embedder: Embedder,
+    pairs: LabelledSplit,
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    relevant: np.ndarray,
+) -> list[Any]:
+    from radpipe.evaluate.plots import RetrievalExample
+
+    chosen = pairs.uids[:EXAMPLES]  # the first by uid: the same examples for every model on this dataset
+    pixels = dict(iter_pixels(store, chosen))
+    similarity = image_emb @ text_emb.T
+    examples = []
+    for i, uid in enumerate(chosen):
+        top = np.argsort(-similarity[i], kind="stable")[:3]
+        retrieved = [(pairs.texts[j], bool(relevant[i, j])) for j in top]
+        examples.append(RetrievalExample(pixels[uid], pairs.texts[i], retrieved))
+    return examples
+
+
+def load_embedder(model_uri: str) -> Embedder:
+    from radpipe import tracking
+
+    model = tracking.load_python_model(model_uri)
+    embedder = getattr(model, "embedder", None)
+    if not isinstance(embedder, Embedder):
+        raise ConfigError(f"{model_uri} is not a radpipe foundation model (no image/report embedder)")
+    return embedder
+
+
+def evaluate(
+    model_uri: str,
+    dataset: str,
+    settings: Settings,
+    resamples: int = 1000,
+    seed: int = 0,
+    on_status: Callable[[str], None] | None = None,
+) -> EvaluationSummary:
+    """Evaluate, log a run with metrics, plots and tables, and record the headline on the model version."""
+    from radpipe import tracking
+    from radpipe.evaluate.report import log_evaluation
+
+    status = on_status or (lambda _message: None)
+    store = DatasetStore(dataset)
+    version = require_validated(store)  # numbers on an unvalidated version would compare nothing
+    tracking.configure(settings)
+    ref = tracking.resolve_model(model_uri)
+    embedder = load_embedder(ref.pinned)
+    profile = dataset_profile(store)
+    if embedder.spec.profile != profile:
+        raise ConfigError(
+            f"{ref.pinned} was trained on profile {embedder.spec.profile}, the dataset holds {profile}: "
+            "evaluate on data ingested with the model's profile"
+        )
+    status(f"evaluating {ref.pinned} on dataset {version}")
+    result = compute(store, embedder, resamples=resamples, seed=seed, status=status)
+    run_id = log_evaluation(ref, dataset, version, profile, result, {"resamples": resamples, "seed": seed})
+    status(f"MLflow run {run_id}")
+    return EvaluationSummary(ref.pinned, version, run_id, result.metrics, result.images)

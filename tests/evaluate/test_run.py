@@ -1,0 +1,64 @@
+"""`radpipe evaluate` end to end on a real (untrained, registered) model: metrics, artifacts, version tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from radpipe import tracking
+from radpipe.evaluate.report import HEADLINE, version_tag
+from radpipe.evaluate.run import evaluate
+from radpipe.settings import get_settings
+from tests.registry import register_untrained
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def evaluated(trainable: tuple[Path, Path]) -> tuple[Path, str, object]:
+    dataset = trainable[1]
+    uri = register_untrained(dataset, "eval-test-model", seed=1)
+    return dataset, uri, evaluate(uri, str(dataset), get_settings(), resamples=200, seed=3)
+
+
+def test_evaluation_logs_the_named_metrics_against_the_model_version(evaluated) -> None:
+    dataset, uri, summary = evaluated
+    for name in (
+        "zeroshot_auroc_macro",
+        "zeroshot_auroc_macro_ci_low",
+        "retrieval_image_to_text_recall_at_5",
+        "retrieval_text_to_image_recall_at_5",
+        "retrieval_image_to_text_median_rank",
+        "probe_auroc_macro",
+    ):
+        assert name in summary.metrics, name
+    assert any(k.startswith("zeroshot_auroc_") and k.count("_") >= 3 for k in summary.metrics)
+    m = summary.metrics
+    assert m["zeroshot_auroc_macro_ci_low"] <= m["zeroshot_auroc_macro"] <= m["zeroshot_auroc_macro_ci_high"]
+
+    client = MlflowClient(tracking.current_uri())
+    run = client.get_run(summary.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["model_uri"] == uri and run.data.tags["dataset_version"] == summary.dataset_version
+    assert run.data.metrics["zeroshot_auroc_macro"] == pytest.approx(m["zeroshot_auroc_macro"])
+    artifacts = {a.path for a in client.list_artifacts(summary.run_id, "plots")}
+    artifacts |= {a.path for a in client.list_artifacts(summary.run_id, "tables")}
+    assert {"plots/zeroshot_roc.png", "plots/retrieval_examples.png", "tables/metrics.md"} <= artifacts
+
+    name, version = uri.removeprefix("models:/").split("/")
+    tags = client.get_model_version(name, version).tags
+    for metric in HEADLINE:
+        assert float(tags[version_tag(summary.dataset_version, metric)]) == pytest.approx(m[metric], abs=1e-6)
+
+
+def test_evaluation_is_reproducible_for_a_seed(evaluated) -> None:
+    dataset, uri, summary = evaluated
+    again = evaluate(uri, str(dataset), get_settings(), resamples=200, seed=3)
+    assert again.metrics == summary.metrics
+
+
+def test_an_unknown_model_is_one_clear_error(trainable: tuple[Path, Path]) -> None:
+    with pytest.raises(tracking.TrackingError, match="no-such-model"):
+        evaluate("models:/no-such-model@champion", str(trainable[1]), get_settings())
