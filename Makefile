@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
+DEMO_STUDIES ?= 300
 # On a CUDA machine: make install TORCH=torch (or the build your driver needs).
 TORCH  ?= torch==2.13.0
 export RADPIPE_HOME ?= $(CURDIR)/.radpipe
@@ -47,20 +48,17 @@ lint: install
 	$(BIN)/ruff format --check radpipe flows tests
 	$(BIN)/mypy
 
-# For now: a generated archive, ingested, curated and validated, then a smoke pretraining run, all as Prefect flows.
+# The whole chain on a generated archive, as one Prefect flow (flows/pipeline.py): ingest + PHI gate, curate +
+# validate, pretrain (configs/demo.yaml), evaluate, gated promotion to @champion, a pneumothorax fine-tune.
 demo: install
 	rm -rf $(DEMO)
-	$(BIN)/radpipe synth $(DEMO)/archive --studies 200 --seed 7 --phi
-	$(BIN)/python -m flows.ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset
-	$(BIN)/python -m flows.quality $(DEMO)/dataset
-	$(BIN)/radpipe summary $(DEMO)/dataset
-	$(BIN)/python -m flows.train $(DEMO)/dataset --config configs/smoke.yaml
+	$(BIN)/radpipe synth $(DEMO)/archive --studies $(DEMO_STUDIES) --seed 7 --phi
+	$(BIN)/radpipe pipeline --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset \
+	  --config configs/demo.yaml --finetune pneumothorax
 	@echo
 	@echo "Dataset: $(DEMO)/dataset (plain Parquet). Try:"
+	@echo "  $(BIN)/radpipe summary $(DEMO)/dataset"
 	@echo "  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select * from '$(DEMO)/dataset/reports/*.parquet' limit 3\\\"))\""
-	@echo "  $(BIN)/radpipe ingest --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset   # adds nothing"
-	@echo "MLflow (runs, curves, dataset lineage, the registered radpipe-foundation model):"
-	@echo "  $(BIN)/mlflow ui --backend-store-uri sqlite:///$(RADPIPE_HOME)/mlflow.db   # then open http://127.0.0.1:5000"
 
 bench: install
 	$(BIN)/radpipe bench --out bench-out

@@ -39,7 +39,7 @@ class Throughput:
     loader_wait_fraction: float | None = None
 
 
-def _dataset(out: Path, studies: int, console: Console) -> Path:
+def prepared_dataset(out: Path, studies: int, console: Console) -> Path:
     """A generated, ingested, curated and validated dataset, cached between runs."""
     from radpipe.context import curate_dataset, ingest_sources, validate
     from radpipe.synth import write_archive
@@ -137,7 +137,7 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    dataset = _dataset(out, studies, console)
+    dataset = prepared_dataset(out, studies, console)
     store = DatasetStore(str(dataset))
     base = load_config(Path(__file__).parents[1] / "configs" / "smoke.yaml")
     exp = base.model_copy(update={"train": base.train.model_copy(update={"steps": 60, "val_every": 10_000})})

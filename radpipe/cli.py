@@ -241,16 +241,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         on_status=lambda message: console.print(message, highlight=False),
     )
     m = summary.metrics
+    shots = "" if summary.shots is None else f", {summary.shots} shots"
     out.print(
-        f"{summary.label} ({summary.mode}, {'all' if summary.shots is None else summary.shots} positive shots): "
-        f"trained on {m['finetune_train_positives']:.0f} positive and {m['finetune_train_negatives']:.0f} negative "
-        f"images of dataset {summary.dataset_version}"
+        f"{summary.label} ({summary.mode}{shots}): trained on {m['finetune_train_positives']:.0f} positive, "
+        f"{m['finetune_train_negatives']:.0f} negative images"
     )
     out.print(
-        f"  finetune_auroc {m['finetune_auroc']:.3f} [{m['finetune_auroc_low']:.3f}, {m['finetune_auroc_high']:.3f}] "
-        f"on {m['finetune_test_positives']:.0f} positive and {m['finetune_test_negatives']:.0f} negative test images"
+        f"finetune_auroc {m['finetune_auroc']:.3f} [{m['finetune_auroc_low']:.3f}, {m['finetune_auroc_high']:.3f}] "
+        f"on {m['finetune_test_positives']:.0f} positive, {m['finetune_test_negatives']:.0f} negative test images"
     )
-    out.print(f"model: {summary.model_uri} (parent {summary.parent_uri}; MLflow run {summary.run_id})")
+    out.print(f"model: {summary.model_uri}")
+    out.print(f"from: {summary.parent_uri} and dataset {summary.dataset_version}")
+    out.print(f"MLflow run {summary.run_id}")
     return 0
 
 
@@ -290,6 +292,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from radpipe.bench_train import run_train_bench
 
         run_train_bench(Path(args.out), console=out, repeat=args.train_repeat)
+    if args.suite in ("all", "prune"):
+        from radpipe.bench_prune import run_prune_bench
+
+        run_prune_bench(Path(args.out), console=out, studies=args.prune_studies)
     return 0
 
 
@@ -395,10 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
     scrub.set_defaults(func=cmd_scrub_check)
 
     bench = sub.add_parser(
-        "bench", help="benchmarks: ingest vs a naive loop and the decode floor; Ray Train vs plain PyTorch"
+        "bench",
+        help="benchmarks: ingest vs a naive loop and the decode floor; Ray Train vs plain PyTorch; "
+        "full data vs a SemDeDup-pruned third vs a random third",
     )
     bench.add_argument("--out", default="bench-out")
-    bench.add_argument("--suite", choices=["all", "ingest", "train"], default="all")
+    bench.add_argument("--suite", choices=["all", "ingest", "train", "prune"], default="all")
+    bench.add_argument("--prune-studies", type=int, default=300, help="corpus size of the data-efficiency suite")
     bench.add_argument("--train-repeat", type=int, default=2, help="rounds of the training benchmark")
     bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")
     bench.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")

@@ -215,13 +215,14 @@ def finetune_model(
 ) -> FinetuneSummary:
     """Train, measure and register a `radpipe-<finding>` classifier on a foundation model (see radpipe/finetune)."""
     from radpipe.finetune.config import finding_label, finetune_config
-    from radpipe.finetune.run import finetune
 
-    # A bad setting or label fails before any data or model is read.
+    # A bad setting, label or dataset fails in a second, before torch, MLflow or any model loads.
     config = finetune_config(mode=mode, shots=shots, seed=seed, **({} if epochs is None else {"epochs": epochs}))
     finding_label(label)
     store = DatasetStore(dataset)
     if dataset_id(store) is None:
         raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     require_gate_passed(store)
+    from radpipe.finetune.run import finetune
+
     return finetune(model_uri, dataset, label, config, get_settings(), on_status)

@@ -252,7 +252,11 @@ def resolve_model(uri: str) -> ModelRef:
             found = client.get_model_version(name, version)
         else:
             raise TrackingError(f"give a version or an alias: models:/{target}/<version> or models:/{target}@champion")
-    return ModelRef(uri, found.name, str(found.version), found.run_id, found.model_id, dict(found.tags))
+    # A version registered at log time has no model_id of its own; its source names the logged model.
+    model_id = found.model_id or (
+        found.source.removeprefix("models:/") if found.source.startswith("models:/m-") else None
+    )
+    return ModelRef(uri, found.name, str(found.version), found.run_id, model_id, dict(found.tags))
 
 
 def load_python_model(uri: str) -> Any:

@@ -56,3 +56,15 @@ def test_train_with_a_bad_config_is_one_line(trainable: tuple[Path, Path], tmp_p
     result = _run("train", str(trainable[1]), "--config", str(bad))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "train.batch_size" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "promote", "embed"])
+def test_model_commands_name_a_missing_model_in_one_line(command: str, trainable: tuple[Path, Path]) -> None:
+    result = _run(command, "models:/no-such-model@champion", str(trainable[1]))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no-such-model" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_evaluate_refuses_a_dataset_that_is_not_one(tmp_path: Path) -> None:
+    result = _run("evaluate", "models:/radpipe-foundation@champion", str(tmp_path))
+    assert result.returncode == 1 and "not a radpipe dataset" in result.stderr and "Traceback" not in result.stderr

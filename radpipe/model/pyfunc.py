@@ -5,6 +5,7 @@ It carries its preprocessing profile, so a downstream user never re-implements w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,29 +46,41 @@ class FoundationModel(PythonModel):
     """Rows with `dicom`, or `pixels`+`shape`+`dtype`, and/or `text`; each present input is embedded."""
 
     def load_context(self, context: Any) -> None:
-        artifacts = context.artifacts
-        self.embedder = Embedder.load(
-            Path(artifacts[SPEC]),
-            Path(artifacts[WEIGHTS]),
-            Path(artifacts[TOKENIZER]) if TOKENIZER in artifacts else None,
-            Path(artifacts[TEXT_CHECKPOINT]) if TEXT_CHECKPOINT in artifacts else None,
-        )
+        # Kept so a fine-tune ships this model's own spec, tokenizer and text checkpoint files unchanged.
+        self.artifacts: dict[str, str] = dict(context.artifacts)
+        self.embedder = load_embedder(self.artifacts)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         return embed_frame(self.embedder, model_input)
 
 
-def embed_frame(embedder: Embedder, frame: pd.DataFrame) -> pd.DataFrame:
-    n = len(frame)
+def load_embedder(artifacts: Mapping[str, str]) -> Embedder:
+    """The embedder from a packaged model's artifact files (this model's, or a fine-tune's)."""
+    return Embedder.load(
+        Path(artifacts[SPEC]),
+        Path(artifacts[WEIGHTS]),
+        Path(artifacts[TOKENIZER]) if TOKENIZER in artifacts else None,
+        Path(artifacts[TEXT_CHECKPOINT]) if TEXT_CHECKPOINT in artifacts else None,
+    )
+
+
+def read_images(embedder: Embedder, frame: pd.DataFrame) -> tuple[list[int], list[np.ndarray]]:
+    """(rows with an image input, their model inputs); an unreadable image raises naming its row only."""
     image_rows, images = [], []
-    for i in range(n):
+    for i in range(len(frame)):
         try:
-            image = _image_of(embedder, frame, i)
+            image = image_of(embedder, frame, i)
         except Exception as exc:  # one line naming the row, never the content (it may be a patient's file)
             raise ValueError(f"row {i}: image input could not be read ({type(exc).__name__}: {exc})") from None
         if image is not None:
             image_rows.append(i)
             images.append(image)
+    return image_rows, images
+
+
+def embed_frame(embedder: Embedder, frame: pd.DataFrame) -> pd.DataFrame:
+    n = len(frame)
+    image_rows, images = read_images(embedder, frame)
     text_rows = [i for i in range(n) if "text" in frame and isinstance(frame["text"].iloc[i], str)]
     image_out: list[Any] = [None] * n
     text_out: list[Any] = [None] * n
@@ -83,7 +96,8 @@ def _present(frame: pd.DataFrame, column: str, i: int) -> bool:
     return column in frame and isinstance(frame[column].iloc[i], bytes | bytearray)
 
 
-def _image_of(embedder: Embedder, frame: pd.DataFrame, i: int) -> np.ndarray | None:
+def image_of(embedder: Embedder, frame: pd.DataFrame, i: int) -> np.ndarray | None:
+    """Row i's image (`dicom`, or `pixels`+`shape`+`dtype`) as a model input; None if the row has none."""
     if _present(frame, "dicom", i):
         return embedder.dicom_input(bytes(frame["dicom"].iloc[i]))
     if _present(frame, "pixels", i):

@@ -1,0 +1,119 @@
+"""The fine-tuned classifier: the foundation image encoder and its projection, and a linear head on the embedding.
+
+Training never runs the frozen part of the encoder twice: its output is computed once per image (the
+embedding in frozen mode, the last stage's input in partial mode) and the classifier maps that to a logit.
+Serving runs the whole encoder (`Embedder.embed_images`) and the same head; a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import SourceError
+from radpipe.evaluate.data import LabelledSplit, Progress, embed_images_of, iter_pixels
+from radpipe.finetune.config import Mode
+from radpipe.model.clip import ContrastiveModel
+from radpipe.model.embed import CHUNK, Embedder
+from radpipe.model.image import ImageEncoder
+
+
+def last_stage(encoder: ImageEncoder) -> nn.Module:
+    """What partial mode unfreezes: the ResNet's fourth stage, or the ViT's last transformer block."""
+    net: Any = encoder.net  # MONAI's networks: their stages by name
+    return net.layer4 if encoder.cfg.arch == "resnet" else net.blocks[-1]
+
+
+class FindingClassifier(nn.Module):
+    """Precomputed features to one logit per image: frozen mode reads embeddings, partial mode last-stage inputs."""
+
+    def __init__(self, model: ContrastiveModel, mode: Mode) -> None:
+        super().__init__()
+        self.mode = mode
+        self.model = model
+        self.head = nn.Linear(model.cfg.embed_dim, 1)
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        for parameter in self.encoder_parameters():
+            parameter.requires_grad_(True)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The foundation weights this mode trains: none, or the last stage and the projection after it."""
+        if self.mode == "frozen":
+            return []
+        return [*last_stage(self.model.image_encoder).parameters(), *self.model.image_projection.parameters()]
+
+    def embed(self, features: torch.Tensor) -> torch.Tensor:
+        """The unit-norm embedding, exactly as `ContrastiveModel.encode_image` ends."""
+        if self.mode == "frozen":
+            return features
+        encoder = self.model.image_encoder
+        net: Any = encoder.net
+        x = last_stage(encoder)(features)
+        x = torch.flatten(net.avgpool(x), 1) if encoder.cfg.arch == "resnet" else net.norm(x).mean(dim=1)
+        return F.normalize(self.model.image_projection(x), dim=-1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(features)).squeeze(-1)
+
+
+@torch.no_grad()
+def last_stage_inputs(model: ContrastiveModel, images: torch.Tensor) -> torch.Tensor:
+    """What the last stage receives for model inputs [B, 1, H, W]; the encoder runs whole, as its own code."""
+    captured: list[torch.Tensor] = []
+
+    def capture(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        captured.append(args[0].detach())
+
+    hook = last_stage(model.image_encoder).register_forward_pre_hook(capture)
+    try:
+        model.encode_image(images)
+    finally:
+        hook.remove()
+    return captured[0]
+
+
+def features_of(
+    store: DatasetStore, rows: LabelledSplit, embedder: Embedder, mode: Mode, on_progress: Progress | None = None
+) -> torch.Tensor:
+    """The classifier's input for every row (aligned with rows.uids), computed once with the frozen encoder."""
+    if mode == "frozen":
+        return torch.from_numpy(embed_images_of(store, rows, embedder, on_progress))
+    position = {uid: i for i, uid in enumerate(rows.uids)}
+    captured: list[torch.Tensor] = []
+    order: list[int] = []
+    chunk: list[np.ndarray] = []
+
+    def flush() -> None:
+        if chunk:
+            images = torch.from_numpy(np.stack(chunk)[:, None]).to(embedder.device)
+            captured.append(last_stage_inputs(embedder.model, images).float().cpu())
+            chunk.clear()
+            if on_progress is not None:
+                on_progress(len(order), len(rows))
+
+    for uid, pixels in iter_pixels(store, rows.uids):
+        order.append(position[uid])
+        chunk.append(embedder.image_input(pixels))
+        if len(chunk) >= CHUNK:
+            flush()
+    flush()
+    if len(set(order)) != len(rows):
+        raise SourceError(f"{len(rows) - len(set(order))} image(s) of the {rows.split} split are missing from images/")
+    features = torch.cat(captured)
+    out = torch.empty_like(features)
+    out[torch.as_tensor(order)] = features
+    return out
+
+
+@torch.no_grad()
+def probabilities(head: nn.Linear, embeddings: np.ndarray) -> np.ndarray:
+    """P(finding) per unit-norm image embedding [N, embed_dim]."""
+    weight = head.weight
+    logits = head(torch.from_numpy(np.asarray(embeddings, np.float32)).to(weight.device)).squeeze(-1)
+    return torch.sigmoid(logits).double().cpu().numpy()

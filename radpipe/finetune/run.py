@@ -1,0 +1,161 @@
+"""`radpipe finetune`: a registered foundation model and a validated dataset in, a registered classifier out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.compute as pc
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.errors import ConfigError, SourceError
+from radpipe.evaluate.data import embed_images_of, labelled_split
+from radpipe.finetune.classifier import features_of, probabilities
+from radpipe.finetune.config import FinetuneConfig, finding_label, registered_name
+from radpipe.finetune.data import evaluation_rows, training_rows
+from radpipe.finetune.loop import auroc_metrics, train_classifier
+from radpipe.model.embed import Embedder
+from radpipe.quality.status import require_validated
+from radpipe.settings import Settings
+
+# Losses logged per run at most: a curve, not a row per epoch of a long run.
+LOSS_POINTS = 50
+
+
+@dataclass
+class FinetuneSummary:
+    run_id: str
+    model_name: str  # radpipe-<finding>
+    model_version: str
+    model_uri: str  # pinned: models:/<name>/<version>
+    parent_uri: str  # pinned, even when given as an alias
+    parent_name: str | None
+    parent_version: str | None
+    dataset_version: str
+    label: str
+    mode: str
+    shots: int | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _dataset_profile(store: DatasetStore) -> str:
+    profiles = pc.unique(store.read_table("images", ["profile"])["profile"]).to_pylist()
+    if len(profiles) != 1:
+        raise SourceError(f"images were ingested with several profiles ({', '.join(map(str, profiles))}); one expected")
+    return str(profiles[0])
+
+
+def _foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dict[str, str]]:
+    """The parent's embedder and artifact files, if it is a 2D radpipe model of the dataset's profile."""
+    embedder, artifacts = getattr(loaded, "embedder", None), getattr(loaded, "artifacts", None)
+    if not isinstance(embedder, Embedder) or not isinstance(artifacts, dict):
+        raise ConfigError(f"{uri} is not a radpipe foundation model (no image encoder to fine-tune)")
+    if embedder.spec.model.image.spatial_dims != 2:
+        raise ConfigError(f"{uri} is a 3D model; fine-tuning reads images/ (2D) only")
+    if embedder.spec.profile != profile:
+        raise ConfigError(
+            f"{uri} was trained on profile {embedder.spec.profile}, the dataset holds {profile}: "
+            "fine-tune on data ingested with the model's profile"
+        )
+    return embedder, artifacts
+
+
+def finetune(
+    model_uri: str,
+    dataset: str,
+    label: str,
+    config: FinetuneConfig,
+    settings: Settings,
+    on_status: Callable[[str], None] | None = None,
+) -> FinetuneSummary:
+    """Train, measure and register a `radpipe-<finding>` classifier on a foundation model's image encoder."""
+    from radpipe import tracking
+    from radpipe.finetune.package import log_finding_model
+
+    status = on_status or (lambda _message: None)
+    label = finding_label(label)
+    store = DatasetStore(dataset)
+    version = require_validated(store)  # never learn from, or report numbers on, data that failed its suites
+    profile = _dataset_profile(store)
+    train = training_rows(labelled_split(store, "train"), label, config.shots, config.seed)
+    test = evaluation_rows(labelled_split(store, "test"), label)
+
+    tracking_uri = tracking.configure(settings)
+    parent = tracking.resolve_model(model_uri)
+    # The pinned version, not the alias: `champion` may move while this runs, the lineage must not.
+    embedder, parent_artifacts = _foundation(tracking.load_python_model(parent.pinned), parent.pinned, profile)
+    name = registered_name(label)
+    tags = {
+        "parent_model": parent.pinned,
+        "parent_version": parent.version or "none",
+        "dataset_version": version,
+        "label": label,
+        "mode": config.mode,
+        "shots": str(config.shots) if config.shots is not None else "all",
+        "profile": profile,
+        "git_commit": tracking.git_commit(),
+    }
+    params = {
+        **tracking.flatten(config.model_dump(mode="json")),
+        "label": label,
+        "parent_model": parent.pinned,
+        "dataset_uri": dataset,
+        "dataset_version": version,
+        "profile": profile,
+    }
+    run_id = tracking.start_run(config.experiment, f"finetune-{name}-{version}", params, tags)
+    tracking.log_dataset_input(run_id, dataset, version, profile, {"train": len(train), "test": len(test)})
+    status(
+        f"fine-tuning {label} ({config.mode}) on {parent.pinned}: {train.positives} positive and "
+        f"{train.negatives} negative train images of dataset {version}; MLflow run {run_id} at {tracking_uri}"
+    )
+    try:
+        features = features_of(store, train.rows, embedder, config.mode)
+        stride = max(1, config.epochs // LOSS_POINTS)
+        logger = tracking.MetricLogger(tracking_uri, run_id, system_metrics=False)
+        try:
+
+            def on_epoch(epoch: int, loss: float) -> None:
+                if epoch % stride == 0 or epoch == config.epochs:
+                    logger.log({"finetune_train_loss": loss}, epoch)
+
+            classifier, losses = train_classifier(embedder.model, features, train.targets, config, on_epoch)
+        finally:
+            logger.close()
+        # Measured through the serving path: the whole (fine-tuned) encoder, as `predict` runs it.
+        scores = probabilities(classifier.head, embed_images_of(store, test.rows, embedder))
+        metrics = auroc_metrics(test.targets, scores, config.resamples, config.seed)
+        metrics |= {
+            "finetune_train_positives": float(train.positives),
+            "finetune_train_negatives": float(train.negatives),
+            "finetune_test_positives": float(test.positives),
+            "finetune_test_negatives": float(test.negatives),
+            "finetune_train_loss": losses[-1],
+        }
+        status(f"test AUROC {metrics['finetune_auroc']:.3f} on {len(test)} images; registering {name}")
+        model_state = embedder.model.state_dict() if config.mode == "partial" else None
+        number, uri = log_finding_model(
+            run_id, parent_artifacts, model_state, classifier.head.state_dict(), label, profile, name, tags
+        )
+        # The scores also go against the logged model, so they show on the registered version's page.
+        scores_only = {k: v for k, v in metrics.items() if k != "finetune_train_loss"}  # a curve, logged above
+        tracking.log_results(run_id, scores_only, model_id=tracking.resolve_model(uri).model_id)
+    except BaseException:
+        tracking.fail_run(run_id)
+        raise
+    status(f"registered {uri}")
+    return FinetuneSummary(
+        run_id=run_id,
+        model_name=name,
+        model_version=number,
+        model_uri=uri,
+        parent_uri=parent.pinned,
+        parent_name=parent.name,
+        parent_version=parent.version,
+        dataset_version=version,
+        label=label,
+        mode=config.mode,
+        shots=config.shots,
+        metrics=metrics,
+    )

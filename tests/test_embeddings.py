@@ -1,0 +1,43 @@
+"""`radpipe embed`: one unit-norm row per image, made by one pinned model version, as the model embeds it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radpipe.context import embed_images
+from radpipe.dataset.store import DatasetStore
+from radpipe.evaluate.data import iter_pixels
+from radpipe.evaluate.run import load_embedder
+from tests.registry import register_untrained
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_image_is_embedded_once_as_the_model_embeds_it(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset)
+    uri = register_untrained(trainable[1], "embed-test-model", seed=4)
+    progress: list[tuple[int, int]] = []
+    summary = embed_images(uri, str(dataset), lambda done, total: progress.append((done, total)))
+
+    store = DatasetStore(str(dataset))
+    images = store.read_table("images", ["sop_instance_uid"])["sop_instance_uid"].to_pylist()
+    table = store.read_table("embeddings")
+    assert sorted(table["sop_instance_uid"].to_pylist()) == sorted(images)  # each image once, none lost
+    assert summary.images == len(images) and progress[-1] == (len(images), len(images))
+    assert set(table["model"].to_pylist()) == {uri}
+    vectors = np.stack(table["embedding"].to_numpy(zero_copy_only=False))
+    assert vectors.shape == (len(images), summary.dimensions)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+    embedder = load_embedder(uri)
+    uid, pixels = next(iter_pixels(store, images[:1]))
+    row = table["sop_instance_uid"].to_pylist().index(uid)
+    np.testing.assert_allclose(vectors[row], embedder.embed_images([embedder.image_input(pixels)])[0], atol=1e-5)
+
+    again = embed_images(uri, str(dataset))  # replaced whole: a rerun doubles nothing
+    assert again.images == len(images) and store.read_table("embeddings").num_rows == len(images)
