@@ -253,9 +253,8 @@ def resolve_model(uri: str) -> ModelRef:
         else:
             raise TrackingError(f"give a version or an alias: models:/{target}/<version> or models:/{target}@champion")
     # A version registered at log time has no model_id of its own; its source names the logged model.
-    model_id = found.model_id or (
-        found.source.removeprefix("models:/") if found.source.startswith("models:/m-") else None
-    )
+    source = found.source or ""
+    model_id = found.model_id or (source.removeprefix("models:/") if source.startswith("models:/m-") else None)
     return ModelRef(uri, found.name, str(found.version), found.run_id, model_id, dict(found.tags))
 
 

@@ -48,6 +48,8 @@ def test_evaluation_logs_the_named_metrics_against_the_model_version(evaluated) 
     assert {"plots/zeroshot_roc.png", "plots/retrieval_examples.png", "tables/metrics.md"} <= artifacts
 
     name, version = uri.removeprefix("models:/").split("/")
+    logged = client.get_logged_model(tracking.resolve_model(uri).model_id)  # shown on the model's own page
+    assert "zeroshot_auroc_macro" in {metric.key for metric in logged.metrics or []}
     tags = client.get_model_version(name, version).tags
     for metric in HEADLINE:
         assert float(tags[version_tag(summary.dataset_version, metric)]) == pytest.approx(m[metric], abs=1e-6)
