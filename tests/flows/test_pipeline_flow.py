@@ -25,7 +25,7 @@ def test_the_chain_ends_with_a_champion_and_a_registered_fine_tune(tmp_path: Pat
         str(tmp_path / "archive" / "reports"),
         str(tmp_path / "dataset"),
         str(write_config(tmp_path / "tiny.yaml", config)),
-        finetune_labels=["pneumothorax"],
+        finetune_labels=["pleural_effusion"],  # the one finding with both classes in this tiny test split
     )
     assert result["ingest"]["instances_added"] > 0
     assert result["promotion"]["promoted"]  # the first version of a new model name: no champion to beat
@@ -38,7 +38,7 @@ def test_the_chain_ends_with_a_champion_and_a_registered_fine_tune(tmp_path: Pat
     assert f"eval.{dataset_version}.zeroshot_auroc_macro" in champion.tags
 
     [tuned] = result["finetunes"]
-    version = client.get_model_version("radpipe-pneumothorax", tuned["model_version"])
+    version = client.get_model_version("radpipe-pleural-effusion", tuned["model_version"])
     assert version.tags["parent_model"] == result["champion"]
     assert version.tags["dataset_version"] == dataset_version
 
