@@ -88,8 +88,8 @@ def run_prune_bench(out: Path, console: Console, studies: int = 300, config: str
     contender("random third", control)
 
     table = Table(title=f"data efficiency: {exp.train.steps} steps each, same test split ({studies} studies)")
-    for column in ("training data", "images", *COLUMNS):
-        table.add_column(column, justify="left" if column == "training data" else "right")
+    for column in ("training data", "images", "zero-shot macro [95% CI]", "probe macro", "i->t R@5", "t->i R@5"):
+        table.add_column(column, justify="left" if column == "training data" else "right", no_wrap=True)
     for label, r in results.items():
         cells = [f"{r[c]:.3f}" for c in COLUMNS]
         cells[0] = f"{r[COLUMNS[0]]:.3f} [{r[COLUMNS[0] + '_ci_low']:.2f}, {r[COLUMNS[0] + '_ci_high']:.2f}]"
