@@ -17,6 +17,7 @@ from flows.quality import curate_validate_flow
 from flows.train import train_flow
 from radpipe.errors import RadpipeError
 from radpipe.preprocess.profile import DEFAULT_PROFILE
+from radpipe.tracking import display_uri
 
 DEFAULT_FINETUNES = ("pneumothorax",)
 
@@ -72,7 +73,7 @@ def report(result: dict[str, Any], tracking_uri: str) -> str:
         )
     lines += [
         f"Data Docs: {result['validation']['data_docs']}",
-        f"MLflow: mlflow ui --backend-store-uri {tracking_uri}   # then open http://127.0.0.1:5000",
+        f"MLflow: mlflow ui --backend-store-uri {display_uri(tracking_uri)}   # then open http://127.0.0.1:5000",
         f"Champion: mlflow.pyfunc.load_model('models:/{_name(result['champion'])}@champion')",
     ]
     return "\n".join(lines)

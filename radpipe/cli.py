@@ -169,7 +169,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if summary.resumed_from_step:
         out.print(f"resumed from the checkpoint at step {summary.resumed_from_step} after a worker failure")
     out.print(f"model: {summary.model_uri} (MLflow run {summary.run_id})")
-    out.print(f"look: mlflow ui --backend-store-uri {get_settings().tracking_uri}")
+    from radpipe.tracking import display_uri
+
+    out.print(f"look: mlflow ui --backend-store-uri {display_uri(get_settings().tracking_uri)}")
     return 0
 
 

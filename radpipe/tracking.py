@@ -213,7 +213,16 @@ def fail_run(run_id: str) -> None:
 
 
 def run_metrics(run_id: str) -> dict[str, float]:
-    return dict(MlflowClient().get_run(run_id).data.metrics)
+    with _tracking_errors(f"read the run {run_id}"):
+        return dict(MlflowClient().get_run(run_id).data.metrics)
+
+
+def display_uri(uri: str) -> str:
+    """A tracking URI fit for logs: user and password (postgresql://u:p@host, https://token@host) removed."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
 def _now_ms() -> int:
@@ -298,11 +307,22 @@ def log_results(
 
 
 def alias_holder(name: str, alias: str) -> ModelRef | None:
-    """The version an alias points at, or None when the alias (or the model) does not exist yet."""
+    """The version an alias points at, or None when the alias (or the model) does not exist yet.
+
+    Only "not found" means none: any other registry error (a locked database, a lost connection) is raised,
+    since reading it as "no champion" would hand the alias to a model that was never compared.
+    """
     try:
-        return resolve_model(f"models:/{name}@{alias}")
-    except TrackingError:
-        return None
+        MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        missing = exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+            exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc.message)
+        )
+        if missing:
+            return None
+        with _tracking_errors(f"read @{alias} of {name}"):
+            raise
+    return resolve_model(f"models:/{name}@{alias}")
 
 
 def set_alias(name: str, alias: str, version: str) -> None:

@@ -108,7 +108,8 @@ def prune(vectors: np.ndarray, groups: list[np.ndarray], threshold: float) -> di
         similarity = vectors[members] @ vectors[members].T
         # An item that no earlier item reaches is kept whatever was kept before it: only the rest need the
         # sequential pass. (This is the paper's M_i, the max similarity to any earlier item.)
-        earlier_max = np.tril(similarity, k=-1).max(axis=1)
+        earlier = np.tri(len(members), k=-1, dtype=bool)
+        earlier_max = np.where(earlier, similarity, -np.inf).max(axis=1)  # the first item has none: -inf
         kept = np.ones(len(members), dtype=bool)
         for i in np.flatnonzero(earlier_max >= cut):
             row = np.where(kept[:i], similarity[i, :i], -np.inf)
@@ -133,7 +134,7 @@ def prune_to_fraction(
     best = prune(vectors, groups, 1.0)
     if len(vectors) - len(best) <= target:
         return best
-    low, high = 0.0, 1.0
+    low, high = -1.0, 1.0  # cosines can be negative: a tiny fraction may need a cut below zero
     for _ in range(SEARCH_STEPS):
         middle = (low + high) / 2
         removed = prune(vectors, groups, middle)

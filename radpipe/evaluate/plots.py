@@ -41,6 +41,7 @@ def roc_figure(
 class RetrievalExample:
     """One query image, its own report, and the model's top reports (text, is it a right answer)."""
 
+    uid: str  # the image's sop_instance_uid (a pseudonym)
     image: np.ndarray
     truth: str
     retrieved: Sequence[tuple[str, bool]]

@@ -29,13 +29,32 @@ class Decision:
     reason: str
 
 
-def decide(candidate: float, champion: float | None, min_improvement: float = 0.0) -> Decision:
+def higher_is_better(metric: str) -> bool:
+    """The direction of a promotion metric; ConfigError for one that cannot rank models."""
+    if metric.endswith(("_ci_low", "_ci_high")):
+        raise ConfigError(f"promote on a point estimate, not an interval bound ({metric})")
+    if metric.startswith("retrieval_") and metric.endswith("_median_rank"):
+        return False
+    if metric.startswith(("zeroshot_auroc_", "probe_auroc_", "retrieval_")):
+        return True
+    raise ConfigError(
+        f"unknown promotion metric {metric!r}: use zeroshot_auroc_macro, zeroshot_auroc_<finding>, probe_auroc_macro, "
+        "retrieval_<image_to_text|text_to_image>_recall_at_<1|5|10> or ..._median_rank"
+    )
+
+
+def decide(
+    candidate: float, champion: float | None, min_improvement: float = 0.0, higher_better: bool = True
+) -> Decision:
     """Promote when there is no champion, or the candidate beats it by more than `min_improvement` (ties stay)."""
+    if min_improvement < 0:
+        raise ConfigError(f"--min-improvement must be 0 or more, got {min_improvement:g}")
     if math.isnan(candidate):
         return Decision(False, "the candidate's metric is undefined on this dataset")
     if champion is None:
         return Decision(True, "there is no champion yet")
-    if math.isnan(champion) or candidate > champion + min_improvement:
+    margin = candidate - champion if higher_better else champion - candidate
+    if math.isnan(champion) or margin > min_improvement:
         return Decision(True, f"{candidate:.4f} beats the champion's {champion:.4f}")
     return Decision(False, f"{candidate:.4f} does not beat the champion's {champion:.4f} (by > {min_improvement:g})")
 
@@ -82,6 +101,8 @@ def promote(
     from radpipe import tracking
 
     status = on_status or (lambda _message: None)
+    higher_better = higher_is_better(metric)  # a bad metric or margin fails before any model is loaded
+    decide(0.0, None, min_improvement)
     version = require_validated(DatasetStore(dataset))
     tracking.configure(settings)
     candidate = tracking.resolve_model(model_uri)
@@ -96,7 +117,7 @@ def promote(
         else:
             if champion is not None:
                 champion_value = _metric_on(champion.pinned, dataset, version, metric, settings, status)
-            decision = decide(candidate_value, champion_value, min_improvement)
+            decision = decide(candidate_value, champion_value, min_improvement, higher_better)
         if decision.promote:
             tracking.set_alias(candidate.name, alias, candidate.version)
         tracking.set_version_tags(
@@ -132,13 +153,14 @@ def _metric_on(
 ) -> float:
     """The metric from the model's evaluation on this dataset version, evaluating it first if there is none."""
     from radpipe import tracking
-    from radpipe.evaluate.run import evaluate
+    from radpipe.evaluate.run import evaluate, protocol_digest
 
     ref = tracking.resolve_model(model_uri)
     run_id = ref.tags.get(f"eval.{version}.run_id")
-    metrics = tracking.run_metrics(run_id) if run_id else None
+    same_protocol = ref.tags.get(f"eval.{version}.protocol") == protocol_digest(0)
+    metrics = tracking.run_metrics(run_id) if run_id and same_protocol else None
     if metrics is None:
-        status(f"{model_uri} has no evaluation on dataset {version}: evaluating it now")
+        status(f"{model_uri} has no evaluation on dataset {version} with this evaluation code: evaluating it now")
         metrics = evaluate(model_uri, dataset, settings, on_status=status).metrics
     if metric not in metrics:
         known = ", ".join(sorted(k for k in metrics if not k.endswith(("_ci_low", "_ci_high")))[:8])

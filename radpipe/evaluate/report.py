@@ -77,15 +77,20 @@ def log_evaluation(
         "dataset_version": dataset_version,
         "profile": profile,
     }
+    from radpipe.evaluate.run import protocol_digest
+
+    protocol = protocol_digest(int(params.get("seed", 0)))
+    # The retrieval grid shows these test images: the tag lets an erasure find the runs that hold them.
+    tags |= {"protocol": protocol, "examples": ",".join(example.uid for example in result.examples)}
     run_params = {"dataset_uri": dataset, **{k: str(v) for k, v in params.items()}}
     run_id = tracking.start_run(experiment, f"evaluate-{ref.name}-v{ref.version}", run_params, tags)
-    tracking.log_dataset_input(run_id, dataset, dataset_version, profile, result.images, context="evaluation")
     title = f"{ref.pinned} on dataset {dataset_version}"
     figures = {
         "plots/zeroshot_roc.png": roc_figure(result.truths, result.scores, result.zeroshot, f"zero-shot: {title}"),
         "plots/retrieval_examples.png": retrieval_grid(result.examples, f"image -> report retrieval: {title}"),
     }
     try:
+        tracking.log_dataset_input(run_id, dataset, dataset_version, profile, result.images, context="evaluation")
         tracking.log_results(
             run_id,
             result.metrics,
@@ -103,5 +108,9 @@ def log_evaluation(
         headline = {
             version_tag(dataset_version, k): f"{result.metrics[k]:.6f}" for k in HEADLINE if k in result.metrics
         }
-        tracking.set_version_tags(ref.name, ref.version, {**headline, f"eval.{dataset_version}.run_id": run_id})
+        headline |= {
+            f"eval.{dataset_version}.run_id": run_id,
+            f"eval.{dataset_version}.protocol": protocol,
+        }
+        tracking.set_version_tags(ref.name, ref.version, headline)
     return run_id

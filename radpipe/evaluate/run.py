@@ -6,8 +6,10 @@ reproducible for a seed (deterministic embedding, seeded bootstrap and probe sam
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +52,18 @@ class Evaluation:
     scores: dict[str, np.ndarray]
     examples: list[Any]
     images: dict[str, int]
+
+
+def protocol_digest(seed: int) -> str:
+    """What makes two evaluations comparable: the evaluation code (prompts and metrics included) and the seed.
+
+    Promotion reuses a stored evaluation only when its digest matches, so an edited prompt or metric never
+    compares a stale champion number with a fresh candidate one.
+    """
+    digest = hashlib.sha256(f"seed={seed};probe={PROBE_IMAGES}".encode())
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def dataset_profile(store: DatasetStore) -> str:
@@ -134,7 +148,7 @@ def _examples(
     for i, uid in enumerate(chosen):
         top = np.argsort(-similarity[i], kind="stable")[:3]
         retrieved = [(pairs.texts[j], bool(relevant[i, j])) for j in top]
-        examples.append(RetrievalExample(pixels[uid], pairs.texts[i], retrieved))
+        examples.append(RetrievalExample(uid, pixels[uid], pairs.texts[i], retrieved))
     return examples
 
 

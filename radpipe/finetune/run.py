@@ -105,12 +105,13 @@ def finetune(
         "profile": profile,
     }
     run_id = tracking.start_run(config.experiment, f"finetune-{name}-{version}", params, tags)
-    tracking.log_dataset_input(run_id, dataset, version, profile, {"train": len(train), "test": len(test)})
     status(
         f"fine-tuning {label} ({config.mode}) on {parent.pinned}: {train.positives} positive and "
-        f"{train.negatives} negative train images of dataset {version}; MLflow run {run_id} at {tracking_uri}"
+        f"{train.negatives} negative train images of dataset {version}"
+        f"; MLflow run {run_id} at {tracking.display_uri(tracking_uri)}"
     )
     try:
+        tracking.log_dataset_input(run_id, dataset, version, profile, {"train": len(train), "test": len(test)})
         features = features_of(store, train.rows, embedder, config.mode)
         stride = max(1, config.epochs // LOSS_POINTS)
         logger = tracking.MetricLogger(tracking_uri, run_id, system_metrics=False)

@@ -106,7 +106,7 @@ def train(
     }
     run_id = tracking.start_run(exp.name, f"pretrain-{version}", params, tags)
     tracking.log_dataset_input(run_id, dataset, version, view.profile, images)
-    status(f"MLflow run {run_id} at {tracking_uri}")
+    status(f"MLflow run {run_id} at {tracking.display_uri(tracking_uri)}")
     try:
         ensure_ray(settings.ray_address, exp, settings.home / "ray")
         result = fit(

@@ -220,3 +220,15 @@ def test_cli_bad_semantic_value_is_one_line() -> None:
     result = run_cli("curate", "/nonexistent/dataset", "--semantic-threshold", "1.5")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "(0, 1]" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("keep", [0.01, 0.05])
+def test_a_small_keep_fraction_on_spread_out_vectors_keeps_about_that_many(keep: float) -> None:
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(200, 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    uids = [f"u{i:03d}" for i in range(200)]
+    removed = semantic_duplicates(uids, vectors.astype(np.float32), keep_fraction=keep, clusters=4)
+    kept = 200 - len(removed)
+    assert 200 * keep <= kept <= 200 * keep + 10
+    assert all(kept_uid not in removed for kept_uid, _ in removed.values())

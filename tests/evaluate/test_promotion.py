@@ -6,13 +6,15 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
 from radpipe import tracking
-from radpipe.evaluate.promotion import decide, promote
+from radpipe.errors import ConfigError
+from radpipe.evaluate.promotion import decide, higher_is_better, promote, promotion_lock
 from radpipe.evaluate.run import evaluate
 from radpipe.settings import get_settings
 from tests.registry import register_untrained
@@ -32,6 +34,23 @@ def test_only_a_strictly_better_candidate_wins() -> None:
 
 def test_an_undefined_metric_never_promotes() -> None:
     assert not decide(math.nan, None).promote
+
+
+def test_a_rank_metric_promotes_the_lower_one() -> None:
+    assert not higher_is_better("retrieval_image_to_text_median_rank")
+    assert decide(2.0, 3.0, higher_better=False).promote
+    assert not decide(4.0, 3.0, higher_better=False).promote
+
+
+@pytest.mark.parametrize("metric", ["zeroshot_auroc_macro_ci_low", "train_loss", "val_top1"])
+def test_metrics_that_cannot_rank_models_are_refused(metric: str) -> None:
+    with pytest.raises(ConfigError):
+        higher_is_better(metric)
+
+
+def test_a_negative_margin_is_refused() -> None:
+    with pytest.raises(ConfigError, match="min-improvement"):
+        decide(0.6, 0.7, min_improvement=-0.2)
 
 
 def _version(uri: str) -> str:
@@ -112,3 +131,21 @@ def test_concurrent_promotions_are_serialised(trainable: tuple[Path, Path]) -> N
         client.get_model_version("race-model", _version(u)).tags["promotion.champion.champion_version"] for u in uris
     ]
     assert seen.count("none") == 1  # exactly one decided with no champion; the other compared against it
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_promotion_waits_for_the_lock(trainable: tuple[Path, Path]) -> None:
+    """While another promotion holds the model's lock, `radpipe promote` decides nothing; then it goes on."""
+    dataset = str(trainable[1])
+    [(_, uri)] = two_that_differ(trainable[1], "lock-model")[:1]
+    evaluate(uri, dataset, get_settings(), resamples=50)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.current_uri()}
+    client = MlflowClient(tracking.current_uri())
+    with promotion_lock(get_settings().home, "lock-model"):
+        waiting = subprocess.Popen([sys.executable, "-m", "radpipe.cli", "promote", uri, dataset], env=env)
+        time.sleep(25)  # far longer than the start-up and decision take unlocked (a few seconds)
+        assert waiting.poll() is None
+        assert "promotion.champion.decision" not in client.get_model_version("lock-model", _version(uri)).tags
+    assert waiting.wait(timeout=300) == 0
+    assert client.get_model_version("lock-model", _version(uri)).tags["promotion.champion.decision"] == "promoted"
