@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,22 +28,44 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+class Resampler:
+    """Bootstrap resamples of rows, drawing whole groups when given (a study's views share one report and
+    one set of labels: resampling images alone would treat them as independent and narrow the interval).
+    """
+
+    def __init__(self, n: int, groups: Sequence[str] | np.ndarray | None, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.n = n
+        if groups is None:
+            self.members: list[np.ndarray] | None = None
+        else:
+            codes = np.unique(np.asarray(groups, dtype=object), return_inverse=True)[1].ravel()
+            self.members = [np.flatnonzero(codes == g) for g in range(int(codes.max()) + 1 if n else 0)]
+
+    def draw(self) -> np.ndarray:
+        if self.members is None:
+            return self.rng.integers(0, self.n, self.n)
+        picks = self.rng.integers(0, len(self.members), len(self.members))
+        return np.concatenate([self.members[i] for i in picks])
+
+
 def bootstrap(
     metric: Callable[[np.ndarray, np.ndarray], float],
     labels: np.ndarray,
     scores: np.ndarray,
     resamples: int = 1000,
     seed: int = 0,
+    groups: Sequence[str] | np.ndarray | None = None,
 ) -> Estimate:
-    """The metric on all rows, and the 2.5-97.5 percentiles over resamples of rows (with replacement).
+    """The metric on all rows, and the 2.5-97.5 percentiles over resamples (of rows, or of `groups`).
 
     Deterministic for a seed; resamples where the metric is undefined (one class only) are skipped.
     """
     labels, scores = np.asarray(labels), np.asarray(scores)
-    rng = np.random.default_rng(seed)
+    resampler = Resampler(len(labels), groups, seed)
     values = []
-    for _ in range(resamples):
-        rows = rng.integers(0, len(labels), len(labels))
+    for _ in range(resamples if len(labels) else 0):
+        rows = resampler.draw()
         value = metric(labels[rows], scores[rows])
         if not np.isnan(value):
             values.append(value)
@@ -59,8 +81,9 @@ def macro_bootstrap(
     scores: Mapping[str, np.ndarray],
     resamples: int = 1000,
     seed: int = 0,
+    groups: Sequence[str] | np.ndarray | None = None,
 ) -> Estimate:
-    """Mean AUROC over labels, with an interval from resampling images jointly (labels share their rows).
+    """Mean AUROC over labels, with an interval from resampling images (or groups) jointly for all labels.
 
     `truths[name]` holds 1/0 per row, nan where unknown; `scores[name]` one score per row.
     """
@@ -76,8 +99,8 @@ def macro_bootstrap(
         return float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else float("nan")
 
     point = macro(np.arange(n))
-    rng = np.random.default_rng(seed)
-    values = [v for v in (macro(rng.integers(0, n, n)) for _ in range(resamples if n else 0)) if not np.isnan(v)]
+    resampler = Resampler(n, groups, seed)
+    values = [v for v in (macro(resampler.draw()) for _ in range(resamples if n else 0)) if not np.isnan(v)]
     if not values:
         return Estimate(point, float("nan"), float("nan"))
     low, high = np.percentile(values, [2.5, 97.5])

@@ -21,6 +21,7 @@ def probe_aurocs(
     test_labels: Mapping[str, np.ndarray],
     resamples: int = 1000,
     seed: int = 0,
+    test_groups: np.ndarray | None = None,
 ) -> dict[str, Estimate]:
     """Per label: fit on the train split's known (0/1) rows, AUROC with a bootstrap interval on the test split's.
 
@@ -37,5 +38,6 @@ def probe_aurocs(
         model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000, solver="lbfgs")
         model.fit(train_emb[fit_rows], train_truth[fit_rows].astype(int))
         scores = model.decision_function(test_emb[test_rows])
-        results[name] = bootstrap(auroc, test_truth[test_rows], scores, resamples=resamples, seed=seed)
+        kept = None if test_groups is None else np.asarray(test_groups, dtype=object)[test_rows]
+        results[name] = bootstrap(auroc, test_truth[test_rows], scores, resamples=resamples, seed=seed, groups=kept)
     return results

@@ -101,12 +101,13 @@ def compute(
     for name, (positive, negative) in PROMPTS.items():
         pos, neg = embedder.embed_texts([positive, negative])
         prompt_emb[name] = (pos, neg)
-    zeroshot = zeroshot_aurocs(test_emb, test.labels, prompt_emb, resamples=resamples, seed=seed)
+    studies = np.asarray(test.studies, dtype=object)  # intervals resample studies: their views share a report
+    zeroshot = zeroshot_aurocs(test_emb, test.labels, prompt_emb, resamples=resamples, seed=seed, groups=studies)
     if not zeroshot:
         raise SourceError("no finding with prompts has both present and absent cases in the test split")
     scores = {name: prompt_scores(test_emb, *prompt_emb[name]) for name in zeroshot}
     truths = {name: test.labels[name] for name in zeroshot}
-    macro = macro_bootstrap(truths, scores, resamples=resamples, seed=seed)
+    macro = macro_bootstrap(truths, scores, resamples=resamples, seed=seed, groups=studies)
     metrics = _estimate_metrics("zeroshot_auroc", zeroshot)
     metrics |= _estimate_metrics("zeroshot_auroc", {"macro": macro})
 
@@ -122,7 +123,13 @@ def compute(
         train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), probe_images, replace=False)))
     status(f"embedding {len(train)} train images for the linear probes")
     probe = probe_aurocs(
-        embed_images_of(store, train, embedder), train.labels, test_emb, test.labels, resamples=resamples, seed=seed
+        embed_images_of(store, train, embedder),
+        train.labels,
+        test_emb,
+        test.labels,
+        resamples=resamples,
+        seed=seed,
+        test_groups=studies,
     )
     metrics |= _estimate_metrics("probe_auroc", probe)
     if probe:

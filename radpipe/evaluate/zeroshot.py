@@ -20,10 +20,12 @@ def zeroshot_aurocs(
     prompt_emb: Mapping[str, tuple[np.ndarray, np.ndarray]],
     resamples: int = 1000,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Estimate]:
     """AUROC with a bootstrap 95% interval per label that has prompts and both classes among the images.
 
-    `labels[name]` holds 1 (present), 0 (absent) or -1/nan (uncertain, unmentioned: left out) per image.
+    `labels[name]` holds 1 (present), 0 (absent) or -1/nan (uncertain, unmentioned: left out) per image;
+    `groups` (a study per image) makes the bootstrap resample studies.
     """
     results = {}
     for name, (positive, negative) in prompt_emb.items():
@@ -32,5 +34,6 @@ def zeroshot_aurocs(
         if known.sum() < 2 or len(np.unique(truth[known])) < 2:
             continue
         scores = prompt_scores(image_emb[known], positive, negative)
-        results[name] = bootstrap(auroc, truth[known], scores, resamples=resamples, seed=seed)
+        kept = None if groups is None else np.asarray(groups, dtype=object)[known]
+        results[name] = bootstrap(auroc, truth[known], scores, resamples=resamples, seed=seed, groups=kept)
     return results

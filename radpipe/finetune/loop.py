@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -64,7 +64,9 @@ def train_classifier(
     return classifier, losses
 
 
-def auroc_metrics(targets: np.ndarray, scores: np.ndarray, resamples: int, seed: int) -> dict[str, float]:
-    """AUROC on the test rows with its bootstrap 95% interval (seeded: the same numbers every run)."""
-    estimate = bootstrap(auroc, np.asarray(targets), np.asarray(scores), resamples=resamples, seed=seed)
+def auroc_metrics(
+    targets: np.ndarray, scores: np.ndarray, resamples: int, seed: int, groups: Sequence[str] | None = None
+) -> dict[str, float]:
+    """AUROC on the test rows with its bootstrap 95% interval (seeded; resampling `groups`, studies, if given)."""
+    estimate = bootstrap(auroc, np.asarray(targets), np.asarray(scores), resamples=resamples, seed=seed, groups=groups)
     return {"finetune_auroc": estimate.value, "finetune_auroc_low": estimate.low, "finetune_auroc_high": estimate.high}

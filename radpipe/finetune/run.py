@@ -126,7 +126,7 @@ def finetune(
             logger.close()
         # Measured through the serving path: the whole (fine-tuned) encoder, as `predict` runs it.
         scores = probabilities(classifier.head, embed_images_of(store, test.rows, embedder))
-        metrics = auroc_metrics(test.targets, scores, config.resamples, config.seed)
+        metrics = auroc_metrics(test.targets, scores, config.resamples, config.seed, groups=test.rows.studies)
         metrics |= {
             "finetune_train_positives": float(train.positives),
             "finetune_train_negatives": float(train.negatives),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radpipe.evaluate.metrics import auroc, bootstrap, recall_at, retrieval_ranks
+from radpipe.evaluate.metrics import Estimate, auroc, bootstrap, macro_bootstrap, recall_at, retrieval_ranks
+from radpipe.evaluate.retrieval import same_text
 
 
 def test_auroc_known_values() -> None:
@@ -49,3 +50,42 @@ def test_retrieval_ranks_and_recall() -> None:
     assert ranks.tolist() == [1, 2, 3]  # the last row's tie counts against it
     assert recall_at(ranks, 1) == pytest.approx(1 / 3)
     assert recall_at(ranks, 5) == 1.0
+
+
+def test_grouped_bootstrap_treats_a_groups_copies_as_one_observation() -> None:
+    """Each row twice, grouped in pairs: the same interval as the rows once (AUROC ignores duplicated pairs)."""
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 40)
+    scores = rng.normal(size=40) + labels
+    once = bootstrap(auroc, labels, scores, resamples=300, seed=4)
+    twice = bootstrap(
+        auroc, np.repeat(labels, 2), np.repeat(scores, 2), resamples=300, seed=4, groups=np.repeat(range(40), 2)
+    )
+    assert twice == once
+    naive = bootstrap(auroc, np.repeat(labels, 2), np.repeat(scores, 2), resamples=300, seed=4)
+    assert naive.high - naive.low < once.high - once.low  # copies counted as independent: too narrow
+
+
+def test_macro_bootstrap_known_values() -> None:
+    truths = {"a": np.array([0, 0, 1, 1.0]), "b": np.array([1, np.nan, 0, 1.0])}
+    perfect = {"a": np.array([0.1, 0.2, 0.8, 0.9]), "b": np.array([0.9, 0.0, 0.1, 0.8])}
+    assert macro_bootstrap(truths, perfect, resamples=200) == Estimate(1.0, 1.0, 1.0)
+    mixed = {"a": np.array([0.1, 0.2, 0.8, 0.9]), "b": np.array([0.1, 0.0, 0.9, 0.8])}  # b inverted: AUROC 0
+    estimate = macro_bootstrap(truths, mixed, resamples=200, seed=1)
+    assert estimate.value == 0.5 and estimate.low <= 0.5 <= estimate.high
+
+
+def test_identical_reports_are_all_right_answers_and_ties_count_against() -> None:
+    texts = ["no effusion", "effusion", "no effusion"]
+    relevant = same_text(texts)
+    assert relevant.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
+    similarity = np.array([[0.1, 0.2, 0.9], [0.0, 0.5, 0.1], [0.3, 0.3, 0.2]])
+    # Row 0: its twin (col 2) is best -> rank 1. Row 2: best relevant 0.3 ties the irrelevant 0.3 -> rank 2.
+    assert retrieval_ranks(similarity, relevant).tolist() == [1, 1, 2]
+
+
+def test_uncertain_and_unmentioned_labels_are_left_out() -> None:
+    from radpipe.evaluate.data import _label_value
+
+    assert [_label_value(v) for v in (1, 0)] == [1.0, 0.0]
+    assert all(np.isnan(_label_value(v)) for v in (-1, None))
