@@ -13,13 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from radpipe.context import evaluate_model, promote_model
 from radpipe.errors import RadpipeError
-
-HEADLINE = (
-    "zeroshot_auroc_macro",
-    "retrieval_image_to_text_recall_at_5",
-    "retrieval_text_to_image_recall_at_5",
-    "probe_auroc_macro",
-)
+from radpipe.evaluate.report import HEADLINE
 
 
 @task(cache_policy=NO_CACHE)

@@ -37,12 +37,13 @@ def pipeline_flow(
 
     Fine-tunes start from @champion: the new model if it won promotion, else the champion it did not beat.
     """
+    labels = list(DEFAULT_FINETUNES if finetune_labels is None else finetune_labels)
+    check_arguments(labels, shots, metric, profile, config)  # a typo should cost a second, not the whole chain
     ingest = ingest_flow(dicom, reports, dataset, profile)
     quality = curate_validate_flow(dataset)
     trained = train_flow(dataset, config)
     judged = evaluate_promote_flow(trained["model_uri"], dataset, metric)
     champion = judged["promotion"]["champion_now"]
-    labels = list(DEFAULT_FINETUNES if finetune_labels is None else finetune_labels)
     finetunes = [finetune_flow(champion, dataset, label, shots) for label in labels]
     return {
         "ingest": ingest,
@@ -53,6 +54,21 @@ def pipeline_flow(
         "champion": champion,
         "finetunes": finetunes,
     }
+
+
+def check_arguments(labels: list[str], shots: int | None, metric: str | None, profile: str, config: str | None) -> None:
+    """Everything the late steps would refuse, refused before the first one starts."""
+    from radpipe.evaluate.promotion import DEFAULT_METRIC, higher_is_better
+    from radpipe.finetune.config import finding_label, finetune_config
+    from radpipe.model.config import load_config
+    from radpipe.preprocess.profile import get_profile
+
+    get_profile(profile)
+    load_config(config)
+    higher_is_better(metric or DEFAULT_METRIC)
+    finetune_config(shots=shots)
+    for label in labels:
+        finding_label(label)
 
 
 def report(result: dict[str, Any], tracking_uri: str) -> str:
@@ -92,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--finetune", action="append", metavar="FINDING", help="fine-tune for this finding (repeatable)"
     )
+    parser.add_argument("--no-finetune", action="store_true", help="stop after promotion")
     parser.add_argument("--shots", type=int, help="few-shot fine-tunes: this many positive examples")
     parser.add_argument("--metric", help="promotion metric (default zeroshot_auroc_macro)")
     parser.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
@@ -101,8 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from radpipe.settings import get_settings
 
+    labels = [] if args.no_finetune else args.finetune
+    check_arguments(
+        list(DEFAULT_FINETUNES if labels is None else labels), args.shots, args.metric, args.profile, args.config
+    )
     result = pipeline_flow(
-        args.dicom, args.reports, args.out, args.config, args.finetune, args.shots, args.metric, args.profile
+        args.dicom, args.reports, args.out, args.config, labels, args.shots, args.metric, args.profile
     )
     print(report(result, get_settings().tracking_uri))
     return 0

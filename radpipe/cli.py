@@ -301,6 +301,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A non-negative integer argument (seeds, counts): argparse prints the one-line error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from radpipe.preprocess.profile import DEFAULT_PROFILE
 
@@ -347,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="zero-shot, retrieval and linear-probe metrics, logged to MLflow")
     evaluate.add_argument("model_uri", help="e.g. models:/radpipe-foundation@champion or models:/radpipe-foundation/3")
     evaluate.add_argument("dataset")
-    evaluate.add_argument("--seed", type=int, default=0, help="bootstrap and probe sampling seed")
+    evaluate.add_argument("--seed", type=_count, default=0, help="bootstrap and probe sampling seed")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -370,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--shots", type=int, help="train on N positive images (seeded) and every negative")
     finetune.add_argument("--mode", choices=["frozen", "partial"], default="frozen", help="partial: last stage learns")
     finetune.add_argument("--epochs", type=int, help="passes over the training images (default 100)")
-    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--seed", type=_count, default=0)
     finetune.set_defaults(func=cmd_finetune)
 
     pipeline = sub.add_parser("pipeline", help="the whole chain as one Prefect flow (what `make demo` runs)")
@@ -379,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--out", required=True, help="dataset folder or fsspec URL")
     pipeline.add_argument("--config", help="experiment YAML (see configs/); default: built-in defaults")
     pipeline.add_argument("--finetune", action="append", metavar="FINDING", help="fine-tune a finding (repeatable)")
+    pipeline.add_argument("--no-finetune", action="store_true", help="stop after promotion")
     pipeline.add_argument("--shots", type=int, help="few-shot fine-tunes: this many positive examples")
     pipeline.add_argument("--metric", help="promotion metric (default zeroshot_auroc_macro)")
     pipeline.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")

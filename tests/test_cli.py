@@ -58,6 +58,7 @@ def test_train_with_a_bad_config_is_one_line(trainable: tuple[Path, Path], tmp_p
     assert "train.batch_size" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("command", ["evaluate", "promote", "embed"])
 def test_model_commands_name_a_missing_model_in_one_line(command: str, trainable: tuple[Path, Path]) -> None:
     result = _run(command, "models:/no-such-model@champion", str(trainable[1]))
@@ -68,3 +69,26 @@ def test_model_commands_name_a_missing_model_in_one_line(command: str, trainable
 def test_evaluate_refuses_a_dataset_that_is_not_one(tmp_path: Path) -> None:
     result = _run("evaluate", "models:/radpipe-foundation@champion", str(tmp_path))
     assert result.returncode == 1 and "not a radpipe dataset" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--finetune", "pneumothorx"), "unknown label 'pneumothorx'"),
+        (("--metric", "val_top1"), "unknown promotion metric"),
+        (("--shots", "0"), "shots"),
+        (("--config", "/nonexistent.yaml"), "nonexistent.yaml"),
+    ],
+)
+def test_pipeline_refuses_bad_arguments_before_it_starts(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    result = _run("pipeline", "--dicom", str(tmp_path), "--out", str(tmp_path / "dataset"), *args)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "dataset").exists()  # nothing ingested
+
+
+@pytest.mark.parametrize("command", ["evaluate", "finetune"])
+def test_a_negative_seed_is_refused_by_the_parser(command: str) -> None:
+    extra = ("--label", "pneumothorax") if command == "finetune" else ()
+    result = _run(command, "models:/m@champion", "/tmp", "--seed", "-1", *extra)
+    assert result.returncode == 2 and "must be 0 or more" in result.stderr and "Traceback" not in result.stderr

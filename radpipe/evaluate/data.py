@@ -46,11 +46,15 @@ class LabelledSplit:
             {name: values[index] for name, values in self.labels.items()},
         )
 
-    def first_image_per_study(self) -> LabelledSplit:
+    def first_row_per_study(self) -> list[int]:
         """One image per report: retrieval pairs an image with its report, and a study's views share one."""
         seen: set[str] = set()
-        rows = [i for i, study in enumerate(self.studies) if not (study in seen or seen.add(study))]  # type: ignore[func-returns-value]
-        return self.subset(rows)
+        rows = []
+        for i, study in enumerate(self.studies):
+            if study not in seen:
+                seen.add(study)
+                rows.append(i)
+        return rows
 
 
 def _label_value(value: int | None) -> float:
@@ -68,7 +72,11 @@ def labelled_split(store: DatasetStore, split: str) -> LabelledSplit:
     studies = studies.filter(pc.equal(studies["split"], split))
     # Arrow joins no struct column: the labels travel as flat "labels.<name>" columns.
     reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "labels"]).flatten()
-    joined = images.join(studies, "study_instance_uid").join(reports, "report_id").sort_by("sop_instance_uid")
+    joined = (
+        images.join(studies, "study_instance_uid", join_type="inner")
+        .join(reports, "report_id", join_type="inner")
+        .sort_by("sop_instance_uid")
+    )
     uids, study_ids, texts = [], [], []
     labels: dict[str, list[float]] = {name: [] for name in LABELS}
     for row in joined.to_pylist():

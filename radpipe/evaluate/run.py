@@ -111,8 +111,8 @@ def compute(
     metrics = _estimate_metrics("zeroshot_auroc", zeroshot)
     metrics |= _estimate_metrics("zeroshot_auroc", {"macro": macro})
 
-    pairs = test.first_image_per_study()
-    rows = [test.uids.index(uid) for uid in pairs.uids]
+    rows = test.first_row_per_study()
+    pairs = test.subset(rows)
     text_emb = embedder.embed_texts(pairs.texts)
     relevant = same_text(pairs.texts)
     metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)

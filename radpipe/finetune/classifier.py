@@ -14,12 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from radpipe.dataset.store import DatasetStore
-from radpipe.errors import SourceError
-from radpipe.evaluate.data import LabelledSplit, Progress, embed_images_of, iter_pixels
 from radpipe.finetune.config import Mode
 from radpipe.model.clip import ContrastiveModel
-from radpipe.model.embed import CHUNK, Embedder
 from radpipe.model.image import ImageEncoder
 
 
@@ -76,39 +72,6 @@ def last_stage_inputs(model: ContrastiveModel, images: torch.Tensor) -> torch.Te
     finally:
         hook.remove()
     return captured[0]
-
-
-def features_of(
-    store: DatasetStore, rows: LabelledSplit, embedder: Embedder, mode: Mode, on_progress: Progress | None = None
-) -> torch.Tensor:
-    """The classifier's input for every row (aligned with rows.uids), computed once with the frozen encoder."""
-    if mode == "frozen":
-        return torch.from_numpy(embed_images_of(store, rows, embedder, on_progress))
-    position = {uid: i for i, uid in enumerate(rows.uids)}
-    captured: list[torch.Tensor] = []
-    order: list[int] = []
-    chunk: list[np.ndarray] = []
-
-    def flush() -> None:
-        if chunk:
-            images = torch.from_numpy(np.stack(chunk)[:, None]).to(embedder.device)
-            captured.append(last_stage_inputs(embedder.model, images).float().cpu())
-            chunk.clear()
-            if on_progress is not None:
-                on_progress(len(order), len(rows))
-
-    for uid, pixels in iter_pixels(store, rows.uids):
-        order.append(position[uid])
-        chunk.append(embedder.image_input(pixels))
-        if len(chunk) >= CHUNK:
-            flush()
-    flush()
-    if len(set(order)) != len(rows):
-        raise SourceError(f"{len(rows) - len(set(order))} image(s) of the {rows.split} split are missing from images/")
-    features = torch.cat(captured)
-    out = torch.empty_like(features)
-    out[torch.as_tensor(order)] = features
-    return out
 
 
 @torch.no_grad()

@@ -31,7 +31,7 @@ class FinetuneConfig(BaseModel):
     # Few-shot: train on this many positive images (a seeded choice) and every negative; None uses all positives.
     shots: int | None = Field(None, ge=1)
     # Seeds the few-shot choice, the head's initialisation, the batch order and the bootstrap.
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     # Bootstrap resamples for the AUROC interval.
     resamples: int = Field(1000, ge=0)
     # The MLflow experiment of fine-tuning runs (each names its finding and dataset version).

@@ -6,14 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow.compute as pc
-
 from radpipe.dataset.store import DatasetStore
-from radpipe.errors import ConfigError, SourceError
+from radpipe.errors import ConfigError
 from radpipe.evaluate.data import embed_images_of, labelled_split
-from radpipe.finetune.classifier import features_of, probabilities
+from radpipe.evaluate.run import dataset_profile
+from radpipe.finetune.classifier import probabilities
 from radpipe.finetune.config import FinetuneConfig, finding_label, registered_name
-from radpipe.finetune.data import evaluation_rows, training_rows
+from radpipe.finetune.data import evaluation_rows, features_of, training_rows
 from radpipe.finetune.loop import auroc_metrics, train_classifier
 from radpipe.model.embed import Embedder
 from radpipe.quality.status import require_validated
@@ -37,13 +36,6 @@ class FinetuneSummary:
     mode: str
     shots: int | None
     metrics: dict[str, float] = field(default_factory=dict)
-
-
-def _dataset_profile(store: DatasetStore) -> str:
-    profiles = pc.unique(store.read_table("images", ["profile"])["profile"]).to_pylist()
-    if len(profiles) != 1:
-        raise SourceError(f"images were ingested with several profiles ({', '.join(map(str, profiles))}); one expected")
-    return str(profiles[0])
 
 
 def _foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dict[str, str]]:
@@ -77,7 +69,7 @@ def finetune(
     label = finding_label(label)
     store = DatasetStore(dataset)
     version = require_validated(store)  # never learn from, or report numbers on, data that failed its suites
-    profile = _dataset_profile(store)
+    profile = dataset_profile(store)
     train = training_rows(labelled_split(store, "train"), label, config.shots, config.seed)
     test = evaluation_rows(labelled_split(store, "test"), label)
 
