@@ -47,7 +47,7 @@ def random_third(dataset: Path, seed: int) -> int:
     return len(candidates) - len(dropped)
 
 
-def run_prune_bench(out: Path, console: Console, studies: int = 300, config: str | None = None) -> dict[str, Any]:
+def run_prune_bench(out: Path, console: Console, studies: int = 1000, config: str | None = None) -> dict[str, Any]:
     """Train and evaluate the three contenders; print and save the table."""
     from radpipe.context import curate_dataset, validate
     from radpipe.curate.semantic import SemanticRule

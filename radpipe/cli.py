@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", default="bench-out")
     bench.add_argument("--suite", choices=["all", "ingest", "train", "prune"], default="all")
-    bench.add_argument("--prune-studies", type=int, default=300, help="corpus size of the data-efficiency suite")
+    bench.add_argument("--prune-studies", type=int, default=1000, help="corpus size of the data-efficiency suite")
     bench.add_argument("--train-repeat", type=int, default=2, help="rounds of the training benchmark")
     bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")
     bench.add_argument("--repeat", type=int, default=3, help="rounds; figures are medians")
