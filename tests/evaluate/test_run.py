@@ -8,8 +8,10 @@ import pytest
 from mlflow import MlflowClient
 
 from radpipe import tracking
+from radpipe.dataset.store import DatasetStore
+from radpipe.evaluate.data import labelled_split
 from radpipe.evaluate.report import HEADLINE, version_tag
-from radpipe.evaluate.run import evaluate
+from radpipe.evaluate.run import evaluate, protocol_digest
 from radpipe.settings import get_settings
 from tests.registry import register_untrained
 
@@ -43,6 +45,9 @@ def test_evaluation_logs_the_named_metrics_against_the_model_version(evaluated) 
     assert run.info.status == "FINISHED"
     assert run.data.tags["model_uri"] == uri and run.data.tags["dataset_version"] == summary.dataset_version
     assert run.data.metrics["zeroshot_auroc_macro"] == pytest.approx(m["zeroshot_auroc_macro"])
+    shown = run.data.tags["examples"].split(",")  # what an erasure searches for: the grid's images
+    assert shown and set(shown) <= set(labelled_split(DatasetStore(str(dataset)), "test").uids)
+    assert run.data.tags["protocol"] == protocol_digest(3)
     artifacts = {a.path for a in client.list_artifacts(summary.run_id, "plots")}
     artifacts |= {a.path for a in client.list_artifacts(summary.run_id, "tables")}
     assert {"plots/zeroshot_roc.png", "plots/retrieval_examples.png", "tables/metrics.md"} <= artifacts
