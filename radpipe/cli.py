@@ -24,7 +24,7 @@ from radpipe.settings import get_settings
 
 # soft_wrap: an error stays one line whatever the terminal width (scripts and log scrapers split on lines).
 console = Console(stderr=True, soft_wrap=True)
-out = Console()
+out = Console(soft_wrap=True)  # a result line stays one line in a pipe or a log
 
 
 class LazyProgress:
