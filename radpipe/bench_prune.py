@@ -94,7 +94,7 @@ def run_prune_bench(out: Path, console: Console, studies: int = 1000, config: st
         cells = [f"{r[c]:.3f}" for c in COLUMNS]
         cells[0] = f"{r[COLUMNS[0]]:.3f} [{r[COLUMNS[0] + '_ci_low']:.2f}, {r[COLUMNS[0] + '_ci_high']:.2f}]"
         table.add_row(label, str(r["train_images"]), *cells)
-    console.print(table)
+    console.print(table, width=120)  # whole columns in a log or a pipe too
     ratio = results["semdedup third"][COLUMNS[0]] / results["full"][COLUMNS[0]]
     console.print(f"semdedup third / full, zero-shot macro AUROC: {ratio:.3f}")
     (out / "prune-results.json").write_text(json.dumps(results, indent=2))
