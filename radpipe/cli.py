@@ -81,6 +81,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
         f"{summary.reports} reports, to {args.out}"
     )
     out.print("transfer syntaxes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.transfer_syntaxes.items())))
+    if summary.volume_series:
+        out.print(
+            f"of which {summary.volume_studies} CT/MR studies ({summary.volume_series} series; cases in "
+            f"{Path(args.out) / 'volumes_manifest.json'})"
+        )
     return 0
 
 
@@ -89,7 +94,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from radpipe.report import print_ingest_summary
 
     with LazyProgress("ingest") as progress:
-        summary = ingest_sources(args.dicom, args.reports, args.out, args.profile, progress.update)
+        volume_profiles = {"CT": args.ct_profile, "MR": args.mr_profile}
+        summary = ingest_sources(
+            args.dicom, args.reports, args.out, args.profile, progress.update, volume_profiles=volume_profiles
+        )
     print_ingest_summary(summary, out)
     return 0
 
@@ -322,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.add_parser("synth", help="generate a synthetic DICOM + report archive")
     synth.add_argument("out", help="output folder (OUT/dicom, OUT/reports)")
     synth.add_argument("--studies", type=int, default=100)
-    synth.add_argument("--volumes", type=int, default=0, help="CT/MR series (not available yet)")
+    synth.add_argument("--volumes", type=int, default=0, help="chest CT/MR phantom studies; 4+ adds real-layout cases")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--phi", action="store_true", help="plant realistic fake identifiers")
     synth.set_defaults(func=cmd_synth)
@@ -332,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--reports", help="report source: JSONL/CSV/Open-i XML file or folder")
     ingest.add_argument("--out", required=True, help="dataset folder or fsspec URL")
     ingest.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
+    ingest.add_argument("--ct-profile", default="ct-small", help="volume profile for CT series (ct-small, ct-merlin)")
+    ingest.add_argument("--mr-profile", default="mr-small", help="volume profile for MR series")
     ingest.set_defaults(func=cmd_ingest)
 
     validate = sub.add_parser("validate", help="run the expectation suites; exit 0 only if all pass")

@@ -23,6 +23,7 @@ from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.preprocess import get_profile
+from radpipe.preprocess.volume import get_volume_profile
 from radpipe.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # Dask, validation (pandas, GX) and curation load only for the commands that use them
@@ -59,10 +60,13 @@ def ingest_sources(
     profile_name: str,
     on_progress: ProgressCallback | None = None,
     gate: bool = True,
+    volume_profiles: dict[str, str] | None = None,
 ) -> IngestSummary:
     """Ingest with the configured key and Dask engine, then (by default) the PHI gate."""
     settings = get_settings()
     profile = get_profile(profile_name)
+    for name in (volume_profiles or {}).values():
+        get_volume_profile(name)  # an unknown name fails now, not after the whole archive is read
     check_sources(dicom, reports, dataset)  # before a cluster starts: a typo should cost a second, not ten
     deid = deidentifier(settings)
     with engine(settings) as dask:
@@ -76,6 +80,7 @@ def ingest_sources(
             on_progress,
             home=settings.home,
             log_quarantined_paths=settings.radpipe_log_quarantined_paths,
+            volume_profiles=volume_profiles,
         )
     if gate:
         phi_gate(dataset)

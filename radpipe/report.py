@@ -33,6 +33,11 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
             table.add_row(f"    quarantined {reason}", f"{count:,}")
     table.add_row("Reports linked to studies (whole dataset)", f"{summary.reports_linked:,}")
     table.add_row("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}")
+    if summary.volumes_assembled or summary.volumes_with_issues:
+        table.add_row("CT/MR series assembled into volumes", f"{summary.volumes_assembled:,}")
+        table.add_row("  held back for their geometry", f"{sum(summary.volumes_with_issues.values()):,}")
+        for issue, count in sorted(summary.volumes_with_issues.items()):
+            table.add_row(f"    {issue}", f"{count:,}")
     table.add_row("Studies in dataset", f"{summary.studies:,}")
     table.add_row("Time", f"{summary.seconds:,.1f} s")
     table.add_row("Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s")

@@ -49,6 +49,45 @@ IMAGES = pa.schema(
     ]
 )
 
+# One row per slice (a single-frame instance, or one frame of an enhanced multi-frame object) of a CT/MR
+# series, in HU (MR: stored values), at source resolution: what volumes/ is assembled from, and re-assembled
+# from when more of a series arrives in a later run.
+SLICES = pa.schema(
+    [
+        ("sop_instance_uid", pa.string()),
+        ("frame", pa.int32()),  # 0 for single-frame instances
+        ("series_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("modality", pa.string()),
+        ("position", pa.list_(pa.float64())),  # ImagePositionPatient (LPS, mm)
+        ("orientation", pa.list_(pa.float64())),  # ImageOrientationPatient
+        ("pixel_spacing", pa.list_(pa.float64())),  # (row, column) mm
+        ("pixels", pa.binary()),  # modality values after the rescale, int16 little-endian, rows x columns
+        ("shape", pa.list_(pa.int32())),
+        ("dtype", pa.string()),
+        ("batch_id", pa.string()),
+    ]
+)
+
+# One row per CT/MR series (CONTRACT.md): the volume resampled to the profile's spacing and size, or, when
+# its geometry is not sound, no pixels and the issues that stopped it (kept, never silently assembled).
+VOLUMES = pa.schema(
+    [
+        ("series_instance_uid", pa.string()),
+        ("study_instance_uid", pa.string()),
+        ("modality", pa.string()),
+        ("pixels", pa.binary()),  # int16 little-endian, shape (D, H, W); null when `issues` is not empty
+        ("shape", pa.list_(pa.int32())),
+        ("dtype", pa.string()),
+        ("spacing", pa.list_(pa.float64())),  # (z, y, x) mm: the profile's
+        ("source_spacing", pa.list_(pa.float64())),  # (z, y, x) mm as acquired
+        ("n_slices", pa.int32()),
+        ("issues", pa.list_(pa.string())),  # geometry issues (kind: detail); empty when assembled
+        ("profile", pa.string()),  # a volume profile: its windows make the model's channels
+        ("assembled_at", pa.string()),
+    ]
+)
+
 REPORTS = pa.schema(
     [
         ("report_id", pa.string()),
@@ -146,6 +185,8 @@ TABLES: dict[str, pa.Schema] = {
     "_ledger": LEDGER,
     "_erasures": ERASURES,
     "curation": CURATION,
+    "slices": SLICES,
+    "volumes": VOLUMES,
     "embeddings": EMBEDDINGS,
 }
 # Columns holding pixel payloads: no statistics, no dictionary, no compression (it does not pay on pixels).

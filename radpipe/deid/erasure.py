@@ -70,6 +70,8 @@ def erase_patient(store: DatasetStore, pseudonymizer: Pseudonymizer, source_pati
         "quarantine": ("source_key", sources),
         "curation": ("sop_instance_uid", sops),
         "embeddings": ("sop_instance_uid", sops),
+        "slices": ("sop_instance_uid", sops),
+        "volumes": ("study_instance_uid", studies),
     }
     batch_id = "erase-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     summary = ErasureSummary()

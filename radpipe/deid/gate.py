@@ -24,7 +24,7 @@ from radpipe.deid.pseudonym import Pseudonymizer
 from radpipe.errors import RadpipeError
 
 GATE_FILE = "_gate.json"
-SCANNED_TABLES = ("instances", "images", "reports", "studies", "quarantine", "_ledger")
+SCANNED_TABLES = ("instances", "images", "slices", "volumes", "reports", "studies", "quarantine", "_ledger")
 
 
 class PhiGateFailed(RadpipeError):

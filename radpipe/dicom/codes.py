@@ -22,6 +22,11 @@ class Modality(StrEnum):
     def projection(cls) -> frozenset[str]:
         return frozenset({cls.CR.value, cls.DX.value})
 
+    @classmethod
+    def cross_sectional(cls) -> frozenset[str]:
+        """Series of slices assembled into volumes/."""
+        return frozenset({cls.CT.value, cls.MR.value})
+
 
 class Photometric(StrEnum):
     MONOCHROME1 = "MONOCHROME1"  # minimum value displays white: invert after windowing

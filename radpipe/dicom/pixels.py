@@ -44,6 +44,16 @@ def expected_native_bytes(ds: Dataset) -> int:
 
 def decode_pixels(ds: Dataset) -> tuple[np.ndarray, str]:
     """Return (stored pixel values, decoder name) of the first frame; raise on truncation or failure."""
+    return _decode(ds, 0)
+
+
+def decode_frames(ds: Dataset) -> tuple[np.ndarray, str]:
+    """Return (stored values of every frame [frames, rows, columns], decoder name); raise like decode_pixels."""
+    array, decoder = _decode(ds, None)
+    return (array[None] if array.ndim == 2 else array), decoder
+
+
+def _decode(ds: Dataset, index: int | None) -> tuple[np.ndarray, str]:
     transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
     try:
         plugin = choose_plugin(transfer_syntax)
@@ -52,7 +62,7 @@ def decode_pixels(ds: Dataset) -> tuple[np.ndarray, str]:
     if not plugin and len(ds.PixelData) < expected_native_bytes(ds):
         raise TruncatedPixelsError(f"pixel data holds {len(ds.PixelData)} bytes, {expected_native_bytes(ds)} expected")
     try:
-        array, _ = get_decoder(transfer_syntax).as_array(ds, index=0, decoding_plugin=plugin)
+        array, _ = get_decoder(transfer_syntax).as_array(ds, index=index, decoding_plugin=plugin)
     except Exception as exc:  # codecs raise many types; all mean the same thing to us
         raise UndecodableError(f"{plugin or 'native'} decoder failed: {type(exc).__name__}") from exc
     return array, plugin or NATIVE

@@ -61,7 +61,7 @@ def ingest_dicom_batch(
     cv2.setNumThreads(1)
     _quiet_libraries()
     store = DatasetStore(dataset_uri)
-    writers = {t: StagedTableWriter(store, batch_id, t) for t in ("instances", "images", "quarantine")}
+    writers = {t: StagedTableWriter(store, batch_id, t) for t in ("instances", "images", "slices", "quarantine")}
     batch = StagedBatch(batch_id, keys={"instances": []})
     seen: set[str] = set()
     identifiers: list[str] = []
@@ -96,7 +96,10 @@ def ingest_dicom_batch(
         uid = outcome.instance["sop_instance_uid"]
         seen.add(uid)
         writers["instances"].add(outcome.instance, batch_id)
-        writers["images"].add(outcome.image, batch_id)
+        if outcome.image is not None:
+            writers["images"].add(outcome.image, batch_id)
+        for row in outcome.slices:
+            writers["slices"].add(row, batch_id)
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,11 +15,13 @@ from radpipe.deid import Deidentifier
 from radpipe.deid.burned_in import burned_in_reason
 from radpipe.deid.identifiers import header_values
 from radpipe.dicom.codes import Modality
+from radpipe.dicom.geometry import GeometryError, read_geometries
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
-from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_pixels
+from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_frames, decode_pixels
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
 from radpipe.preprocess import Profile
 from radpipe.preprocess.dicom_image import parse_dicom, profiled_pixels
+from radpipe.preprocess.volume import to_hu
 
 # 100 megapixels: far above any radiograph (a 43 x 43 cm detector at 0.1 mm is 18.5 MP).
 MAX_PIXELS = 100_000_000
@@ -27,10 +29,11 @@ MAX_PIXELS = 100_000_000
 
 @dataclass(frozen=True)
 class IngestedInstance:
-    """The rows one good file contributes."""
+    """The rows one good file contributes: a radiograph's image, or a CT/MR instance's slices (frames)."""
 
     instance: dict[str, Any]
-    image: dict[str, Any]
+    image: dict[str, Any] | None = None
+    slices: list[dict[str, Any]] = field(default_factory=list)
 
 
 def process_dicom(
@@ -80,13 +83,15 @@ def process_dicom(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
     except Exception as exc:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed header ({type(exc).__name__})")
-    if header.modality not in Modality.projection():
-        # Only a known code is echoed: a free-text Modality value could carry anything.
-        shown = header.modality if header.modality in Modality.__members__ else "other"
-        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {shown} is not 2D radiography")
     if header.rows * header.columns * header.number_of_frames > MAX_PIXELS:
         # Decoding a declared 65535 x 65535 image would take the worker (and its whole batch) down.
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
+    if header.modality in Modality.cross_sectional():
+        return _cross_sectional(ds, header, source_key, reject)
+    if header.modality not in Modality.projection():
+        # Only a known code is echoed: a free-text Modality value could carry anything.
+        shown = header.modality if header.modality in Modality.__members__ else "other"
+        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {shown} is not radiography, CT or MR")
     if header.samples_per_pixel != 1 or header.number_of_frames != 1:
         return reject(
             Stage.HEADER,
@@ -116,6 +121,53 @@ def process_dicom(
     return IngestedInstance(
         instance=_instance_row(header, stored, decoder, source_key), image=_image_row(header, pixels, profile)
     )
+
+
+def _cross_sectional(
+    ds: Any, header: InstanceHeader, source_key: str, reject: Callable[[Stage, Reason, str], Quarantined]
+) -> IngestedInstance | Quarantined:
+    """A CT/MR instance: every frame as a slice in modality values, placed by its geometry (assembled later)."""
+    if header.samples_per_pixel != 1:
+        return reject(Stage.HEADER, Reason.UNSUPPORTED_IMAGE, f"{header.samples_per_pixel} samples; grey expected")
+    try:
+        geometries = read_geometries(ds)
+    except GeometryError as exc:
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
+    except Exception as exc:
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed geometry ({type(exc).__name__})")
+    try:
+        frames, decoder = decode_frames(ds)
+    except TruncatedPixelsError as exc:
+        return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
+    except UndecodableError as exc:
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
+    except Exception as exc:
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
+    if frames.shape != (len(geometries), header.rows, header.columns):
+        return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER, f"decoded {frames.shape} differs from the header")
+    # CT in HU fits int16 exactly; MR has no fixed scale, so its values are kept as float32.
+    dtype = np.dtype("<i2") if header.modality == Modality.CT.value else np.dtype("<f4")
+    slices = []
+    for index, (frame, geometry) in enumerate(zip(frames, geometries, strict=True)):
+        values = to_hu(frame, geometry.rescale_slope, geometry.rescale_intercept)
+        if dtype.kind == "i":
+            values = np.clip(np.rint(values), -32768, 32767)
+        slices.append(
+            {
+                "sop_instance_uid": header.sop_instance_uid,
+                "frame": index,
+                "series_instance_uid": header.series_instance_uid,
+                "study_instance_uid": header.study_instance_uid,
+                "modality": header.modality,
+                "position": list(geometry.position),
+                "orientation": list(geometry.orientation),
+                "pixel_spacing": list(geometry.pixel_spacing),
+                "pixels": values.astype(dtype).tobytes(),
+                "shape": [header.rows, header.columns],
+                "dtype": dtype.str,
+            }
+        )
+    return IngestedInstance(instance=_instance_row(header, frames, decoder, source_key), slices=slices)
 
 
 def _instance_row(header: InstanceHeader, stored: np.ndarray, decoder: str, source_key: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.sources import SourceFile, WalkError, check_source, walk
 from radpipe.ingest.studies import rebuild_studies
+from radpipe.ingest.volumes import assemble_volumes
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import REPORT_SUFFIXES
 
@@ -59,6 +60,8 @@ class IngestSummary:
     reports_linked: int = 0
     reports_orphaned: int = 0
     studies: int = 0
+    volumes_assembled: int = 0  # CT/MR series (re)assembled into volumes/ by this run
+    volumes_with_issues: Counter[str] = field(default_factory=Counter)  # series held back, by geometry issue
     input_bytes: int = 0
     seconds: float = 0.0
     recovered_batches: int = 0
@@ -169,7 +172,7 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[
             records.append(Quarantined(source_key, Stage.DEDUP, Reason.DUPLICATE, detail))
         if dropped:
             column = "sop_instance_uid" if table == "instances" else "report_id"
-            related = ("instances", "images") if table == "instances" else ("reports",)
+            related = ("instances", "images", "slices") if table == "instances" else ("reports",)
             for name in related:
                 if name in batch.files:
                     rewrite_without(store, batch.files[name], name, column, dropped)
@@ -261,12 +264,14 @@ def ingest(
     on_progress: ProgressCallback | None = None,
     home: Path | None = None,
     log_quarantined_paths: bool = False,
+    volume_profiles: dict[str, str] | None = None,
 ) -> IngestSummary:
     """Ingest new files from the sources into the dataset; safe to rerun and to interrupt.
 
     With `home` (RADPIPE_HOME), the source identifiers seen are kept there as keyed hashes for the
     PHI gate; with `log_quarantined_paths` too, the clear paths of quarantined files go to an
-    operator-only log there (mode 0600).
+    operator-only log there (mode 0600). `volume_profiles` maps CT/MR to a volume profile
+    (default radpipe.ingest.volumes.DEFAULT_VOLUME_PROFILES).
     """
     check_sources(dicom_source, report_source, dataset_uri)
     started = time.perf_counter()
@@ -276,7 +281,9 @@ def ingest(
     with dataset_lock(store, run_id):
         dataset_id = check_key(store, deid.pseudonymizer.key)
         state = _RunState()
-        summary = _ingest_locked(dicom_source, report_source, store, deid, profile, engine, run_id, on_progress, state)
+        summary = _ingest_locked(
+            dicom_source, report_source, store, deid, profile, engine, run_id, on_progress, state, volume_profiles
+        )
         summary.dataset_id = dataset_id
         if home is not None:
             IdentifierStore(home, dataset_id).add(state.phi, run_id)
@@ -301,6 +308,7 @@ def _ingest_locked(
     run_id: str,
     on_progress: ProgressCallback | None,
     state: _RunState,
+    volume_profiles: dict[str, str] | None = None,
 ) -> IngestSummary:
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
@@ -349,6 +357,9 @@ def _ingest_locked(
                 batch = _crashed_batch(store, f"{args[1]}x", source, fn is ingest_dicom_batch, error)
                 _publish_and_record(store, batch, known, summary, state)
                 progress.advance(size)
+    volumes = assemble_volumes(store, volume_profiles)
+    summary.volumes_assembled = volumes.assembled
+    summary.volumes_with_issues = volumes.issues
     links = rebuild_studies(store)
     summary.studies = links.studies
     summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned

@@ -24,6 +24,7 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         "instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]
     ).to_pylist()
     images = store.read_table("images", ["study_instance_uid"]).column("study_instance_uid").to_pylist()
+    volumes = store.read_table("volumes", ["study_instance_uid", "issues"]).to_pylist()
     reports = store.read_table("reports", ["report_id", "study_instance_uid", "accession_number"]).to_pylist()
     previous = store.read_table("studies", ["study_instance_uid", "split"]).to_pylist()
     splits = {row["study_instance_uid"]: row["split"] for row in previous}
@@ -52,6 +53,10 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
     for uid in images:
         if uid in studies:
             studies[uid]["n_images"] = int(studies[uid]["n_images"]) + 1  # type: ignore[call-overload]
+    for volume in volumes:  # assembled ones: a series held back for its geometry has nothing to train on
+        held = studies.get(volume["study_instance_uid"])
+        if held is not None and not volume["issues"]:
+            held["n_volumes"] = int(held["n_volumes"]) + 1  # type: ignore[call-overload]
     linked = 0
     for report in sorted(reports, key=lambda r: r["report_id"]):
         uid = report["study_instance_uid"] if report["study_instance_uid"] in studies else None

@@ -25,7 +25,7 @@ _REWRITTEN_TABLES = ("studies", "curation")
 def dataset_version(store: DatasetStore) -> str:
     """A digest of the dataset's manifest (every table file's name and size, derived tables' bytes)."""
     digest = hashlib.sha256()
-    for table in ("instances", "images", "reports", "studies", "quarantine", "curation"):
+    for table in ("instances", "images", "volumes", "reports", "studies", "quarantine", "curation"):
         for file in store.table_files(table):
             digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
             if table in _REWRITTEN_TABLES:

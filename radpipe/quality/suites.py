@@ -40,7 +40,7 @@ class QualityConfig:
     report_sections_mostly: float = REPORT_SECTIONS_MOSTLY
     # The profile's image shape (images/ must all have it).
     image_shape: tuple[int, int] = (224, 224)
-    allowed_modalities: tuple[str, ...] = tuple(sorted(Modality.projection()))
+    allowed_modalities: tuple[str, ...] = tuple(sorted(Modality.projection() | Modality.cross_sectional()))
 
 
 def table_suites(config: QualityConfig) -> dict[str, list[Check]]:
@@ -79,6 +79,26 @@ def table_suites(config: QualityConfig) -> dict[str, list[Check]]:
                 "pixels match shape x dtype",
             ),
             Check("ExpectColumnValuesToBeUnique", {"column": "sop_instance_uid"}),
+        ],
+        "volumes": [
+            *_not_null("series_instance_uid", "study_instance_uid", "modality", "profile", "n_slices"),
+            Check(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "modality", "value_set": sorted(Modality.cross_sectional())},
+                "CT and MR series only",
+            ),
+            Check("ExpectColumnValuesToBeUnique", {"column": "series_instance_uid"}, "one volume per series"),
+            Check("ExpectColumnValuesToBeBetween", {"column": "n_slices", "min_value": 1}),
+            Check(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "pixels_iff_no_issues", "value_set": [True]},
+                "assembled exactly when the geometry had no issue: never silently",
+            ),
+            Check("ExpectColumnValuesToBeInSet", {"column": "shape_ok", "value_set": [True]}, "the profile's size"),
+            Check(
+                "ExpectColumnValuesToBeInSet", {"column": "spacing_ok", "value_set": [True]}, "the profile's spacing"
+            ),
+            Check("ExpectColumnValuesToBeInSet", {"column": "bytes_ok", "value_set": [True]}, "pixels = shape x dtype"),
         ],
         "reports": [
             *_not_null("report_id", "text"),

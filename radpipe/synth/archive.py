@@ -1,31 +1,40 @@
-"""Write the synthetic archive: OUT/dicom/**.dcm, OUT/reports/reports.jsonl and OUT/truth.jsonl."""
+"""Write the synthetic archive: OUT/dicom/**.dcm, OUT/reports/reports.jsonl and OUT/truth.jsonl.
+
+With volumes, also OUT/volumes_manifest.json: each CT/MR series' UID and on-disk layout (series.py).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     UID,
+    CTImageStorage,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLSLossless,
+    MRImageStorage,
     RLELossless,
     generate_uid,
 )
 
+from radpipe.dicom.codes import Modality
 from radpipe.errors import RadpipeError
 from radpipe.synth.drawing import draw_chest
-from radpipe.synth.findings import Findings, sample_findings
+from radpipe.synth.findings import Findings, State, sample_findings
 from radpipe.synth.identities import Patient, make_patient, phi_sentence
 from radpipe.synth.report_text import write_report
+from radpipe.synth.series import SeriesCase, WrittenSeries, plan_series, write_volume_series
 
 TRANSFER_SYNTAXES = (
     ExplicitVRLittleEndian,
@@ -35,22 +44,31 @@ TRANSFER_SYNTAXES = (
     JPEG2000Lossless,
     JPEGLSLossless,
 )
-SOP_CLASS = {"CR": "1.2.840.10008.5.1.4.1.1.1", "DX": "1.2.840.10008.5.1.4.1.1.1.1"}
+SOP_CLASS = {
+    "CR": "1.2.840.10008.5.1.4.1.1.1",
+    "DX": "1.2.840.10008.5.1.4.1.1.1.1",
+    "CT": CTImageStorage,
+    "MR": MRImageStorage,
+}
 SIZES = ((512, 512), (480, 600), (600, 480), (448, 448), (640, 512))
 BITS_STORED = (8, 10, 12, 14, 16)
 PIXEL_SPACINGS = (0.5, 0.6, 0.7, 0.8)
 STUDIES_PER_PATIENT = 1.6
 IMAGES_MISSING_FRACTION = 0.03  # report arrived, images not yet: reports/ must keep it
 REPORT_MISSING_FRACTION = 0.03
+# A chest CT often follows a chest film: half the volume studies go to a patient who has radiographs too.
+VOLUME_SHARED_PATIENT_FRACTION = 0.5
 
 
 @dataclass
 class SynthSummary:
-    studies: int = 0
+    studies: int = 0  # every study, radiograph and volume
     patients: int = 0
-    instances: int = 0
+    instances: int = 0  # DICOM files: a multi-frame volume is one
     reports: int = 0
     transfer_syntaxes: dict[str, int] = field(default_factory=dict)
+    volume_studies: int = 0  # of `studies`, the CT/MR ones
+    volume_series: int = 0
 
 
 def _uid(seed: int, *parts: object) -> str:
@@ -70,7 +88,8 @@ def _dataset(patient: Patient, study: dict[str, str], modality: str, view: str, 
     ds.StudyInstanceUID = study["uid"]
     ds.Modality = modality
     ds.BodyPartExamined = "CHEST"
-    ds.ViewPosition = view
+    if view:  # projection radiographs only
+        ds.ViewPosition = view
     ds.Manufacturer = "radpipe-synth"
     ds.SyntheticData = "YES"  # (0008,001C): never let a generated image pass for a real one
     if phi:
@@ -136,11 +155,11 @@ def write_archive(
     volumes: int = 0,
     on_study: Callable[[], None] | None = None,
 ) -> SynthSummary:
-    """Generate `studies` chest radiograph studies (and their reports) under `out`."""
+    """Generate `studies` chest radiograph studies and `volumes` CT/MR studies (and their reports) under `out`."""
     if studies < 1:
         raise RadpipeError("--studies must be at least 1")
-    if volumes:
-        raise RadpipeError("--volumes (CT/MR series) is not available yet; generate 2D studies only")
+    if volumes < 0:
+        raise RadpipeError("--volumes must be 0 or more")
     if (out / "dicom").exists() and any((out / "dicom").iterdir()):
         raise RadpipeError(f"{out}/dicom already holds files; choose an empty output folder")
     master = np.random.default_rng(seed)
@@ -195,7 +214,102 @@ def write_archive(
             )
             if on_study:
                 on_study()
+        written = _write_volume_studies(out, volumes, seed, phi, patients, studies, reports, truth, summary)
+    if written:
+        manifest = {
+            "seed": seed,
+            "cases": {s.case.value: s.series_instance_uid for s in written if s.case is not SeriesCase.STANDARD},
+            "series": [s.manifest_row() for s in written],
+        }
+        (out / "volumes_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return summary
+
+
+def _write_volume_studies(
+    out: Path,
+    count: int,
+    seed: int,
+    phi: bool,
+    patients: list[Patient],
+    first_index: int,
+    reports: IO[str],
+    truth: IO[str],
+    summary: SynthSummary,
+) -> list[WrittenSeries]:
+    """`count` chest CT/MR studies of one series each (series.py), numbered on after the radiographs."""
+    written = []
+    for number, (modality, case) in enumerate(plan_series(count)):
+        rng = np.random.default_rng([seed, 3, number])
+        index = first_index + number
+        if rng.random() < VOLUME_SHARED_PATIENT_FRACTION:
+            owner = int(rng.integers(len(patients)))
+        else:
+            owner = len(patients)
+            patients.append(make_patient(np.random.default_rng([seed, 1, owner]), owner, phi))
+            summary.patients += 1
+        patient = patients[owner]
+        findings = sample_findings(rng)
+        if modality is Modality.MR:
+            # Tubes and lines do not show on MR (and rarely go into the scanner): the report must not claim one.
+            findings = replace(findings, states={**findings.states, "support_devices": State.ABSENT})
+        date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
+        study = {
+            "uid": _uid(seed, "volume-study", number),
+            "accession": f"ACC{seed % 1000:03d}{index:07d}" if not phi else f"A{int(rng.integers(10**8, 10**9))}",
+            "date": date.strftime("%Y%m%d"),
+            "index": f"{index:05d}",
+        }
+        study_folder = f"{study['date']}_{study['accession']}" if phi else f"study_{study['index']}"
+        series = write_volume_series(
+            out / "dicom" / patient.folder_name(phi, owner) / study_folder,
+            _dataset(patient, study, modality.value, "", phi),
+            findings,
+            modality,
+            case,
+            np.random.default_rng([seed, 4, number]),  # its own stream: the report does not move with the pixels
+            partial(_uid, seed, "volume", number),
+        )
+        written.append(series)
+        summary.studies += 1
+        summary.volume_studies += 1
+        summary.volume_series += 1
+        summary.instances += series.files
+        summary.transfer_syntaxes[series.transfer_syntax] = (
+            summary.transfer_syntaxes.get(series.transfer_syntax, 0) + series.files
+        )
+        row, planted = _report_row(rng, patient, study, findings, date, phi, technique=series.technique)
+        reports.write(json.dumps(row) + "\n")
+        summary.reports += 1
+        truth.write(json.dumps(_truth_row(index, study, patient, findings, phi, planted, series)) + "\n")
+    return written
+
+
+def _truth_row(
+    index: int,
+    study: dict[str, str],
+    patient: Patient,
+    findings: Findings,
+    phi: bool,
+    planted: list[str],
+    series: WrittenSeries,
+) -> dict[str, Any]:
+    """A truth line like a radiograph study's, plus which series carries the study and how it is laid out."""
+    return {
+        "study_index": index,
+        "study_instance_uid": study["uid"],
+        "accession_number": study["accession"],
+        "patient_id": patient.patient_id,
+        "findings": {k: int(v) for k, v in findings.states.items()},
+        "has_images": True,
+        "has_report": True,
+        "phi": _phi_values(patient) if phi else [],
+        "report_phi": planted,
+        "volume": {
+            "modality": series.modality.value,
+            "series_instance_uid": series.series_instance_uid,
+            "case": series.case.value,
+        },
+    }
 
 
 def _views(rng: np.random.Generator, findings: Findings) -> list[tuple[str, str]]:
@@ -235,10 +349,18 @@ def _write_image(
 
 
 def _report_row(
-    rng: np.random.Generator, patient: Patient, study: dict[str, str], findings: Findings, date: dt.date, phi: bool
+    rng: np.random.Generator,
+    patient: Patient,
+    study: dict[str, str],
+    findings: Findings,
+    date: dt.date,
+    phi: bool,
+    technique: str = "",
 ) -> tuple[dict[str, str | None], list[str]]:
     """The report line, and the identifiers planted in its text (for measuring the scrubber)."""
     text, rationale = write_report(rng, findings)
+    if technique:  # cross-sectional reports say how the images were made; the labeler skips this section
+        text = f"TECHNIQUE: {technique}\n{text}"
     planted: list[str] = []
     if phi:
         sentence, planted = phi_sentence(rng, patient, date, study["accession"])

@@ -6,6 +6,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_modality_lut
 
 from radpipe.dicom.pixels import decode_pixels
 from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
@@ -70,10 +71,15 @@ def test_pydicoms_truncated_file_is_quarantined(deid) -> None:
     assert result.reason.value in ("truncated", "unsupported_modality")
 
 
-def test_ct_is_held_back_until_volume_assembly(deid) -> None:
+def test_a_ct_slice_becomes_an_instance_with_its_slice_in_hu(deid) -> None:
     raw = open(get_testdata_file("CT_small.dcm"), "rb").read()
     result = process_dicom(raw, "k", "x", deid, get_profile("cxr-224"))
-    assert isinstance(result, Quarantined) and result.reason.value == "unsupported_modality"
+    assert isinstance(result, IngestedInstance) and result.image is None
+    [row] = result.slices
+    source = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    expected = apply_modality_lut(source.pixel_array, source)
+    np.testing.assert_array_equal(np.frombuffer(row["pixels"], row["dtype"]).reshape(row["shape"]), expected)
+    assert row["series_instance_uid"] == result.instance["series_instance_uid"] != source.SeriesInstanceUID
 
 
 def test_a_file_no_open_codec_decodes_is_quarantined_as_undecodable(deid) -> None:

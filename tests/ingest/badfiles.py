@@ -59,8 +59,11 @@ def add_bad_files(dicom: Path) -> dict[str, str]:
     _save(ds, bad / "garbage_j2k.dcm")
     expected["garbage_j2k.dcm"] = "undecodable"
 
-    shutil.copy(get_testdata_file("CT_small.dcm"), bad / "ct_slice.dcm")
-    expected["ct_slice.dcm"] = "unsupported_modality"
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.Modality = "PT"  # neither radiography nor a CT/MR series radpipe assembles
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    _save(ds, bad / "pet_slice.dcm")
+    expected["pet_slice.dcm"] = "unsupported_modality"
 
     ds = pydicom.dcmread(get_testdata_file("SC_rgb_rle.dcm"))
     ds.Modality = "DX"

@@ -54,9 +54,9 @@ def test_phi_is_planted_in_headers_paths_and_reports(archive: Path) -> None:
     assert sum(value in reports for value in set(planted)) > 5
 
 
-def test_volumes_are_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(RadpipeError, match="not available yet"):
-        write_archive(tmp_path, studies=1, volumes=2)
+def test_negative_volumes_are_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(RadpipeError, match="--volumes must be 0 or more"):
+        write_archive(tmp_path, studies=1, volumes=-1)
 
 
 def _mean_in(image: np.ndarray, rows: slice, cols: slice) -> float:
