@@ -98,14 +98,10 @@ def process_dicom(
             Reason.UNSUPPORTED_IMAGE,
             f"{header.samples_per_pixel} samples, {header.number_of_frames} frames; one grey frame expected",
         )
-    try:
-        stored, decoder = decode_pixels(ds)
-    except TruncatedPixelsError as exc:
-        return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
-    except UndecodableError as exc:
-        return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
-    except Exception as exc:
-        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
+    decoded = _decode(decode_pixels, ds, reject)
+    if isinstance(decoded, Quarantined):
+        return decoded
+    stored, decoder = decoded
     if stored.shape != (header.rows, header.columns):
         return reject(
             Stage.PIXELS,
@@ -123,6 +119,20 @@ def process_dicom(
     )
 
 
+def _decode(
+    decoder: Callable[[Any], tuple[np.ndarray, str]], ds: Any, reject: Callable[[Stage, Reason, str], Quarantined]
+) -> tuple[np.ndarray, str] | Quarantined:
+    """Decoded pixels, or the quarantine record saying why not (codecs raise many types)."""
+    try:
+        return decoder(ds)
+    except TruncatedPixelsError as exc:
+        return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
+    except UndecodableError as exc:
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
+    except Exception as exc:
+        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
+
+
 def _cross_sectional(
     ds: Any, header: InstanceHeader, source_key: str, reject: Callable[[Stage, Reason, str], Quarantined]
 ) -> IngestedInstance | Quarantined:
@@ -135,14 +145,10 @@ def _cross_sectional(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
     except Exception as exc:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"malformed geometry ({type(exc).__name__})")
-    try:
-        frames, decoder = decode_frames(ds)
-    except TruncatedPixelsError as exc:
-        return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
-    except UndecodableError as exc:
-        return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
-    except Exception as exc:
-        return reject(Stage.PIXELS, Reason.UNDECODABLE, f"pixel data could not be decoded ({type(exc).__name__})")
+    decoded = _decode(decode_frames, ds, reject)
+    if isinstance(decoded, Quarantined):
+        return decoded
+    frames, decoder = decoded
     if frames.shape != (len(geometries), header.rows, header.columns):
         return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER, f"decoded {frames.shape} differs from the header")
     # CT in HU fits int16 exactly; MR has no fixed scale, so its values are kept as float32.
