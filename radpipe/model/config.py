@@ -22,6 +22,8 @@ class ImageEncoderConfig(_Frozen):
     # 2 for radiographs, 3 for CT/MR volumes: the same MONAI network code serves both.
     spatial_dims: Literal[2, 3] = 2
     # Side of the square input; the stored profile image is resized to it in the data path and in `predict`.
+    # Volumes (spatial_dims 3) enter at their volume profile's size (D, H, W) instead; a 3D ViT needs that
+    # size to be input_size on every side (its patch grid is fixed).
     input_size: int = Field(224, ge=32, le=1024)
     # ResNet: blocks per stage and channels per stage (MONAI's ResNet arguments).
     resnet_layers: tuple[int, ...] = (1, 1, 1, 1)
@@ -31,6 +33,12 @@ class ImageEncoderConfig(_Frozen):
     hidden_size: int = Field(384, ge=32)
     num_layers: int = Field(6, ge=1)
     num_heads: int = Field(6, ge=1)
+
+    @property
+    def channels(self) -> int:
+        """Radiographs: one grey channel. Volumes: one per window preset (lung, mediastinum, bone); MR's single
+        channel is repeated, so CT and MR share one network."""
+        return 3 if self.spatial_dims == 3 else 1
 
     @model_validator(mode="after")
     def _check(self) -> ImageEncoderConfig:

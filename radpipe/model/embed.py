@@ -15,6 +15,8 @@ from radpipe.model.config import ModelConfig
 from radpipe.model.text import TextTokenizer
 from radpipe.preprocess.dicom_image import image_from_dicom
 from radpipe.preprocess.profile import Profile, get_profile, to_model_input
+from radpipe.preprocess.series import volume_from_files
+from radpipe.preprocess.volume import Intensity, VolumeProfile, get_volume_profile, to_model_volume
 
 # Rows embedded per forward pass: bounded memory whatever the caller sends.
 CHUNK = 64
@@ -41,7 +43,14 @@ class Embedder:
 
     def __init__(self, spec: ModelSpec, model: ContrastiveModel, tokenizer: TextTokenizer) -> None:
         self.spec = spec
-        self.profile: Profile = get_profile(spec.profile)
+        # A 3D model's spec names its volume profiles ("ct-small,mr-small"); a 2D model's, one image profile.
+        self.volumetric = spec.model.image.spatial_dims == 3
+        self._profile: Profile | None = None if self.volumetric else get_profile(spec.profile)
+        self.volume_profiles = (
+            {_modality(p): p for p in (get_volume_profile(n) for n in spec.profile.split(",") if n)}
+            if self.volumetric
+            else {}
+        )
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
@@ -61,6 +70,31 @@ class Embedder:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return cls(spec, model.to(device), tokenizer)
 
+    @property
+    def profile(self) -> Profile:
+        if self._profile is None:
+            raise ValueError("this model embeds CT/MR volumes: pass a series (its DICOM files) in the series column")
+        return self._profile
+
+    def volume_input(self, volume: np.ndarray, profile_name: str) -> np.ndarray:
+        """A stored volumes/ row (at one of the model's volume profiles) to the model's input [3, D, H, W]."""
+        profiles = {p.name: p for p in self.volume_profiles.values()}
+        if not self.volumetric:
+            raise ValueError("this model embeds 2D radiographs, not volumes")
+        if profile_name not in profiles or tuple(volume.shape) != profiles[profile_name].size:
+            raise ValueError(
+                f"volume must be resampled with one of the model's profiles ({', '.join(profiles)}), "
+                f"got {profile_name} {tuple(volume.shape)}; pass the DICOM files in the series column"
+            )
+        return to_model_volume(volume, profiles[profile_name])
+
+    def series_input(self, raws: list[bytes]) -> np.ndarray:
+        """The DICOM files of one CT/MR series (any order) to the model's input, as ingest would prepare it."""
+        if not self.volumetric:
+            raise ValueError("this model embeds 2D radiographs, not series")
+        volume, profile = volume_from_files(raws, self.volume_profiles)
+        return to_model_volume(volume, profile)
+
     def image_input(self, image: np.ndarray) -> np.ndarray:
         """An image preprocessed with the model's profile (an images/ row) to the model's input layout."""
         expected = (tuple(self.profile.size), self.profile.dtype)
@@ -79,7 +113,8 @@ class Embedder:
         """Model inputs (from image_input/dicom_input) to unit-norm embeddings [N, embed_dim]."""
         out = []
         for start in range(0, len(images), CHUNK):
-            chunk = np.stack(images[start : start + CHUNK])[:, None]
+            chunk = np.stack(images[start : start + CHUNK])
+            chunk = chunk if self.volumetric else chunk[:, None]  # volumes carry their channels already
             out.append(self.model.encode_image(torch.from_numpy(chunk).to(self.device)).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.spec.model.embed_dim), np.float32)
 
@@ -91,3 +126,8 @@ class Embedder:
             tensors = (torch.from_numpy(ids).long().to(self.device), torch.from_numpy(mask).long().to(self.device))
             out.append(self.model.encode_text(*tensors).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.spec.model.embed_dim), np.float32)
+
+
+def _modality(profile: VolumeProfile) -> str:
+    """CT profiles window Hounsfield units; MR ones normalise by percentiles (MR has no absolute scale)."""
+    return "CT" if profile.intensity is Intensity.HU else "MR"

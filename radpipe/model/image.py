@@ -16,7 +16,7 @@ _MEAN, _STD = 0.5, 0.25
 
 
 class ImageEncoder(nn.Module):
-    """Maps a batch of one-channel images [B, 1, *spatial] in [0, 1] to features [B, out_features]."""
+    """Maps a batch [B, channels, *spatial] in [0, 1] (radiographs: 1 channel; volumes: 3) to [B, out_features]."""
 
     def __init__(self, cfg: ImageEncoderConfig, gradient_checkpointing: bool = False) -> None:
         super().__init__()
@@ -29,13 +29,13 @@ class ImageEncoder(nn.Module):
                 layers=list(cfg.resnet_layers),
                 block_inplanes=list(cfg.resnet_widths),
                 spatial_dims=cfg.spatial_dims,
-                n_input_channels=1,
+                n_input_channels=cfg.channels,
                 feed_forward=False,  # features, not classes: the projection head follows
             )
             self.out_features = cfg.resnet_widths[-1]
         else:
             self.net = ViT(
-                in_channels=1,
+                in_channels=cfg.channels,
                 img_size=cfg.input_size,
                 patch_size=cfg.patch_size,
                 hidden_size=cfg.hidden_size,

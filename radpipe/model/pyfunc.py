@@ -27,6 +27,10 @@ SIGNATURE = ModelSignature(
             ColSpec(Array("long"), "shape", required=False),
             ColSpec("string", "dtype", required=False),
             ColSpec("string", "text", required=False),  # report text
+            # 3D models: a CT/MR series as its DICOM files (any order), or a stored volumes/ row in pixels,
+            # shape and dtype with the volume profile it was resampled with.
+            ColSpec(Array("binary"), "series", required=False),
+            ColSpec("string", "profile", required=False),
         ]
     ),
     outputs=Schema(
@@ -97,11 +101,16 @@ def _present(frame: pd.DataFrame, column: str, i: int) -> bool:
 
 
 def image_of(embedder: Embedder, frame: pd.DataFrame, i: int) -> np.ndarray | None:
-    """Row i's image (`dicom`, or `pixels`+`shape`+`dtype`) as a model input; None if the row has none."""
+    """Row i's image (`dicom`, `series`, or `pixels`+`shape`+`dtype`) as a model input; None if it has none."""
+    if "series" in frame and isinstance(frame["series"].iloc[i], list | tuple | np.ndarray):
+        return embedder.series_input([bytes(raw) for raw in frame["series"].iloc[i]])
     if _present(frame, "dicom", i):
         return embedder.dicom_input(bytes(frame["dicom"].iloc[i]))
     if _present(frame, "pixels", i):
         shape = tuple(int(v) for v in frame["shape"].iloc[i])
         pixels = np.frombuffer(frame["pixels"].iloc[i], dtype=np.dtype(frame["dtype"].iloc[i])).reshape(shape)
+        if embedder.volumetric:
+            profile = frame["profile"].iloc[i] if "profile" in frame else None
+            return embedder.volume_input(pixels, str(profile))
         return embedder.image_input(pixels)
     return None

@@ -253,3 +253,17 @@ def _interpolate(array: np.ndarray, axis: int, spacing: float, target: float, si
     outside[axis] = ~inside
     out[tuple(outside)] = fill
     return out
+
+
+MODEL_CHANNELS = 3
+
+
+def to_model_volume(volume: np.ndarray, profile: VolumeProfile) -> np.ndarray:
+    """A stored volumes/ row to the 3D encoder's input [3, D, H, W]: CT's three windows, MR's one repeated.
+
+    The same function runs in the training data path and in the served model's `predict`.
+    """
+    channels = window_channels(volume, profile)
+    if len(channels) == MODEL_CHANNELS:
+        return channels
+    return np.repeat(channels[:1], MODEL_CHANNELS, axis=0)

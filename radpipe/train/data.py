@@ -18,6 +18,7 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.config import AugmentConfig
 from radpipe.preprocess.profile import to_model_input
+from radpipe.preprocess.volume import get_volume_profile, to_model_volume
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,40 @@ def training_view(store: DatasetStore) -> TrainingView:
     curation = store.read_table("curation", ["sop_instance_uid", "prune"])
     pruned = pc.filter(curation["sop_instance_uid"], pc.fill_null(curation["prune"], False))
     images = images.filter(pc.invert(pc.is_in(images["sop_instance_uid"], value_set=pruned)))
+    texts, unsplit = _paired_texts(store, images, "sop_instance_uid")
+    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit)
+
+
+def volume_view(store: DatasetStore) -> TrainingView:
+    """The 3D counterpart: assembled volumes (no geometry issue) -> studies -> reports, keyed by series UID.
+
+    `profile` lists the volume profiles present, comma-separated (CT and MR each have their own).
+    """
+    if not store.table_files("volumes"):
+        raise SourceError(f"the dataset has no volumes/ (no CT/MR series ingested): {store.uri}")
+    if not store.table_files("studies"):
+        raise SourceError("the dataset has no splits yet: run `radpipe curate DATASET` first")
+    volumes = store.read_table("volumes", ["series_instance_uid", "study_instance_uid", "profile", "issues"])
+    volumes = volumes.filter(pc.equal(pc.list_value_length(volumes["issues"]), 0))  # held-back series never
+    profiles = sorted(str(p) for p in pc.unique(volumes["profile"]).to_pylist())
+    texts, unsplit = _paired_texts(store, volumes.drop_columns(["issues", "profile"]), "series_instance_uid")
+    return TrainingView(profile=",".join(profiles), texts=texts, unsplit=unsplit)
+
+
+def _paired_texts(store: DatasetStore, items: pa.Table, key: str) -> tuple[dict[str, dict[str, str]], int]:
+    """split -> item key -> report text, and how many paired items have no split yet."""
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
     reports = store.read_table("reports", ["report_id", "findings", "impression", "text"])
-    joined = images.join(studies, "study_instance_uid").join(reports, "report_id")
+    joined = items.join(studies, "study_instance_uid").join(reports, "report_id")
     texts: dict[str, dict[str, str]] = {}
     unsplit = 0
-    for row in joined.select(["sop_instance_uid", "split", "findings", "impression", "text"]).to_pylist():
+    for row in joined.select([key, "split", "findings", "impression", "text"]).to_pylist():
         body = report_text(row["findings"], row["impression"], row["text"])
         if body and row["split"]:
-            texts.setdefault(row["split"], {})[row["sop_instance_uid"]] = body
+            texts.setdefault(row["split"], {})[row[key]] = body
         elif body:
             unsplit += 1
-    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit)
+    return texts, unsplit
 
 
 def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -93,6 +116,18 @@ def prepare_batch(
         image = to_model_input(stored, input_size)
         images[out, 0] = augment(image, augmentation, rng) if augmentation is not None else image
     ids, mask = tokenize([texts[batch["sop_instance_uid"][i]] for i in keep])
+    return {"image": images, "ids": ids, "mask": mask}
+
+
+def prepare_volume_batch(batch: dict[str, Any], texts: dict[str, str], tokenize: Any) -> dict[str, np.ndarray]:
+    """Rows of volumes/ (pixels, shape, dtype, profile) to model inputs [B, 3, D, H, W]; others dropped."""
+    keep = [i for i, uid in enumerate(batch["series_instance_uid"]) if uid in texts]
+    volumes = []
+    for i in keep:
+        stored = np.frombuffer(batch["pixels"][i], dtype=batch["dtype"][i]).reshape(batch["shape"][i])
+        volumes.append(to_model_volume(stored, get_volume_profile(str(batch["profile"][i]))))
+    ids, mask = tokenize([texts[batch["series_instance_uid"][i]] for i in keep])
+    images = np.stack(volumes) if volumes else np.empty((0, 3, 1, 1, 1), dtype=np.float32)
     return {"image": images, "ids": ids, "mask": mask}
 
 

@@ -19,10 +19,13 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import AugmentConfig, ExperimentConfig
 from radpipe.model.text import TextTokenizer
-from radpipe.train.data import TrainingView, prepare_batch
+from radpipe.train.data import TrainingView, prepare_batch, prepare_volume_batch
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
 
 IMAGE_COLUMNS = ["sop_instance_uid", "pixels", "shape", "dtype"]
+VOLUME_COLUMNS = ["series_instance_uid", "pixels", "shape", "dtype", "profile"]
+# A volume is a few MB to tens of MB: small blocks keep the object store and the loader's memory flat.
+PREPARE_VOLUMES = 4
 # Rows per Ray Data block sent through `prepare_batch`: big enough to amortise task overhead, small in memory.
 PREPARE_ROWS = 64
 
@@ -93,12 +96,42 @@ def image_stream(
     )
 
 
+def volume_stream(store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer) -> ray.data.Dataset:
+    """volumes/ rows of one split (assembled ones: `texts` holds no held-back series) as [3, D, H, W] inputs."""
+    rows = ray.data.read_parquet(store.path("volumes"), filesystem=store.fs).select_columns(VOLUME_COLUMNS)
+    return rows.map_batches(
+        _prepare_volumes_nonempty,
+        batch_size=PREPARE_VOLUMES,
+        batch_format="numpy",
+        fn_kwargs={"texts": texts, "tokenize": tokenizer},
+    )
+
+
 def _prepare_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
     # A block holding only other splits' rows prepares to zero rows; yielding nothing keeps the stream's
     # tensor columns typed (an empty 4-D column cannot become an Arrow tensor and is pickled instead).
     prepared = prepare_batch(batch, **kwargs)
     if len(prepared["image"]):
         yield prepared
+
+
+def _prepare_volumes_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    prepared = prepare_volume_batch(batch, **kwargs)
+    if len(prepared["image"]):
+        yield prepared
+
+
+def split_stream(
+    exp: ExperimentConfig, store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, train: bool
+) -> ray.data.Dataset:
+    """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one.
+
+    One run never mixes the two, so no batch does (RadFM's sampler keeps 2D and 3D batches apart too).
+    """
+    if exp.model.image.spatial_dims == 3:
+        return volume_stream(store, texts, tokenizer)
+    augment = exp.train.augment if train else None
+    return image_stream(store, texts, tokenizer, exp.model.image.input_size, augment)
 
 
 def fit(
@@ -111,14 +144,13 @@ def fit(
     run_name: str,
 ) -> FitResult:
     """Run the train loop on `num_workers` workers, restarting from checkpoints up to `max_failures` times."""
-    size = exp.model.image.input_size
-    datasets: dict[str, Any] = {"train": image_stream(store, view.texts["train"], tokenizer, size, exp.train.augment)}
+    datasets: dict[str, Any] = {"train": split_stream(exp, store, view.texts["train"], tokenizer, train=True)}
     has_val = view.count("validation") >= 2  # in-batch retrieval needs two
     if has_val:
         # Evaluated every `val_every` steps on the same rows: prepared once and kept in the object store.
         val_rows = exp.train.val_batches * exp.train.batch_size
         datasets["val"] = (
-            image_stream(store, view.texts["validation"], tokenizer, size, None).limit(val_rows).materialize()
+            split_stream(exp, store, view.texts["validation"], tokenizer, train=False).limit(val_rows).materialize()
         )
     scaling = exp.scaling
     trainer = TorchTrainer(

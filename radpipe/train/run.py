@@ -11,9 +11,10 @@ from radpipe.errors import ConfigError, SourceError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer, train_tokenizer
 from radpipe.preprocess.profile import get_profile
+from radpipe.preprocess.volume import VOLUME_PROFILES, get_volume_profile
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
-from radpipe.train.data import TrainingView, training_view
+from radpipe.train.data import TrainingView, training_view, volume_view
 
 
 @dataclass
@@ -32,20 +33,43 @@ class TrainSummary:
 def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
     """The config fits the data, and there is enough of it for one global batch; else a clear error now."""
     image = exp.model.image
-    if image.spatial_dims != 2:
-        raise ConfigError("model.image.spatial_dims 3 needs volumes/, which this dataset has no training path for yet")
+    if image.spatial_dims == 3:
+        names = [name for name in view.profile.split(",") if name]
+        if not names or any(name not in VOLUME_PROFILES for name in names):
+            raise ConfigError(
+                f"model.image.spatial_dims 3 trains on CT/MR volumes; this view holds {view.profile or 'none'} images"
+            )
+        sizes = {get_volume_profile(name).size for name in names}
+        cube = (image.input_size,) * 3
+        if image.arch == "vit" and sizes != {cube}:
+            raise ConfigError(
+                f"a 3D ViT takes volumes of {cube[0]} voxels on every side; the volume profiles {view.profile} "
+                "give other sizes: use arch resnet, or ingest with a cubic profile"
+            )
+        if len(sizes) > 1:
+            raise ConfigError(
+                f"the volumes were resampled with profiles of different sizes ({view.profile}): one batch needs one "
+                "size; re-ingest with --ct-profile/--mr-profile of one size"
+            )
+    else:
+        _check_image_size(view, exp)
+    need = exp.train.batch_size * exp.scaling.num_workers
+    have = view.count("train")
+    if have < need:
+        what = "volume(s)" if image.spatial_dims == 3 else "image(s)"
+        raise SourceError(
+            f"the train split has {have} {what} with a report; one batch over "
+            f"{exp.scaling.num_workers} worker(s) needs {need}: lower train.batch_size or add data"
+        )
+
+
+def _check_image_size(view: TrainingView, exp: ExperimentConfig) -> None:
+    image = exp.model.image
     profile = get_profile(view.profile)
     if image.input_size > min(profile.size):
         raise ConfigError(
             f"model.image.input_size {image.input_size} is above the dataset's profile {profile.name} "
             f"({profile.size[0]}x{profile.size[1]}): images would be upsampled; ingest with a larger profile"
-        )
-    need = exp.train.batch_size * exp.scaling.num_workers
-    have = view.count("train")
-    if have < need:
-        raise SourceError(
-            f"the train split has {have} image(s) with a report; one batch over "
-            f"{exp.scaling.num_workers} worker(s) needs {need}: lower train.batch_size or add data"
         )
 
 
@@ -86,7 +110,7 @@ def train(
     check_cluster_settings(settings)
     store = DatasetStore(dataset)
     version = require_validated(store)  # never train on data that has not passed its suites
-    view = training_view(store)
+    view = volume_view(store) if exp.model.image.spatial_dims == 3 else training_view(store)
     if view.unsplit:
         status(f"{view.unsplit} image(s) have no split yet (ingested after the last curate) and are left out")
     check_trainable(view, exp)

@@ -35,7 +35,7 @@ REPORTS = [
 )
 def test_one_encoder_code_path_for_2d_and_3d(cfg: ImageEncoderConfig) -> None:
     encoder = ImageEncoder(cfg)
-    images = torch.rand((3, 1) + (cfg.input_size,) * cfg.spatial_dims)
+    images = torch.rand((3, cfg.channels) + (cfg.input_size,) * cfg.spatial_dims)  # volumes: 3 window channels
     features = encoder(images)
     assert features.shape == (3, encoder.out_features)
 
