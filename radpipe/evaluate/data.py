@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
-from radpipe.model.embed import CHUNK, Embedder
+from radpipe.model.embed import CHUNK, VOLUME_CHUNK, Embedder
 from radpipe.reports.label_rules import LABELS
 from radpipe.train.data import report_text
 
@@ -61,13 +61,20 @@ def _label_value(value: int | None) -> float:
     return float(value) if value in (0, 1) else float("nan")
 
 
-def labelled_split(store: DatasetStore, split: str) -> LabelledSplit:
-    """Images of `split` whose study has a report, with the report's findings+impression text and labels."""
-    if not store.table_files("images"):
-        raise SourceError(f"not an ingested radpipe dataset (no images/): {store.uri}")
+def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> LabelledSplit:
+    """Images (or assembled CT/MR volumes, keyed by series) of `split` whose study has a report, with the
+    report's findings+impression text and labels."""
+    table, key = ("volumes", "series_instance_uid") if volumes else ("images", "sop_instance_uid")
+    if not store.table_files(table):
+        raise SourceError(f"the dataset has no {table}/: {store.uri}")
     if not store.table_files("studies"):
         raise SourceError("the dataset has no splits yet: run `radpipe curate DATASET` first")
-    images = store.read_table("images", ["sop_instance_uid", "study_instance_uid"])
+    if volumes:
+        items = store.read_table("volumes", [key, "study_instance_uid", "issues"])
+        items = items.filter(pc.equal(pc.list_value_length(items["issues"]), 0)).drop_columns(["issues"])
+    else:
+        items = store.read_table("images", [key, "study_instance_uid"])
+    images = items.rename_columns(["sop_instance_uid", "study_instance_uid"])  # one key name below
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
     studies = studies.filter(pc.equal(studies["split"], split))
     # Arrow joins no struct column: the labels travel as flat "labels.<name>" columns.
@@ -89,6 +96,22 @@ def labelled_split(store: DatasetStore, split: str) -> LabelledSplit:
         for name in LABELS:
             labels[name].append(_label_value(row[f"labels.{name}"]))
     return LabelledSplit(split, uids, study_ids, texts, {k: np.asarray(v, np.float64) for k, v in labels.items()})
+
+
+def iter_volumes(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray, str]]:
+    """(series uid, stored volume, its profile) for the wanted series, one row group at a time."""
+    wanted = pa.array(uids, pa.string())
+    for file in store.table_files("volumes"):
+        with store.fs.open(file, "rb") as fh:
+            parquet = pq.ParquetFile(fh)
+            for group in range(parquet.num_row_groups):
+                rows = parquet.read_row_group(
+                    group, columns=["series_instance_uid", "pixels", "shape", "dtype", "profile"]
+                )
+                rows = rows.filter(pc.is_in(rows["series_instance_uid"], value_set=wanted))
+                for row in rows.to_pylist():
+                    volume = np.frombuffer(row["pixels"], dtype=row["dtype"]).reshape(row["shape"])
+                    yield row["series_instance_uid"], volume, row["profile"]
 
 
 def iter_pixels(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray]]:
@@ -124,10 +147,16 @@ def embed_images_of(
             if on_progress is not None:
                 on_progress(int(filled.sum()), len(rows))
 
-    for uid, pixels in iter_pixels(store, rows.uids):
+    if embedder.volumetric:  # a 3D model: the rows are series, their inputs assembled volumes
+        inputs = (
+            (uid, embedder.volume_input(volume, profile)) for uid, volume, profile in iter_volumes(store, rows.uids)
+        )
+    else:
+        inputs = ((uid, embedder.image_input(pixels)) for uid, pixels in iter_pixels(store, rows.uids))
+    for uid, model_input in inputs:
         chunk_rows.append(position[uid])
-        chunk.append(embedder.image_input(pixels))
-        if len(chunk) >= CHUNK:
+        chunk.append(model_input)
+        if len(chunk) >= (VOLUME_CHUNK if embedder.volumetric else CHUNK):
             flush()
     flush()
     if not filled.all():

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
-from radpipe.evaluate.data import LabelledSplit, embed_images_of, iter_pixels, labelled_split
+from radpipe.evaluate.data import LabelledSplit, embed_images_of, iter_pixels, iter_volumes, labelled_split
 from radpipe.evaluate.metrics import Estimate, macro_bootstrap
 from radpipe.evaluate.probe import probe_aurocs
 from radpipe.evaluate.prompts import PROMPTS
@@ -66,7 +66,12 @@ def protocol_digest(seed: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def dataset_profile(store: DatasetStore) -> str:
+def dataset_profile(store: DatasetStore, volumes: bool = False) -> str:
+    """The images' profile; with `volumes`, the assembled volumes' profiles, comma-joined (as a 3D model's spec)."""
+    if volumes:
+        held = store.read_table("volumes", ["profile", "issues"])
+        held = held.filter(pc.equal(pc.list_value_length(held["issues"]), 0))
+        return ",".join(sorted(str(p) for p in pc.unique(held["profile"]).to_pylist()))
     profiles = pc.unique(store.read_table("images", ["profile"])["profile"]).to_pylist()
     if len(profiles) != 1:
         raise SourceError(f"images were ingested with several profiles ({', '.join(map(str, profiles))}); one expected")
@@ -91,7 +96,7 @@ def compute(
     status: Callable[[str], None] = lambda _m: None,
 ) -> Evaluation:
     """Embed the test split (and a seeded sample of train for the probes) and compute every metric."""
-    test = labelled_split(store, "test")
+    test = labelled_split(store, "test", volumes=embedder.volumetric)
     if len(test) < 2:
         raise SourceError(f"the test split has {len(test)} image(s) with a report; evaluation needs more")
     status(f"embedding {len(test)} test images")
@@ -118,7 +123,7 @@ def compute(
     metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)
     examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, relevant)
 
-    train = labelled_split(store, "train")
+    train = labelled_split(store, "train", volumes=embedder.volumetric)
     if len(train) > probe_images:
         train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), probe_images, replace=False)))
     status(f"embedding {len(train)} train images for the linear probes")
@@ -149,7 +154,10 @@ def _examples(
     from radpipe.evaluate.plots import RetrievalExample
 
     chosen = pairs.uids[:EXAMPLES]  # the first by uid: the same examples for every model on this dataset
-    pixels = dict(iter_pixels(store, chosen))
+    if embedder.volumetric:  # a volume is shown by its middle axial slice (as stored, in HU)
+        pixels = {uid: volume[len(volume) // 2] for uid, volume, _ in iter_volumes(store, chosen)}
+    else:
+        pixels = dict(iter_pixels(store, chosen))
     similarity = image_emb @ text_emb.T
     examples = []
     for i, uid in enumerate(chosen):
@@ -187,7 +195,7 @@ def evaluate(
     tracking.configure(settings)
     ref = tracking.resolve_model(model_uri)
     embedder = load_embedder(ref.pinned)
-    profile = dataset_profile(store)
+    profile = dataset_profile(store, volumes=embedder.volumetric)
     if embedder.spec.profile != profile:
         raise ConfigError(
             f"{ref.pinned} was trained on profile {embedder.spec.profile}, the dataset holds {profile}: "

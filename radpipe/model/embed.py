@@ -18,8 +18,9 @@ from radpipe.preprocess.profile import Profile, get_profile, to_model_input
 from radpipe.preprocess.series import volume_from_files
 from radpipe.preprocess.volume import Intensity, VolumeProfile, get_volume_profile, to_model_volume
 
-# Rows embedded per forward pass: bounded memory whatever the caller sends.
+# Rows embedded per forward pass: bounded memory whatever the caller sends (volumes are far larger).
 CHUNK = 64
+VOLUME_CHUNK = 4
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ class Embedder:
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Model inputs (from image_input/dicom_input) to unit-norm embeddings [N, embed_dim]."""
         out = []
-        for start in range(0, len(images), CHUNK):
-            chunk = np.stack(images[start : start + CHUNK])
+        step = VOLUME_CHUNK if self.volumetric else CHUNK
+        for start in range(0, len(images), step):
+            chunk = np.stack(images[start : start + step])
             chunk = chunk if self.volumetric else chunk[:, None]  # volumes carry their channels already
             out.append(self.model.encode_image(torch.from_numpy(chunk).to(self.device)).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.spec.model.embed_dim), np.float32)

@@ -36,7 +36,7 @@ def _experiment() -> ExperimentConfig:
 @pytest.fixture(scope="module")
 def volumes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("volumes")
-    write_archive(root / "archive", studies=2, volumes=24, seed=11)
+    write_archive(root / "archive", studies=2, volumes=40, seed=11)
     dataset = root / "dataset"
     ingest_sources(str(root / "archive" / "dicom"), str(root / "archive" / "reports"), str(dataset), "cxr-224")
     curate_dataset(str(dataset))
@@ -102,3 +102,12 @@ def test_a_3d_vit_needs_cubic_volumes(volumes: tuple[Path, Path]) -> None:
     view = volume_view(DatasetStore(str(volumes[1])))
     with pytest.raises(ConfigError, match="3D ViT takes volumes of 64 voxels"):
         check_trainable(view, exp)
+
+
+def test_a_3d_model_is_evaluated_on_volume_studies(trained: TrainSummary, volumes: tuple[Path, Path]) -> None:
+    from radpipe.evaluate.run import evaluate
+
+    summary = evaluate(trained.model_uri, str(volumes[1]), get_settings(), resamples=100)
+    assert summary.images["test"] >= 2  # series of the test split, not radiographs
+    assert 0.0 <= summary.metrics["zeroshot_auroc_macro"] <= 1.0
+    assert "retrieval_image_to_text_recall_at_5" in summary.metrics
