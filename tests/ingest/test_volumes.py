@@ -101,3 +101,16 @@ def test_only_assembled_volumes_count_for_their_study(ingested: DatasetStore) ->
     studies = ingested.read_table("studies", ["n_volumes", "n_images"]).to_pylist()
     assert sorted(s["n_volumes"] for s in studies) == [0, 0, 1]
     assert all(s["n_images"] == 0 for s in studies)
+
+
+def test_erasing_the_patient_removes_their_slices_and_volumes(ingested: DatasetStore, tmp_path: Path) -> None:
+    import shutil
+
+    from radpipe.context import erase
+
+    copy = tmp_path / "dataset"
+    shutil.copytree(ingested.root, copy)
+    summary = erase(str(copy), "CT-PATIENT-1")
+    store = DatasetStore(str(copy))
+    assert summary.rows_removed["slices"] == 120 and summary.rows_removed["volumes"] == 3
+    assert store.read_table("slices").num_rows == 0 and store.read_table("volumes").num_rows == 0
