@@ -61,7 +61,7 @@ def print_dataset_summary(uri: str, console: Console) -> None:
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("files", justify="right")
-    for name in ("instances", "images", "reports", "studies", "quarantine"):
+    for name in ("instances", "images", "volumes", "reports", "studies", "quarantine"):
         files = store.table_files(name)
         rows = store.read_table(name, [_first_column(name)]).num_rows if files else 0
         table.add_row(name + "/", f"{rows:,}", str(len(files)))
@@ -100,6 +100,7 @@ def _first_column(table: str) -> str:
     return {
         "instances": "sop_instance_uid",
         "images": "sop_instance_uid",
+        "volumes": "series_instance_uid",
         "reports": "report_id",
         "studies": "study_instance_uid",
         "quarantine": "source_key",
