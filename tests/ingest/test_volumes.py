@@ -29,7 +29,7 @@ def _slice(series: str, study: str, z: float, value: int, number: int) -> Datase
     ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.SeriesInstanceUID, ds.StudyInstanceUID = series, study
-    ds.FrameOfReferenceUID = series + ".1"
+    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.1"  # one frame of reference for every series
     ds.PatientID, ds.PatientName, ds.AccessionNumber = "CT-PATIENT-1", "Doe^Jane", "ACC-CT-1"
     ds.StudyDate, ds.Modality, ds.BodyPartExamined = "20240102", "CT", "CHEST"
     ds.InstanceNumber = number  # deliberately unrelated to position in the shuffled series
