@@ -12,7 +12,7 @@ export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 
-.PHONY: install test lint demo bench clean browser
+.PHONY: install test lint demo bench clean browser deploy
 
 install: $(STAMP)
 
@@ -59,6 +59,14 @@ demo: install
 	@echo "Dataset: $(DEMO)/dataset (plain Parquet). Try:"
 	@echo "  $(BIN)/radpipe summary $(DEMO)/dataset"
 	@echo "  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select * from '$(DEMO)/dataset/reports/*.parquet' limit 3\\\"))\""
+
+# Register the deployments of infra/prefect.yaml with the server at PREFECT_API_URL and start a worker on
+# the `radpipe` pool (its log and pid under RADPIPE_HOME). Stop it: kill $$(cat $(RADPIPE_HOME)/prefect-worker.pid)
+deploy: install
+	BIN=$(BIN) infra/deploy.sh
+	mkdir -p $(RADPIPE_HOME)
+	RADPIPE_REPO=$(CURDIR) nohup $(BIN)/prefect worker start --pool radpipe > $(RADPIPE_HOME)/prefect-worker.log 2>&1 & echo $$! > $(RADPIPE_HOME)/prefect-worker.pid
+	@echo "worker started (pid $$(cat $(RADPIPE_HOME)/prefect-worker.pid), log $(RADPIPE_HOME)/prefect-worker.log)"
 
 bench: install
 	$(BIN)/radpipe bench --out bench-out
