@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.ops import record_ops
 from radpipe.context import embed_images
 from radpipe.errors import RadpipeError
 
@@ -29,7 +30,7 @@ def embed_task(model_uri: str, dataset: str) -> dict[str, Any]:
     return asdict(embed_images(model_uri, dataset, on_progress))
 
 
-@flow(name="embed")
+@flow(name="embed", on_completion=[record_ops], on_failure=[record_ops])
 def embed_flow(dataset: str, model_uri: str = CHAMPION) -> dict[str, Any]:
     """Embed every image of the dataset with a registered model into DATASET/embeddings/."""
     return embed_task(model_uri, dataset)

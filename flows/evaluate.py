@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.ops import record_ops
 from radpipe.context import evaluate_model, promote_model
 from radpipe.errors import RadpipeError
 from radpipe.evaluate.report import HEADLINE
@@ -53,7 +54,7 @@ def promote_task(model_uri: str, dataset: str, metric: str | None = None) -> dic
     return {**asdict(summary), "champion_now": summary.champion_now}
 
 
-@flow(name="evaluate-promote")
+@flow(name="evaluate-promote", on_completion=[record_ops], on_failure=[record_ops])
 def evaluate_promote_flow(
     model_uri: str, dataset: str, metric: str | None = None, promote: bool = True, seed: int = 0
 ) -> dict[str, Any]:

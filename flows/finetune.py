@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.ops import record_ops
 from radpipe.context import finetune_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import RadpipeError
@@ -40,7 +41,7 @@ def finetune_task(model_uri: str, dataset: str, label: str, shots: int | None, m
     return asdict(summary)
 
 
-@flow(name="finetune")
+@flow(name="finetune", on_completion=[record_ops], on_failure=[record_ops])
 def finetune_flow(
     model_uri: str, dataset: str, label: str, shots: int | None = None, mode: str = "frozen"
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.ops import record_ops
 from radpipe.context import ingest_sources, phi_gate
 from radpipe.errors import RadpipeError
 from radpipe.preprocess.profile import DEFAULT_PROFILE
@@ -69,7 +70,7 @@ def publish_summary(summary: dict[str, Any]) -> None:
     )
 
 
-@flow(name="ingest", log_prints=True)
+@flow(name="ingest", log_prints=True, on_completion=[record_ops], on_failure=[record_ops])
 def ingest_flow(dicom: str | None, reports: str | None, dataset: str, profile: str = DEFAULT_PROFILE) -> dict[str, Any]:
     """Ingest new DICOM and report files into `dataset`; a rerun over the same sources adds nothing."""
     summary = ingest_task(dicom, reports, dataset, profile)

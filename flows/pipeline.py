@@ -13,6 +13,7 @@ from prefect import flow
 from flows.evaluate import HEADLINE, evaluate_promote_flow
 from flows.finetune import finetune_flow
 from flows.ingest import ingest_flow
+from flows.ops import record_ops
 from flows.quality import curate_validate_flow
 from flows.train import train_flow
 from radpipe.errors import RadpipeError
@@ -22,7 +23,7 @@ from radpipe.tracking import display_uri
 DEFAULT_FINETUNES = ("pneumothorax",)
 
 
-@flow(name="pipeline")
+@flow(name="pipeline", on_completion=[record_ops], on_failure=[record_ops])
 def pipeline_flow(
     dicom: str | None,
     reports: str | None,

@@ -11,6 +11,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.ops import record_ops
 from radpipe.context import curate_dataset, validate
 from radpipe.errors import RadpipeError
 
@@ -47,7 +48,7 @@ def validate_task(dataset: str) -> dict[str, Any]:
     return {"dataset_version": report.dataset_version, "batches": report.batches, "data_docs": report.data_docs}
 
 
-@flow(name="curate-validate")
+@flow(name="curate-validate", on_completion=[record_ops], on_failure=[record_ops])
 def curate_validate_flow(dataset: str) -> dict[str, Any]:
     """Curate (splits, duplicates) then validate; fails, stopping what comes after, if a suite fails."""
     curation = curate_task(dataset)

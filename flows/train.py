@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.ops import record_ops
 from radpipe.context import train_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import RadpipeError
@@ -40,7 +41,7 @@ def train_task(dataset: str, config: str | None) -> dict[str, Any]:
     return asdict(summary)
 
 
-@flow(name="train")
+@flow(name="train", on_completion=[record_ops], on_failure=[record_ops])
 def train_flow(dataset: str, config: str | None = None) -> dict[str, Any]:
     """Self-supervised image-report pretraining of a validated dataset version; registers the model."""
     check_validated_task(dataset)

@@ -274,6 +274,16 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from radpipe.ops.dashboard import render_dashboard, tracking_uri_for
+
+    settings = get_settings()
+    home = Path(args.home) if args.home else settings.home
+    page = render_dashboard(home, Path(args.out), tracking_uri_for(home, settings.mlflow_tracking_uri))
+    out.print(f"ops dashboard: {page}", highlight=False)
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from radpipe.report import print_dataset_summary
 
@@ -409,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("--metric", help="promotion metric (default zeroshot_auroc_macro)")
     pipeline.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
     pipeline.set_defaults(func=cmd_pipeline)
+
+    dashboard = sub.add_parser("dashboard", help="render the ops view (runs, ingest, validation, training, registry)")
+    dashboard.add_argument("--out", required=True, help="the HTML file to write (self-contained)")
+    dashboard.add_argument("--home", help="radpipe home holding ops/ (default RADPIPE_HOME)")
+    dashboard.set_defaults(func=cmd_dashboard)
 
     summary = sub.add_parser("summary", help="print row counts and label/quarantine tallies of a dataset")
     summary.add_argument("dataset")

@@ -328,3 +328,61 @@ def alias_holder(name: str, alias: str) -> ModelRef | None:
 def set_alias(name: str, alias: str, version: str) -> None:
     with _tracking_errors(f"set @{alias} on {name} version {version}"):
         MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+# Read-only views for the ops dashboard (radpipe/ops/dashboard.py).
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version as the dashboard shows it."""
+
+    name: str
+    version: str
+    created_ms: int  # registration time, ms since the epoch
+    run_id: str | None
+    aliases: tuple[str, ...]  # aliases pointing at it now (champion, ...)
+    tags: dict[str, str]  # incl. promotion.<alias>.* written by radpipe.evaluate.promotion
+
+
+def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) of every logged value of one metric of a run, in step order; empty when none was logged."""
+    with _tracking_errors(f"read {key} of the run {run_id}"):
+        history = MlflowClient().get_metric_history(run_id, key)
+    return sorted((int(m.step), float(m.value)) for m in history)
+
+
+def registered_models() -> list[str]:
+    """Names of every registered model."""
+    client = MlflowClient()
+    names: list[str] = []
+    token = None
+    with _tracking_errors("list the registered models"):
+        while True:
+            page = client.search_registered_models(max_results=100, page_token=token)
+            names += [m.name for m in page]
+            token = page.token
+            if not token:
+                return sorted(names)
+
+
+def registry_versions(name: str) -> list[VersionInfo]:
+    """Every version of a registered model, oldest first, with its tags and current aliases."""
+    client = MlflowClient()
+    with _tracking_errors(f"read the versions of {name}"):
+        holders: dict[str, list[str]] = {}
+        for alias, version in client.get_registered_model(name).aliases.items():
+            holders.setdefault(str(version), []).append(alias)
+        found = client.search_model_versions(f"name = '{name}'")
+    versions = [
+        VersionInfo(
+            name,
+            str(v.version),
+            int(v.creation_timestamp or 0),
+            v.run_id,
+            tuple(sorted(holders.get(str(v.version), []))),
+            dict(v.tags or {}),
+        )
+        for v in found
+    ]
+    return sorted(versions, key=lambda v: int(v.version))
