@@ -12,7 +12,7 @@ export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 
-.PHONY: install test lint demo bench clean browser deploy
+.PHONY: install test lint demo bench clean browser deploy postgres stack stack-down
 
 install: $(STAMP)
 
@@ -38,7 +38,7 @@ browser:
 	    exit 1; \
 	  fi; }
 
-test: install browser
+test: install browser postgres
 	$(BIN)/ruff check radpipe flows tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -62,6 +62,23 @@ demo: install
 
 # Register the deployments of infra/prefect.yaml with the server at PREFECT_API_URL and start a worker on
 # the `radpipe` pool (its log and pid under RADPIPE_HOME). Stop it: kill $$(cat $(RADPIPE_HOME)/prefect-worker.pid)
+# PostgreSQL's server binaries for `make stack` (Debian package; installed when missing, as root).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL (Debian package) for the local stack"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "error: the local stack needs PostgreSQL's server binaries: apt-get install postgresql"; exit 1; \
+	  fi; }
+
+# The real services on loopback (PostgreSQL, MLflow server, Prefect server, Ray head, Dask): see infra/stack.sh.
+stack: install postgres
+	BIN=$(CURDIR)/$(BIN) infra/stack.sh up
+
+stack-down:
+	BIN=$(CURDIR)/$(BIN) infra/stack.sh down
+
 deploy: install
 	BIN=$(BIN) infra/deploy.sh
 	mkdir -p $(RADPIPE_HOME)

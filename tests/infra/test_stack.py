@@ -1,0 +1,111 @@
+"""make stack / make stack-down for real: PostgreSQL-backed MLflow, Prefect, Ray and Dask on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+PORTS = ("PG", "MLFLOW", "PREFECT", "RAY", "RAY_DASHBOARD", "DASK", "DASK_DASHBOARD")
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _stack(env: dict[str, str], action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "infra" / "stack.sh"), action], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    home = tmp_path_factory.mktemp("stack-home")
+    ports = dict(zip(PORTS, _free_ports(len(PORTS)), strict=True))
+    env = {**os.environ, "RADPIPE_HOME": str(home), "BIN": str(BIN)}
+    env |= {f"RADPIPE_STACK_{name}_PORT": str(port) for name, port in ports.items()}
+    for variable in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "PREFECT_API_URL", "RADPIPE_DASK_ADDRESS"):
+        env.pop(variable, None)
+    try:
+        up = _stack(env, "up")
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        yield env
+    finally:
+        down = _stack(env, "down")
+        assert down.returncode == 0, down.stderr  # the script fails if any process is left behind
+
+
+def _settings(stack: dict[str, str]) -> dict[str, str]:
+    lines = (Path(stack["RADPIPE_HOME"]) / "stack.env").read_text().splitlines()
+    pairs = (line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
+    return dict(pairs)
+
+
+def test_stack_env_points_at_every_service(stack: dict[str, str]) -> None:
+    settings = _settings(stack)
+    assert set(settings) >= {"PREFECT_API_URL", "MLFLOW_TRACKING_URI", "RAY_ADDRESS", "RADPIPE_DASK_ADDRESS"}
+    assert all("127.0.0.1" in settings[k] for k in ("PREFECT_API_URL", "MLFLOW_TRACKING_URI", "RAY_ADDRESS"))
+
+
+def test_the_services_answer_and_mlflow_keeps_runs_in_postgresql(stack: dict[str, str]) -> None:
+    env = {**stack, **_settings(stack), "RAY_AUTH_MODE": "disabled"}
+    check = """
+import mlflow, ray, urllib.request
+from distributed import Client
+with mlflow.start_run(experiment_id=mlflow.create_experiment("stack-test")) as run:
+    mlflow.log_metric("x", 1.0)
+ray.init(address=__import__("os").environ["RAY_ADDRESS"], logging_level="ERROR")
+assert ray.cluster_resources()["CPU"] >= 1
+with Client(__import__("os").environ["RADPIPE_DASK_ADDRESS"], timeout=30) as client:
+    assert client.submit(sum, [1, 2]).result() == 3
+urllib.request.urlopen(__import__("os").environ["PREFECT_API_URL"] + "/health", timeout=10)
+print(run.info.run_id)
+"""
+    done = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_id = done.stdout.strip().splitlines()[-1]
+    port = stack["RADPIPE_STACK_PG_PORT"]
+    rows = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            "mlflow",
+            "-tAc",
+            f"select count(*) from runs where run_uuid = '{run_id}'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rows.stdout.strip() == "1"  # the tracking server's store is PostgreSQL, not a file
+
+
+def test_a_taken_port_is_one_clear_error(stack: dict[str, str], tmp_path: Path) -> None:
+    # A second stack in another home, on the first stack's PostgreSQL port: refused before starting anything.
+    env = {**stack, "RADPIPE_HOME": str(tmp_path / "other")}
+    result = _stack(env, "up")
+    assert result.returncode == 1
+    assert f"port {stack['RADPIPE_STACK_PG_PORT']} (PostgreSQL) is taken" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
