@@ -11,12 +11,13 @@ from prefect import flow
 
 from flows.evaluate import evaluate_promote_flow
 from flows.ingest import ingest_flow
+from flows.ops import record_ops
 from flows.quality import curate_validate_flow
 from flows.train import train_flow
 from radpipe.preprocess.profile import DEFAULT_PROFILE
 
 
-@flow(name="nightly-ingest")
+@flow(name="nightly-ingest", on_completion=[record_ops], on_failure=[record_ops])
 def nightly_ingest_flow(
     dicom: str | None, reports: str | None, dataset: str, profile: str = DEFAULT_PROFILE
 ) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def nightly_ingest_flow(
     return {"ingest": ingest, "validation": quality["validation"]}
 
 
-@flow(name="weekly-train")
+@flow(name="weekly-train", on_completion=[record_ops], on_failure=[record_ops])
 def weekly_train_flow(dataset: str, config: str | None = None, metric: str | None = None) -> dict[str, Any]:
     """Pretrain on the last validated dataset version, evaluate, and promote if the new model wins."""
     trained = train_flow(dataset, config)

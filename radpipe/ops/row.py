@@ -190,7 +190,18 @@ def _pipeline(result: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _nightly(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_ingest(result.get("ingest") or {}), **_validation(result)}
+
+
+def _weekly(result: Mapping[str, Any]) -> dict[str, Any]:
+    trained = _train(result.get("trained") or {})
+    return {**trained, "champion": (result.get("promotion") or {}).get("champion_now")}
+
+
 _FROM_RESULT: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "nightly-ingest": _nightly,
+    "weekly-train": _weekly,
     "ingest": _ingest,
     "curate-validate": _validation,
     "train": _train,

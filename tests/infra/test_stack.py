@@ -109,3 +109,50 @@ def test_a_taken_port_is_one_clear_error(stack: dict[str, str], tmp_path: Path) 
     assert result.returncode == 1
     assert f"port {stack['RADPIPE_STACK_PG_PORT']} (PostgreSQL) is taken" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_deployment_runs_through_the_stack(stack: dict[str, str], tmp_path: Path) -> None:
+    """make deploy's steps against the stack's Prefect server; the nightly ingest on the stack's Dask."""
+    from radpipe.synth import write_archive
+
+    env = {**stack, **_settings(stack), "RADPIPE_REPO": str(ROOT)}
+    deployed = subprocess.run([str(ROOT / "infra" / "deploy.sh")], env=env, capture_output=True, text=True, timeout=300)
+    assert deployed.returncode == 0 and "nightly-ingest" in deployed.stdout, deployed.stderr
+    write_archive(tmp_path / "archive", studies=6, seed=4)
+    worker = subprocess.Popen(
+        [str(BIN / "prefect"), "worker", "start", "--pool", "radpipe"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        run = subprocess.run(
+            [
+                str(BIN / "prefect"),
+                "deployment",
+                "run",
+                "nightly-ingest/nightly-ingest",
+                "--watch",
+                "--param",
+                f"dicom={tmp_path / 'archive' / 'dicom'}",
+                "--param",
+                f"reports={tmp_path / 'archive' / 'reports'}",
+                "--param",
+                f"dataset={tmp_path / 'dataset'}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=60)
+    assert run.returncode == 0 and "Completed" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    from radpipe.ops.table import read_ops
+
+    rows = read_ops(Path(stack["RADPIPE_HOME"])).to_pylist()
+    nightly = [r for r in rows if r["flow"] == "nightly-ingest"]
+    assert nightly and nightly[-1]["status"] == "completed"  # the ops row of the scheduled run
+    assert nightly[-1]["files_ingested"] > 0 and nightly[-1]["phi_gate"] == nightly[-1]["validation"] == "passed"
