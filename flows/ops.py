@@ -9,11 +9,13 @@ hook: a full disk under RADPIPE_HOME must not fail an ingest that succeeded.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect.artifacts import create_table_artifact
 
+from radpipe import tracking
 from radpipe.ops import append_ops_row, ops_row
 from radpipe.settings import get_settings
 
@@ -38,8 +40,14 @@ def record_ops(flow: Any, flow_run: Any, state: Any) -> None:
         error=error,
         validation_failed=isinstance(error, ValidationFailed),
     )
-    append_ops_row(get_settings().home, row)
+    settings = get_settings()
+    append_ops_row(settings.home, row)
     record = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.record().items()}
+    try:  # the same row in MLflow (experiment radpipe-ops), beside the models; the Parquet row is the record
+        tracking.configure(settings)
+        tracking.log_ops_run(record)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("ops row not logged to MLflow (%s)", type(exc).__name__)
     create_table_artifact(
         key=f"ops-{flow.name}",
         table=[{k: v for k, v in record.items() if v is not None}],

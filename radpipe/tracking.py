@@ -386,3 +386,40 @@ def registry_versions(name: str) -> list[VersionInfo]:
         for v in found
     ]
     return sorted(versions, key=lambda v: int(v.version))
+
+
+OPS_EXPERIMENT = "radpipe-ops"
+
+
+def log_ops_run(record: Mapping[str, Any]) -> str:
+    """One ops row as an MLflow run in `radpipe-ops`: every flow run's counts and checks beside the models.
+
+    Tags name the flow, its Prefect run and the outcome; numeric fields and the row's metrics become metrics.
+    """
+    import json
+
+    client = MlflowClient()
+    with _tracking_errors("record the flow run"):
+        found = client.get_experiment_by_name(OPS_EXPERIMENT)
+        if found is None:
+            location = f"{_artifact_root}/{OPS_EXPERIMENT}" if _artifact_root else None
+            experiment_id = client.create_experiment(OPS_EXPERIMENT, artifact_location=location)
+        else:
+            experiment_id = found.experiment_id
+        tags = {
+            "flow": str(record["flow"]),
+            "prefect_flow_run_id": str(record["run_id"]),
+            "status": str(record["status"]),
+            **{k: str(record[k]) for k in ("dataset_version", "phi_gate", "validation", "champion") if record.get(k)},
+        }
+        run = client.create_run(experiment_id, run_name=f"{record['flow']}-{str(record['run_id'])[:8]}", tags=tags)
+        values = {
+            k: float(record[k])
+            for k in ("duration_s", "files_seen", "files_ingested", "files_quarantined")
+            if record.get(k) is not None
+        }
+        values |= {k: float(v) for k, v in json.loads(record.get("metrics") or "{}").items()}
+        now = _now_ms()
+        client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in values.items()], synchronous=True)
+        client.set_terminated(run.info.run_id, "FINISHED" if record["status"] == "completed" else "FAILED")
+    return str(run.info.run_id)

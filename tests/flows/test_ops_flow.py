@@ -31,6 +31,16 @@ def test_an_ingest_run_records_its_counts_and_run_id(archive: Path, tmp_path: Pa
     summary = state.result()
     row = _row_of(state)
     assert row["flow"] == "ingest" and row["status"] == "completed" and row["error"] is None
+    from mlflow import MlflowClient
+
+    from radpipe import tracking
+
+    client = MlflowClient(tracking.current_uri())  # the same row in MLflow, found by its Prefect run id
+    [logged] = client.search_runs(
+        [client.get_experiment_by_name(tracking.OPS_EXPERIMENT).experiment_id],
+        filter_string=f"tags.prefect_flow_run_id = '{row['run_id']}'",
+    )
+    assert logged.data.metrics["files_ingested"] == summary["instances_added"]
     assert row["files_seen"] == summary["files_seen"] > 0
     assert row["files_ingested"] == summary["instances_added"] > 0
     assert row["files_quarantined"] == summary["quarantined_files"]

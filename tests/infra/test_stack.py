@@ -156,3 +156,15 @@ def test_a_deployment_runs_through_the_stack(stack: dict[str, str], tmp_path: Pa
     nightly = [r for r in rows if r["flow"] == "nightly-ingest"]
     assert nightly and nightly[-1]["status"] == "completed"  # the ops row of the scheduled run
     assert nightly[-1]["files_ingested"] > 0 and nightly[-1]["phi_gate"] == nightly[-1]["validation"] == "passed"
+    port = stack["RADPIPE_STACK_PG_PORT"]
+    query = (
+        "select count(*) from runs r join tags t on t.run_uuid = r.run_uuid "
+        f"where t.key = 'prefect_flow_run_id' and t.value = '{nightly[-1]['run_id']}'"
+    )
+    found = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "mlflow", "-tAc", query],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.stdout.strip() == "1"  # the scheduled run's metrics are in MLflow, in PostgreSQL
