@@ -60,8 +60,6 @@ demo: install
 	@echo "  $(BIN)/radpipe summary $(DEMO)/dataset"
 	@echo "  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select * from '$(DEMO)/dataset/reports/*.parquet' limit 3\\\"))\""
 
-# Register the deployments of infra/prefect.yaml with the server at PREFECT_API_URL and start a worker on
-# the `radpipe` pool (its log and pid under RADPIPE_HOME). Stop it: kill $$(cat $(RADPIPE_HOME)/prefect-worker.pid)
 # PostgreSQL's server binaries for `make stack` (Debian package; installed when missing, as root).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
@@ -79,11 +77,13 @@ stack: install postgres
 stack-down:
 	BIN=$(CURDIR)/$(BIN) infra/stack.sh down
 
+# Register the deployments of infra/prefect.yaml with the server at PREFECT_API_URL and start a worker on
+# the `radpipe` pool (pid and log under RADPIPE_HOME/stack; make stack-down stops it with the rest).
 deploy: install
 	BIN=$(BIN) infra/deploy.sh
-	mkdir -p $(RADPIPE_HOME)
-	RADPIPE_REPO=$(CURDIR) nohup $(BIN)/prefect worker start --pool radpipe > $(RADPIPE_HOME)/prefect-worker.log 2>&1 & echo $$! > $(RADPIPE_HOME)/prefect-worker.pid
-	@echo "worker started (pid $$(cat $(RADPIPE_HOME)/prefect-worker.pid), log $(RADPIPE_HOME)/prefect-worker.log)"
+	mkdir -p $(RADPIPE_HOME)/stack/logs
+	RADPIPE_REPO=$(CURDIR) setsid $(BIN)/prefect worker start --pool radpipe > $(RADPIPE_HOME)/stack/logs/prefect-worker.log 2>&1 < /dev/null & echo $$! > $(RADPIPE_HOME)/stack/prefect-worker.pid
+	@echo "worker started (pid $$(cat $(RADPIPE_HOME)/stack/prefect-worker.pid), log $(RADPIPE_HOME)/stack/logs/prefect-worker.log)"
 
 bench: install
 	$(BIN)/radpipe bench --out bench-out

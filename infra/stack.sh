@@ -148,6 +148,7 @@ stop_pid() {
 }
 
 down() {
+  stop_pid prefect-worker  # started by make deploy
   stop_pid dask-worker
   stop_pid dask-scheduler
   # Only this stack's Ray (its scratch folder and port): `ray stop` would take every Ray on the machine.
