@@ -19,7 +19,10 @@ from radpipe.errors import RadpipeError, SourceError
 from radpipe.ops import plots
 from radpipe.ops.table import read_ops
 
-INGEST_FLOWS = ("ingest", "pipeline")
+# The chains (pipeline, nightly-ingest) run ingest and curate-validate as subflows, which record their own
+# rows: counting the chain's row too would count every file twice.
+INGEST_FLOWS = ("ingest",)
+VALIDATION_FLOWS = ("curate-validate",)
 TRAIN_FLOWS = ("train", "pipeline")
 CURVE_RUNS = 5  # pretraining runs drawn: more would be a tangle
 TABLE_RUNS = 25  # rows of the "last runs" table
@@ -147,7 +150,7 @@ def _quarantine_section(rows: list[dict[str, Any]]) -> str:
 
 
 def _validation_section(rows: list[dict[str, Any]]) -> str:
-    runs = [r for r in rows if r["validation"] in ("passed", "failed")]
+    runs = [r for r in rows if r["flow"] in VALIDATION_FLOWS and r["validation"] in ("passed", "failed")]
     if not runs:
         return _section("validation", "Validation pass rate", _note("No validation recorded yet."))
     passed = [r["validation"] == "passed" for r in runs]

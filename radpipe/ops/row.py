@@ -118,9 +118,22 @@ def _nothing(_result: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _counts(value: Any) -> dict[str, int]:
+    """reason -> count, without zeros, from a mapping or from a Counter that came back through Prefect's
+    result serialisation as a Counter of its own (reason, count) pairs."""
+    out: dict[str, int] = {}
+    items = value.items() if isinstance(value, Mapping) else [(v, 1) for v in (value or [])]
+    for key, count in items:
+        if isinstance(key, tuple | list) and len(key) == 2:
+            key, count = key
+        if int(count):
+            out[str(key)] = out.get(str(key), 0) + int(count)
+    return out
+
+
 def _ingest(summary: Mapping[str, Any]) -> dict[str, Any]:
-    reasons = {str(k): int(v) for k, v in (summary.get("quarantined") or {}).items()}
-    reasons.update({f"report:{k}": int(v) for k, v in (summary.get("reports_quarantined") or {}).items()})
+    reasons = _counts(summary.get("quarantined"))
+    reasons.update({f"report:{k}": v for k, v in _counts(summary.get("reports_quarantined")).items()})
     return {
         "files_seen": summary.get("files_seen"),
         "files_ingested": summary.get("instances_added"),

@@ -148,3 +148,22 @@ def test_evaluation_keys_follow_the_headline_metrics() -> None:
     from radpipe.ops.row import _EVALUATION_KEYS
 
     assert tuple(HEADLINE) == _EVALUATION_KEYS
+
+
+def test_quarantine_counts_survive_a_counter_serialised_as_its_pairs() -> None:
+    """Prefect returns a subflow's Counter as a Counter of (reason, count) pairs; zeros are not reasons."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    from radpipe.ops import ops_row
+
+    now = datetime.now(UTC)
+    summary = {
+        "files_seen": 5,
+        "instances_added": 3,
+        "quarantined_files": 2,
+        "quarantined": Counter([("not_dicom", 2)]),
+        "reports_quarantined": Counter([("duplicate", 0)]),
+    }
+    row = ops_row("ingest", "run-1", now, now, {"dataset": "d"}, result=summary)
+    assert row.quarantine_reasons == {"not_dicom": 2}
