@@ -398,28 +398,21 @@ def log_ops_run(record: Mapping[str, Any]) -> str:
     """
     import json
 
+    tags = {
+        "flow": str(record["flow"]),
+        "prefect_flow_run_id": str(record["run_id"]),
+        "status": str(record["status"]),
+        **{k: str(record[k]) for k in ("dataset_version", "phi_gate", "validation", "champion") if record.get(k)},
+    }
+    run_id = start_run(OPS_EXPERIMENT, f"{record['flow']}-{str(record['run_id'])[:8]}", {}, tags)
+    values = {
+        k: float(record[k])
+        for k in ("duration_s", "files_seen", "files_ingested", "files_quarantined")
+        if record.get(k) is not None
+    }
+    values |= {k: float(v) for k, v in json.loads(record.get("metrics") or "{}").items()}
     client = MlflowClient()
     with _tracking_errors("record the flow run"):
-        found = client.get_experiment_by_name(OPS_EXPERIMENT)
-        if found is None:
-            location = f"{_artifact_root}/{OPS_EXPERIMENT}" if _artifact_root else None
-            experiment_id = client.create_experiment(OPS_EXPERIMENT, artifact_location=location)
-        else:
-            experiment_id = found.experiment_id
-        tags = {
-            "flow": str(record["flow"]),
-            "prefect_flow_run_id": str(record["run_id"]),
-            "status": str(record["status"]),
-            **{k: str(record[k]) for k in ("dataset_version", "phi_gate", "validation", "champion") if record.get(k)},
-        }
-        run = client.create_run(experiment_id, run_name=f"{record['flow']}-{str(record['run_id'])[:8]}", tags=tags)
-        values = {
-            k: float(record[k])
-            for k in ("duration_s", "files_seen", "files_ingested", "files_quarantined")
-            if record.get(k) is not None
-        }
-        values |= {k: float(v) for k, v in json.loads(record.get("metrics") or "{}").items()}
-        now = _now_ms()
-        client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in values.items()], synchronous=True)
-        client.set_terminated(run.info.run_id, "FINISHED" if record["status"] == "completed" else "FAILED")
-    return str(run.info.run_id)
+        client.log_batch(run_id, metrics=[Metric(k, v, _now_ms(), 0) for k, v in values.items()], synchronous=True)
+        client.set_terminated(run_id, "FINISHED" if record["status"] == "completed" else "FAILED")
+    return run_id
