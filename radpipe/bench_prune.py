@@ -20,15 +20,11 @@ from rich.table import Table
 
 from radpipe.bench_train import prepared_dataset
 from radpipe.dataset.store import DatasetStore
+from radpipe.evaluate.report import HEADLINE
 from radpipe.model.config import ExperimentConfig, load_config
 
 KEEP = 1 / 3
-COLUMNS = (
-    "zeroshot_auroc_macro",
-    "probe_auroc_macro",
-    "retrieval_image_to_text_recall_at_5",
-    "retrieval_text_to_image_recall_at_5",
-)
+COLUMNS = HEADLINE  # the metrics recorded on every model version; the first is the promotion default
 
 
 def random_third(dataset: Path, seed: int) -> int:
