@@ -12,13 +12,13 @@ from radpipe.deid import Deidentifier, Pseudonymizer, load_key
 from radpipe.deid.erasure import ErasureSummary, erase_patient
 from radpipe.deid.gate import (
     GateHit,
-    IdentifierStore,
     PhiGateFailed,
     describe,
     record_result,
     require_gate_passed,
     scan,
 )
+from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
 from radpipe.ingest.studies import rebuild_studies
@@ -88,7 +88,8 @@ def ingest_sources(
 
 
 def phi_gate(dataset: str) -> list[GateHit]:
-    """Scan the dataset for identifiers seen in its sources; raise PhiGateFailed on any hit.
+    """Scan the dataset for identifiers seen in its sources; raise PhiGateFailed on any hit, or when the
+    identifier store lacks a committed batch's identifiers.
 
     The result is written to DATASET/_gate.json either way; the message names tables and columns only.
     """
@@ -98,7 +99,7 @@ def phi_gate(dataset: str) -> list[GateHit]:
         raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     deid = deidentifier(settings)
     identity = check_key(store, deid.pseudonymizer.key)
-    hits = scan(store, deid.pseudonymizer, IdentifierStore(settings.home, identity).load())
+    hits = scan(store, deid.pseudonymizer, IdentifierStore(settings.home, identity))
     record_result(store, hits)
     if hits:
         raise PhiGateFailed(f"PHI gate failed: source identifiers found in {describe(hits)}; nothing may read it")

@@ -46,6 +46,11 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
             "Recovered from an interrupted run",
             f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back",
         )
+    if summary.identifier_batches_repaired or summary.identifier_batches_unrepaired:
+        table.add_row(
+            "PHI-gate identifiers rebuilt from the sources",
+            f"{summary.identifier_batches_repaired} batches, {summary.identifier_batches_unrepaired} not found",
+        )
     console.print(table)
     console.print("PHI gate: passed (no source identifier in any table)")
     check = "holds" if summary.balanced else "BROKEN"

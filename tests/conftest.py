@@ -18,6 +18,7 @@ for _variable in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "PREFECT_API_URL", "RADP
     os.environ.pop(_variable, None)
 
 from radpipe.deid import Deidentifier, Pseudonymizer  # noqa: E402
+from radpipe.settings import get_settings  # noqa: E402
 from radpipe.synth import write_archive  # noqa: E402
 
 TEST_KEY = os.environ["RADPIPE_DEID_KEY"].encode()
@@ -54,6 +55,7 @@ def trainable(tmp_path_factory: pytest.TempPathFactory, deid: Deidentifier) -> t
         deid,
         get_profile("cxr-224"),
         SerialEngine(),
+        home=get_settings().home,
     )
     phi_gate(str(dataset))
     curate_dataset(str(dataset))

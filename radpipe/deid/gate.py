@@ -1,7 +1,9 @@
 """The PHI gate: after ingest, scan every table for identifiers seen in the sources.
 
 Identifiers are kept only as keyed hashes of their normal forms (radpipe/deid/identifiers.py), in an
-operator-only folder under RADPIPE_HOME. A hit names the table and column, never the value.
+operator-only store under RADPIPE_HOME (radpipe/deid/identifier_store.py). A hit names the table and
+column, never the value. The gate refuses to pass while the store lacks a committed batch's identifiers:
+an incomplete store would check nothing for that batch and pass.
 """
 
 from __future__ import annotations
@@ -9,9 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
+from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import Pseudonymizer
 from radpipe.errors import RadpipeError
@@ -31,6 +32,10 @@ class PhiGateFailed(RadpipeError):
     """Identifiers from the sources were found in the dataset; nothing downstream may read it."""
 
 
+class IdentifierStoreIncomplete(PhiGateFailed):
+    """Committed batches have no entry in the identifier store: the gate cannot check them."""
+
+
 @dataclass(frozen=True)
 class GateHit:
     table: str
@@ -38,30 +43,28 @@ class GateHit:
     rows: int
 
 
-class IdentifierStore:
-    """Keyed hashes of source identifiers for one dataset, outside it, readable by the operator only."""
+def committed_batches(store: DatasetStore) -> set[str]:
+    """The ingest batches whose rows the dataset holds (every ingest batch commits its ledger rows)."""
+    return {b for b in store.read_table("_ledger", ["batch_id"]).column("batch_id").to_pylist() if b}
 
-    def __init__(self, home: Path, dataset_id: str) -> None:
-        self.folder = home / "phi-gate" / dataset_id
 
-    def add(self, hashes: set[str], run_id: str) -> None:
-        if not hashes:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.folder.parent, 0o700)
-        path = self.folder / f"part-{run_id}.parquet"
-        temporary = path.with_suffix(".tmp")
-        pq.write_table(pa.table({"hash": sorted(hashes)}), temporary)
-        os.chmod(temporary, 0o600)
-        temporary.replace(path)
+def uncovered_batches(store: DatasetStore, identifiers: IdentifierStore) -> set[str]:
+    """Committed batches whose identifiers the store does not hold."""
+    return committed_batches(store) - identifiers.covered()
 
-    def load(self) -> set[str]:
-        if not self.folder.exists():
-            return set()
-        found: set[str] = set()
-        for part in sorted(self.folder.glob("part-*.parquet")):
-            found.update(pq.read_table(part).column("hash").to_pylist())
-        return found
+
+def require_complete(store: DatasetStore, identifiers: IdentifierStore) -> None:
+    """Raise IdentifierStoreIncomplete (and record the refusal) unless every committed batch is covered."""
+    missing = uncovered_batches(store, identifiers)
+    if not missing:
+        return
+    reason = (
+        f"the identifier store {identifiers.folder} lacks the identifiers of {len(missing)} committed ingest "
+        "batches, so the gate cannot check their rows; rerun `radpipe ingest` with the same sources, "
+        "RADPIPE_HOME and key to restore them"
+    )
+    record_result(store, [], refused=reason)
+    raise IdentifierStoreIncomplete(f"PHI gate refused: {reason}")
 
 
 def _text_columns(schema: pa.Schema) -> list[str]:
@@ -71,12 +74,17 @@ def _text_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if is_text(f.type)]
 
 
-def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: set[str]) -> list[GateHit]:
-    """Every (table, column) holding a source identifier, with the number of rows that do."""
+def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: IdentifierStore) -> list[GateHit]:
+    """Every (table, column) holding a source identifier, with the number of rows that do.
+
+    Raises IdentifierStoreIncomplete first when the store does not cover every committed batch.
+    """
+    require_complete(store, identifiers)
     hits: list[GateHit] = []
-    if not identifiers:
+    stored = identifiers.load()
+    if not stored:
         return hits
-    index = IdentifierIndex(pseudonymizer.key, identifiers)
+    index = IdentifierIndex(pseudonymizer.key, stored)
     memo: dict[str, bool] = {}
 
     def leaks(value: str) -> bool:
@@ -125,18 +133,17 @@ def require_gate_passed(store: DatasetStore) -> None:
     with store.fs.open(path, "r") as fh:
         result = json.load(fh)
     if not result.get("passed"):
-        raise PhiGateFailed(
-            f"{store.uri} failed the PHI gate ({describe(result.get('hits', []))}); "
-            "nothing may read it until the gate passes"
-        )
+        why = result.get("refused") or describe(result.get("hits", []))
+        raise PhiGateFailed(f"{store.uri} failed the PHI gate ({why}); nothing may read it until the gate passes")
     if result.get("version") != gated_version(store):
         raise PhiGateFailed(f"{store.uri} changed since its last PHI gate; run the gate again (`radpipe ingest`)")
 
 
-def record_result(store: DatasetStore, hits: list[GateHit]) -> None:
+def record_result(store: DatasetStore, hits: list[GateHit], refused: str = "") -> None:
     """Write _gate.json; downstream steps refuse a dataset whose last gate did not pass."""
     result = {
-        "passed": not hits,
+        "passed": not hits and not refused,
+        "refused": refused,
         "version": gated_version(store),
         "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "hits": [asdict(hit) for hit in hits],

@@ -61,10 +61,16 @@ def tokens(text: str) -> list[str]:
 
 
 def header_values(ds: Dataset) -> list[str]:
-    """Identifying values of a source header, including string values of private tags."""
+    """Identifying values of a source header, including string values of private tags.
+
+    A value that cannot be decoded is skipped (it cannot leak through a table either); never raises.
+    """
     values: list[str] = []
     for keyword in IDENTIFYING_KEYWORDS:
-        value = ds.get(keyword)
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: S112 - a malformed value must not stop the file
+            continue
         if value is None or value == "":
             continue
         items = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
@@ -72,12 +78,17 @@ def header_values(ds: Dataset) -> list[str]:
     for tag in ds.keys():  # tags only: elements are decoded just for private ones
         if not tag.is_private or tag.element < 0x100:
             continue  # public, or a private creator (it names a vendor's block, not a person)
-        element = ds[tag]
-        if element.VR in ("LO", "SH", "PN", "LT", "ST", "UT", "CS") and element.value:
-            text = str(element.value)
-            if len(text.strip()) >= 4:
-                values.append(text)
+        try:
+            element = ds[tag]
+            text = str(element.value) if element.VR in _PRIVATE_TEXT_VRS and element.value else ""
+        except Exception:  # noqa: S112
+            continue
+        if len(text.strip()) >= 4:
+            values.append(text)
     return values
+
+
+_PRIVATE_TEXT_VRS = ("LO", "SH", "PN", "LT", "ST", "UT", "CS")
 
 
 def identifier_forms(values: Iterable[str]) -> set[str]:

@@ -134,10 +134,7 @@ def ingest_report_file(
                 if isinstance(item, BadReport) and 0 < item.position <= records_read_before:
                     batch.counts["report_bad_unchanged"] = batch.counts.get("report_bad_unchanged", 0) + 1
                     continue
-                if isinstance(item, ReportRecord):
-                    identifiers.extend(
-                        v for v in (item.patient_id, item.accession_number, item.study_instance_uid) if v
-                    )
+                identifiers.extend(report_identifiers(item))
                 outcome = _report_outcome(item, source.source_key, deid, seen)
                 if not isinstance(outcome, Quarantined) and _erased(outcome, erased):
                     outcome = Quarantined(
@@ -183,6 +180,13 @@ def _finish(
         if staged:
             batch.files[table] = staged
     return batch
+
+
+def report_identifiers(item: ReportRecord | BadReport) -> list[str]:
+    """The source identifiers a report record carries in its own fields (for the PHI gate)."""
+    if not isinstance(item, ReportRecord):
+        return []
+    return [v for v in (item.patient_id, item.accession_number, item.study_instance_uid) if v]
 
 
 def _erased(row: dict[str, Any], erased: frozenset[str]) -> bool:

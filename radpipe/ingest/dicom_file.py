@@ -62,17 +62,12 @@ def process_dicom(
         return reject(Stage.READ, Reason.TRUNCATED, f"file ends inside the header ({type(exc).__name__})")
     except Exception as exc:  # pydicom raises many types for malformed files
         return reject(Stage.READ, Reason.NOT_DICOM, f"unparseable DICOM ({type(exc).__name__})")
+    if collect is not None:  # every parsed file: radpipe/ingest/identifier_repair.py rebuilds the same way
+        collect(header_values(ds))
     if "PixelData" not in ds:
-        if collect is not None:
-            collect(header_values(ds))
         return reject(Stage.HEADER, Reason.NO_PIXELS, "instance carries no pixel data")
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, "no transfer syntax in the file meta")
-    if collect is not None:
-        try:
-            collect(header_values(ds))
-        except Exception:  # noqa: S110 - an unreadable value cannot leak, and must not stop the file
-            pass
     privacy = burned_in_reason(ds, deid.burned_in_allowed)
     if privacy is not None:
         return reject(Stage.PRIVACY, Reason(privacy), "burned-in text possible; allow the modality to ingest it")

@@ -26,10 +26,11 @@ from radpipe.dataset.store import (
 )
 from radpipe.deid import Deidentifier
 from radpipe.deid.erasure import read_erased_keys
-from radpipe.deid.gate import IdentifierStore
+from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.engine import Engine, TaskFailure
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
+from radpipe.ingest.identifier_repair import repair_identifiers
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.sources import SourceFile, WalkError, check_source, walk
 from radpipe.ingest.studies import rebuild_studies
@@ -66,6 +67,10 @@ class IngestSummary:
     seconds: float = 0.0
     recovered_batches: int = 0
     dropped_batches: int = 0
+    # Committed batches whose PHI-gate identifiers were missing (a lost or old store) and were rebuilt from the
+    # sources, and those that could not be (their files are gone): the gate refuses while any remain.
+    identifier_batches_repaired: int = 0
+    identifier_batches_unrepaired: int = 0
     dataset_id: str = ""
 
     @property
@@ -83,10 +88,12 @@ class _Ledger:
 
     done: set[tuple[str, str, int, str]]  # (kind, source_key, size, change marker) not to read again
     records: dict[str, int]  # report file source_key -> records read by the last run that read it
+    batches: dict[str, list[tuple[str, str]]]  # committed batch id -> its files' (kind, source_key)
 
     @classmethod
     def load(cls, store: DatasetStore) -> _Ledger:
-        rows = store.read_table("_ledger", ["kind", "source_key", "size", "mtime", "outcome", "records"]).to_pylist()
+        columns = ["kind", "source_key", "size", "mtime", "outcome", "records", "batch_id"]
+        rows = store.read_table("_ledger", columns).to_pylist()
         done = {
             (row["kind"], row["source_key"], row["size"], row["mtime"])
             for row in rows
@@ -96,7 +103,10 @@ class _Ledger:
         for row in rows:
             if row["kind"] == "report" and row["records"]:
                 records[row["source_key"]] = max(records.get(row["source_key"], 0), int(row["records"]))
-        return cls(done, records)
+        batches: dict[str, list[tuple[str, str]]] = {}
+        for row in rows:
+            batches.setdefault(row["batch_id"], []).append((row["kind"], row["source_key"]))
+        return cls(done, records, batches)
 
 
 # A file that could not be read is tried again by the next run (the outage may be over).
@@ -104,9 +114,18 @@ RETRYABLE_OUTCOMES = frozenset({"quarantined:unreadable"})
 
 
 def _pending(
-    source: str, kind: str, deid: Deidentifier, ledger: _Ledger, summary: IngestSummary
+    source: str,
+    kind: str,
+    deid: Deidentifier,
+    ledger: _Ledger,
+    summary: IngestSummary,
+    wanted: set[str],
+    found: dict[str, SourceFile],
 ) -> tuple[list[SourceFile], list[Quarantined]]:
-    """Files under `source` the ledger does not hold yet, and folders that could not be listed."""
+    """Files under `source` the ledger does not hold yet, and folders that could not be listed.
+
+    Files whose source key is in `wanted` are also put in `found`, pending or not.
+    """
     pending, unlisted = [], []
     for entry in walk(source):
         if isinstance(entry, WalkError):
@@ -119,6 +138,8 @@ def _pending(
             summary.report_files += 1
         else:
             summary.files_seen += 1
+        if key in wanted:
+            found[key] = SourceFile(url, key, size, mtime)
         if (kind, key, size, mtime) in ledger.done:
             if kind == "dicom":
                 summary.files_skipped += 1
@@ -262,15 +283,17 @@ def ingest(
     profile: Profile,
     engine: Engine,
     on_progress: ProgressCallback | None = None,
-    home: Path | None = None,
+    *,
+    home: Path,
     log_quarantined_paths: bool = False,
     volume_profiles: dict[str, str] | None = None,
 ) -> IngestSummary:
     """Ingest new files from the sources into the dataset; safe to rerun and to interrupt.
 
-    With `home` (RADPIPE_HOME), the source identifiers seen are kept there as keyed hashes for the
-    PHI gate; with `log_quarantined_paths` too, the clear paths of quarantined files go to an
-    operator-only log there (mode 0600). `volume_profiles` maps CT/MR to a volume profile
+    The source identifiers of each batch are kept under `home` (RADPIPE_HOME) as keyed hashes for the
+    PHI gate, before the batch commits; entries a lost or old store lacks are rebuilt from the sources.
+    With `log_quarantined_paths`, the clear paths of quarantined files go to an operator-only log there
+    (mode 0600). `volume_profiles` maps CT/MR to a volume profile
     (default radpipe.ingest.volumes.DEFAULT_VOLUME_PROFILES).
     """
     check_sources(dicom_source, report_source, dataset_uri)
@@ -280,15 +303,13 @@ def ingest(
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     with dataset_lock(store, run_id):
         dataset_id = check_key(store, deid.pseudonymizer.key)
-        state = _RunState()
+        operator_log = _operator_log(home, dataset_id) if log_quarantined_paths else None
+        state = _RunState(IdentifierStore(home, dataset_id), operator_log)
         summary = _ingest_locked(
             dicom_source, report_source, store, deid, profile, engine, run_id, on_progress, state, volume_profiles
         )
         summary.dataset_id = dataset_id
-        if home is not None:
-            IdentifierStore(home, dataset_id).add(state.phi, run_id)
-            if log_quarantined_paths:
-                _log_quarantined_paths(home, dataset_id, state.quarantined_paths)
+        state.identifiers.merge_batches(state.committed, run_id)
     summary.seconds = time.perf_counter() - started
     if not summary.balanced:  # a broken invariant is a bug in radpipe, never the user's input
         raise RuntimeError(
@@ -313,10 +334,21 @@ def _ingest_locked(
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
     ledger = _Ledger.load(store)
-    dicom_files, unlisted = _pending(dicom_source, "dicom", deid, ledger, summary) if dicom_source else ([], [])
-    report_files, unlisted_reports = (
-        _pending(report_source, "report", deid, ledger, summary) if report_source else ([], [])
+    state.committed = set(ledger.batches)
+    uncovered = state.committed - state.identifiers.covered()
+    wanted = {key for batch in uncovered for _, key in ledger.batches[batch]}
+    found: dict[str, SourceFile] = {}
+    dicom_files, unlisted = (
+        _pending(dicom_source, "dicom", deid, ledger, summary, wanted, found) if dicom_source else ([], [])
     )
+    report_files, unlisted_reports = (
+        _pending(report_source, "report", deid, ledger, summary, wanted, found) if report_source else ([], [])
+    )
+    if uncovered:  # before anything new commits: the gate must be able to check what is already there
+        missing = {batch: ledger.batches[batch] for batch in uncovered}
+        repaired = repair_identifiers(engine, state.identifiers, missing, found, deid)
+        summary.identifier_batches_repaired = repaired
+        summary.identifier_batches_unrepaired = len(uncovered) - repaired
     report_files = [f for f in report_files if f.url.lower().endswith(REPORT_SUFFIXES)] + [
         f for f in report_files if not f.url.lower().endswith(REPORT_SUFFIXES)
     ]
@@ -368,21 +400,25 @@ def _ingest_locked(
 
 @dataclass
 class _RunState:
-    """What the driver gathers during a run that must not go into the summary (it is shown and logged)."""
+    """What the driver keeps during a run that must not go into the summary (it is shown and logged)."""
 
-    phi: set[str] = field(default_factory=set)
+    identifiers: IdentifierStore  # the PHI gate's keyed hashes, one entry per batch before its commit
+    operator_log: Path | None = None  # clear paths of quarantined files, for the operator only
+    committed: set[str] = field(default_factory=set)  # batch ids in the ledger, this run's included
     urls: dict[str, str] = field(default_factory=dict)
-    quarantined_paths: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _log_quarantined_paths(home: Path, dataset_id: str, entries: list[tuple[str, str, str]]) -> None:
-    """Operator-only record (mode 0600, outside the dataset) of which source path each source_key is."""
-    if not entries:
-        return
+def _operator_log(home: Path, dataset_id: str) -> Path:
     folder = home / "operator"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
-    path = folder / f"{dataset_id}-quarantined-paths.jsonl"
+    return folder / f"{dataset_id}-quarantined-paths.jsonl"
+
+
+def _log_quarantined_paths(path: Path, entries: list[tuple[str, str, str]]) -> None:
+    """Operator-only record (mode 0600, outside the dataset) of which source path each source_key is."""
+    if not entries:
+        return
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "a") as fh:
         for source_key, url, outcome in entries:
@@ -503,10 +539,17 @@ def _run_task(
 def _publish_and_record(
     store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary, state: _RunState
 ) -> None:
+    # The batch's identifiers are stored before its rows commit: a kill at any point leaves no committed
+    # batch the gate cannot check (an entry of a batch that never commits is dropped at the end of a run).
+    state.identifiers.add_batch(batch.batch_id, batch.phi)
     _publish(store, batch, known, summary)
-    state.phi |= batch.phi
-    state.quarantined_paths.extend(
-        (str(row["source_key"]), state.urls.get(str(row["source_key"]), ""), str(row["outcome"]))
-        for row in batch.ledger
-        if str(row["outcome"]).startswith("quarantined:")
-    )
+    state.committed.add(batch.batch_id)
+    if state.operator_log is not None:
+        _log_quarantined_paths(
+            state.operator_log,
+            [
+                (str(row["source_key"]), state.urls.get(str(row["source_key"]), ""), str(row["outcome"]))
+                for row in batch.ledger
+                if str(row["outcome"]).startswith("quarantined:")
+            ],
+        )

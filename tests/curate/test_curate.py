@@ -17,6 +17,7 @@ from radpipe.engine import SerialEngine
 from radpipe.errors import ConfigError
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
+from radpipe.settings import get_settings
 from radpipe.synth import write_archive
 
 
@@ -63,7 +64,15 @@ def archive_with_copies(tmp_path: Path) -> Path:
 
 def test_curation_flags_duplicates_and_leaks_no_patient(archive_with_copies: Path, tmp_path: Path, deid) -> None:
     dataset = tmp_path / "dataset"
-    ingest(str(archive_with_copies / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    ingest(
+        str(archive_with_copies / "dicom"),
+        None,
+        str(dataset),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=get_settings().home,
+    )
     phi_gate(str(dataset))
     summary = curate_dataset(str(dataset))
     assert summary.patients_in_several_splits == 0
@@ -94,6 +103,14 @@ def test_synthetic_studies_stay_out_of_a_real_datasets_evaluation_splits(curated
 @pytest.fixture()
 def curated_copy(tmp_path: Path, archive: Path, deid: Deidentifier) -> Path:
     dataset = tmp_path / "real"
-    ingest(str(archive / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    ingest(
+        str(archive / "dicom"),
+        None,
+        str(dataset),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=get_settings().home,
+    )
     phi_gate(str(dataset))
     return dataset

@@ -94,7 +94,15 @@ def test_erasure_removes_one_patient_everywhere_and_keeps_them_out(phi_dataset, 
     for path in (archive / "dicom").rglob("*.dcm"):
         if target in str(path):
             shutil.copy(path, again / f"copy-{path.parent.name}-{path.name}")
-    summary = ingest(str(archive / "dicom"), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    summary = ingest(
+        str(archive / "dicom"),
+        None,
+        str(dataset),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=get_settings().home,
+    )
     assert summary.instances_added == 0 and summary.quarantined == {"erased_patient": ours}
 
 

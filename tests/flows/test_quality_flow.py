@@ -10,13 +10,22 @@ from radpipe.context import phi_gate
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
+from radpipe.settings import get_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_flow_passes_a_good_dataset_and_fails_a_damaged_one(archive: Path, tmp_path: Path, deid) -> None:
     dataset = tmp_path / "dataset"
-    ingest(str(archive / "dicom"), str(archive / "reports"), str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    ingest(
+        str(archive / "dicom"),
+        str(archive / "reports"),
+        str(dataset),
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=get_settings().home,
+    )
     phi_gate(str(dataset))
     result = curate_validate_flow(str(dataset))
     assert result["curation"]["patients_in_several_splits"] == 0

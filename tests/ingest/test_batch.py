@@ -10,6 +10,7 @@ from radpipe.ingest.batch import ingest_dicom_batch
 from radpipe.ingest.run import ingest
 from radpipe.ingest.sources import SourceFile
 from radpipe.preprocess import get_profile
+from radpipe.settings import get_settings
 
 
 def test_a_file_that_vanished_after_the_walk_is_quarantined_unreadable(tmp_path: Path, deid: Deidentifier) -> None:
@@ -26,7 +27,9 @@ LINE_B = '{"accession_number": "A2", "text": "FINDINGS: No pleural effusion."}\n
 
 
 def _ingest_reports(source: Path, dataset: Path, deid: Deidentifier):
-    return ingest(None, str(source), str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    return ingest(
+        None, str(source), str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home
+    )
 
 
 def test_report_copies_are_duplicates_but_appended_files_only_add_new_lines(tmp_path: Path, deid) -> None:
@@ -55,7 +58,9 @@ def _dicom_archive(tmp_path: Path) -> Path:
 
 
 def _ingest_dicom(source: Path, dataset: Path, deid: Deidentifier):
-    return ingest(str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine())
+    return ingest(
+        str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home
+    )
 
 
 def test_touched_files_are_unchanged_not_duplicates(tmp_path: Path, deid: Deidentifier) -> None:
@@ -133,7 +138,15 @@ def test_staged_files_the_driver_cannot_see_stop_the_run(tmp_path: Path, deid: D
 
     source = _dicom_archive(tmp_path)
     with pytest.raises(StagingNotVisible, match="storage that the workers and this machine share"):
-        ingest(str(source), None, str(tmp_path / "ds"), deid, get_profile("cxr-224"), ForgetfulEngine())
+        ingest(
+            str(source),
+            None,
+            str(tmp_path / "ds"),
+            deid,
+            get_profile("cxr-224"),
+            ForgetfulEngine(),
+            home=get_settings().home,
+        )
     assert not (tmp_path / "ds" / "_ledger").exists()
 
 

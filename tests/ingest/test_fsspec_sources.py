@@ -9,6 +9,7 @@ from radpipe.deid import Deidentifier
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
+from radpipe.settings import get_settings
 
 
 def test_ingest_between_fsspec_urls(archive: Path, deid: Deidentifier, tmp_path: Path) -> None:
@@ -20,7 +21,15 @@ def test_ingest_between_fsspec_urls(archive: Path, deid: Deidentifier, tmp_path:
     source, dataset = f"memory:/{root}/src", f"memory:/{root}/dataset"
 
     def run():
-        return ingest(f"{source}/dicom", f"{source}/reports", dataset, deid, get_profile("cxr-224"), SerialEngine())
+        return ingest(
+            f"{source}/dicom",
+            f"{source}/reports",
+            dataset,
+            deid,
+            get_profile("cxr-224"),
+            SerialEngine(),
+            home=get_settings().home,
+        )
 
     summary = run()
     assert summary.instances_added == sum(1 for p in files if p.suffix == ".dcm") and summary.balanced

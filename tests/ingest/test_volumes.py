@@ -16,6 +16,7 @@ from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.preprocess.volume import get_volume_profile
+from radpipe.settings import get_settings
 
 SPACING = 5.0  # mm between slices
 SIZE = 48
@@ -66,7 +67,9 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, deid: Deidentifier) -> Da
     duplicate = [*good[:20], good[19], *good[20:]]
     for seed, zs in enumerate((good, missing, duplicate)):
         _series(source, zs, seed)
-    ingest(str(source), None, str(root / "dataset"), deid, get_profile("cxr-224"), SerialEngine())
+    ingest(
+        str(source), None, str(root / "dataset"), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home
+    )
     return DatasetStore(str(root / "dataset"))
 
 
