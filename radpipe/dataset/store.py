@@ -158,7 +158,7 @@ class StagedBatch:
     counts: dict[str, int] = field(default_factory=dict)
     input_bytes: int = 0
     # Keyed hashes of the source identifiers this batch saw (for the PHI gate; never clear values).
-    phi: set[str] = field(default_factory=set)
+    phi: dict[str, str] = field(default_factory=dict)  # hash -> kind of identifier
 
 
 class StagingNotVisible(RadpipeError):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
@@ -25,6 +24,55 @@ from radpipe.deid.pseudonym import Pseudonymizer
 from radpipe.errors import RadpipeError
 
 GATE_FILE = "_gate.json"
+# Columns whose values come from source content: scanned for every identifier form. A pseudonymised UID or ID
+# column is scanned too, so a value that escaped pseudonymisation is caught.
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "instances": (
+        "sop_instance_uid",
+        "series_instance_uid",
+        "study_instance_uid",
+        "sop_class_uid",
+        "patient_id",
+        "accession_number",
+        "modality",
+        "body_part",
+        "view_position",
+        "photometric_interpretation",
+        "transfer_syntax_uid",
+        "manufacturer",
+        "study_date",
+    ),
+    "images": ("sop_instance_uid", "study_instance_uid"),
+    "slices": ("sop_instance_uid", "series_instance_uid", "study_instance_uid", "modality"),
+    "volumes": ("series_instance_uid", "study_instance_uid", "modality"),
+    "reports": (
+        "study_instance_uid",
+        "accession_number",
+        "patient_id",
+        "report_date",
+        "text",
+        "indication",
+        "findings",
+        "impression",
+        "rationale",
+    ),
+    "studies": ("study_instance_uid", "patient_id", "accession_number"),
+}
+# Text radpipe writes itself: scanned for specific forms only (IDs, UIDs, dates, several words), since a test
+# patient called "Modality^LUT" must not make radpipe's own "unsupported modality" a leak.
+RADPIPE_TEXT: dict[str, tuple[str, ...]] = {"quarantine": ("detail",), "volumes": ("issues",)}
+# radpipe's own codes and keyed hashes: no source content reaches them (tests/deid hold every text column to
+# one of these three lists).
+RADPIPE_CODES: dict[str, tuple[str, ...]] = {
+    "instances": ("content_hash", "decoder", "source_key", "batch_id"),
+    "images": ("dtype", "profile"),
+    "slices": ("dtype", "batch_id"),
+    "volumes": ("dtype", "profile", "assembled_at"),
+    "reports": ("report_id", "source_key", "batch_id"),
+    "studies": ("split", "report_id"),
+    "quarantine": ("source_key", "stage", "reason", "batch_id"),
+    "_ledger": ("source_key", "kind", "mtime", "outcome", "batch_id", "committed_at"),
+}
 SCANNED_TABLES = ("instances", "images", "slices", "volumes", "reports", "studies", "quarantine", "_ledger")
 
 
@@ -41,6 +89,7 @@ class GateHit:
     table: str
     column: str
     rows: int
+    kind: str = "identifier"  # PhiKind's value: what sort of identifier, never which
 
 
 def committed_batches(store: DatasetStore) -> set[str]:
@@ -67,37 +116,29 @@ def require_complete(store: DatasetStore, identifiers: IdentifierStore) -> None:
     raise IdentifierStoreIncomplete(f"PHI gate refused: {reason}")
 
 
-def _text_columns(schema: pa.Schema) -> list[str]:
-    def is_text(kind: pa.DataType) -> bool:
-        return pa.types.is_string(kind) or (pa.types.is_list(kind) and pa.types.is_string(kind.value_type))
-
-    return [f.name for f in schema if is_text(f.type)]
-
-
 def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: IdentifierStore) -> list[GateHit]:
-    """Every (table, column) holding a source identifier, with the number of rows that do.
+    """Every (table, column, kind of identifier) found, with the number of rows holding it.
 
     Raises IdentifierStoreIncomplete first when the store does not cover every committed batch.
     """
     require_complete(store, identifiers)
-    hits: list[GateHit] = []
     stored = identifiers.load()
     if not stored:
-        return hits
+        return []
     index = IdentifierIndex(pseudonymizer.key, stored)
-    memo: dict[str, bool] = {}
+    memo: dict[tuple[str, bool], str | None] = {}
 
-    def leaks(value: str) -> bool:
-        found = memo.get(value)
-        if found is None:
-            found = index.contains(value)
+    def leak(value: str, specific_only: bool) -> str | None:
+        found = memo.get((value, specific_only), "")
+        if found == "":
+            found = index.find(value, specific_only)
             if len(value) < 200:  # repeated short values (UIDs, codes); long texts are rarely repeated
-                memo[value] = found
+                memo[(value, specific_only)] = found
         return found
 
+    counts: Counter[tuple[str, str, str]] = Counter()
     for table in SCANNED_TABLES:
-        columns = _text_columns(TABLES[table])
-        counts = dict.fromkeys(columns, 0)
+        columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
         for file in store.table_files(table):
             with store.fs.open(file, "rb") as fh:
                 parquet = pq.ParquetFile(fh)
@@ -107,10 +148,12 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: Identif
                     for column in present:
                         for value in data.column(column).to_pylist():
                             texts = value if isinstance(value, list) else [value]
-                            if any(isinstance(t, str) and leaks(t) for t in texts):
-                                counts[column] += 1
-        hits.extend(GateHit(table, column, rows) for column, rows in counts.items() if rows)
-    return hits
+                            kind = next(
+                                (k for t in texts if isinstance(t, str) and (k := leak(t, columns[column]))), None
+                            )
+                            if kind:
+                                counts[(table, column, kind)] += 1
+    return [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
 
 
 GATED_TABLES = ("instances", "images", "reports", "quarantine")
@@ -157,4 +200,7 @@ def record_result(store: DatasetStore, hits: list[GateHit], refused: str = "") -
 def describe(hits: list[GateHit] | list[dict[str, Any]]) -> str:
     """Where the gate found identifiers ("table.column (n rows)"), never what it found."""
     rows = [asdict(hit) if isinstance(hit, GateHit) else hit for hit in hits]
-    return "; ".join(f"{h['table']}.{h['column']} ({h['rows']} rows)" for h in rows) or "no detail"
+    return (
+        "; ".join(f"{h['table']}.{h['column']} ({h['rows']} rows: {h.get('kind', 'identifier')})" for h in rows)
+        or "no detail"
+    )

@@ -38,11 +38,11 @@ class IdentifierStore:
     def __init__(self, home: Path, dataset_id: str) -> None:
         self.folder = home / "phi-gate" / dataset_id
 
-    def add_batch(self, batch_id: str, hashes: set[str]) -> None:
+    def add_batch(self, batch_id: str, hashes: dict[str, str]) -> None:
         """Record one batch's identifiers (also none: the entry says the batch was seen); before its commit."""
         self._write(f"{BATCH_PREFIX}{batch_id}.parquet", hashes, [batch_id])
 
-    def add(self, hashes: set[str], batches: Iterable[str], name: str) -> None:
+    def add(self, hashes: dict[str, str], batches: Iterable[str], name: str) -> None:
         """Record identifiers covering several batches at once (a repair)."""
         self._write(f"{MERGED_PREFIX}{name}.parquet", hashes, sorted(batches))
 
@@ -60,10 +60,11 @@ class IdentifierStore:
         """The batches whose identifiers the store holds."""
         return {batch for entry in self.entries() for batch in entry.batches}
 
-    def load(self) -> set[str]:
-        found: set[str] = set()
+    def load(self) -> dict[str, str]:
+        """Hash -> the kind of identifier it came from (radpipe/deid/identifiers.py, PhiKind)."""
+        found: dict[str, str] = {}
         for entry in self.entries():
-            found.update(pq.read_table(entry.path).column("hash").to_pylist())
+            found.update(_read(entry.path))
         return found
 
     def merge_batches(self, committed: set[str], name: str) -> None:
@@ -74,25 +75,36 @@ class IdentifierStore:
         batch_entries = [e for e in self.entries() if e.path.name.startswith(BATCH_PREFIX)]
         kept = [e for e in batch_entries if e.batches & committed]
         if kept:
-            hashes: set[str] = set()
+            hashes: dict[str, str] = {}
             for entry in kept:
-                hashes.update(pq.read_table(entry.path).column("hash").to_pylist())
+                hashes.update(_read(entry.path))
             self.add(hashes, {b for e in kept for b in e.batches}, name)
         for entry in batch_entries:  # merged, or left by a batch a killed run staged but never committed
             entry.path.unlink(missing_ok=True)
         for leftover in self.folder.glob(".*.tmp"):  # a write a kill interrupted
             leftover.unlink(missing_ok=True)
 
-    def _write(self, name: str, hashes: set[str], batches: list[str]) -> None:
+    def _write(self, name: str, hashes: dict[str, str], batches: list[str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.folder.parent, 0o700)
         os.chmod(self.folder, 0o700)
         path = self.folder / name
         temporary = self.folder / f".{name}.{secrets.token_hex(4)}.tmp"
-        schema = pa.schema([("hash", pa.string())], metadata={BATCHES_KEY: json.dumps(batches).encode()})
+        schema = pa.schema(
+            [("hash", pa.string()), ("kind", pa.string())], metadata={BATCHES_KEY: json.dumps(batches).encode()}
+        )
+        ordered = sorted(hashes)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as fh:
-            pq.write_table(pa.table({"hash": sorted(hashes)}, schema=schema), fh)
+            pq.write_table(pa.table({"hash": ordered, "kind": [hashes[h] for h in ordered]}, schema=schema), fh)
             fh.flush()
             os.fsync(fh.fileno())
         temporary.replace(path)  # an entry is whole or absent: a kill never leaves half of one
+
+
+def _read(path: Path) -> dict[str, str]:
+    table = pq.read_table(path)
+    hashes = table.column("hash").to_pylist()
+    # Entries from before kinds were recorded hold hashes only.
+    kinds = table.column("kind").to_pylist() if "kind" in table.column_names else ["identifier"] * len(hashes)
+    return dict(zip(hashes, kinds, strict=True))

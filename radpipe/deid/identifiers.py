@@ -9,38 +9,65 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
 
 from pydicom.dataset import Dataset
 
-# Header attributes whose values identify a person, a place or an encounter.
-IDENTIFYING_KEYWORDS: tuple[str, ...] = (
-    "PatientName",
-    "PatientID",
-    "OtherPatientIDs",
-    "OtherPatientNames",
-    "PatientBirthDate",
-    "PatientAddress",
-    "PatientTelephoneNumbers",
-    "PatientMotherBirthName",
-    "InstitutionName",
-    "InstitutionAddress",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "NameOfPhysiciansReadingStudy",
-    "OperatorsName",
-    "RequestingPhysician",
-    "AccessionNumber",
-    "StudyID",
-    "StationName",
-    "DeviceSerialNumber",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-)
+
+class PhiKind(StrEnum):
+    """What sort of identifier a form came from: a gate hit names it (never the value)."""
+
+    NAME = "person name"
+    PATIENT_ID = "patient id"
+    ACCESSION = "accession number"
+    STUDY_ID = "study or visit id"
+    UID = "source uid"
+    DATE = "date"
+    CONTACT = "address or phone"
+    INSTITUTION = "institution or device"
+    PRIVATE = "private tag value"
+
+
+# Header attributes whose values identify a person, a visit or an institution (Annex E, action other than K).
+IDENTIFYING: dict[str, PhiKind] = {
+    "PatientName": PhiKind.NAME,
+    "PatientID": PhiKind.PATIENT_ID,
+    "OtherPatientIDs": PhiKind.PATIENT_ID,
+    "OtherPatientNames": PhiKind.NAME,
+    "PatientBirthDate": PhiKind.DATE,
+    "PatientAddress": PhiKind.CONTACT,
+    "PatientTelephoneNumbers": PhiKind.CONTACT,
+    "PatientMotherBirthName": PhiKind.NAME,
+    "InstitutionName": PhiKind.INSTITUTION,
+    "InstitutionAddress": PhiKind.CONTACT,
+    "ReferringPhysicianName": PhiKind.NAME,
+    "PerformingPhysicianName": PhiKind.NAME,
+    "NameOfPhysiciansReadingStudy": PhiKind.NAME,
+    "OperatorsName": PhiKind.NAME,
+    "RequestingPhysician": PhiKind.NAME,
+    "AccessionNumber": PhiKind.ACCESSION,
+    "StudyID": PhiKind.STUDY_ID,
+    "StationName": PhiKind.INSTITUTION,
+    "DeviceSerialNumber": PhiKind.INSTITUTION,
+    "StudyInstanceUID": PhiKind.UID,
+    "SeriesInstanceUID": PhiKind.UID,
+    "SOPInstanceUID": PhiKind.UID,
+}
+IDENTIFYING_KEYWORDS: tuple[str, ...] = tuple(IDENTIFYING)
+# Values the de-identification keeps (action K) and writes to instances/: they are in the dataset by policy, so
+# an identifier form equal to one ("Philips Medical Systems" as both institution and manufacturer) is not a leak.
+KEPT_IN_TABLES = ("Manufacturer", "Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation")
+# UIDs under the DICOM root name SOP classes, transfer syntaxes and coding schemes: the same in every archive.
+STANDARD_UID_ROOT = "1.2.840.10008."
+# Private text; CS (coded strings: "PRIMARY", "PIXEL") never identifies anyone.
+_PRIVATE_TEXT_VRS = ("LO", "SH", "PN", "LT", "ST", "UT")
 MAX_NGRAM = 6
 # A single word or number shorter than this ("1", "CT", "Li") is too common to mean one person; such
 # values are still caught in longer forms ("Li Wei", a full address).
 MIN_SINGLE_FORM = 4
+# A form of digits only ("1 2 840" out of a version string) needs this many digits to single anyone out.
+MIN_NUMERIC_FORM = 6
 _TOKEN = re.compile(r"[a-z0-9]+")
 _UID = re.compile(r"\d+(?:\.\d+){2,}")
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -60,21 +87,24 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.casefold())
 
 
-def header_values(ds: Dataset) -> list[str]:
-    """Identifying values of a source header, including string values of private tags.
+def _as_list(value: Any) -> list[str]:
+    items = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
+    return [str(item) for item in items if str(item).strip()]
+
+
+def header_values(ds: Dataset) -> list[tuple[PhiKind, str]]:
+    """Identifying values of a source header, including text values of private tags.
 
     A value that cannot be decoded is skipped (it cannot leak through a table either); never raises.
     """
-    values: list[str] = []
-    for keyword in IDENTIFYING_KEYWORDS:
+    values: list[tuple[PhiKind, str]] = []
+    for keyword, kind in IDENTIFYING.items():
         try:
             value = ds.get(keyword)
         except Exception:  # noqa: S112 - a malformed value must not stop the file
             continue
-        if value is None or value == "":
-            continue
-        items = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
-        values.extend(str(item) for item in items if str(item).strip())
+        if value is not None and value != "":
+            values.extend((kind, item) for item in _as_list(value))
     for tag in ds.keys():  # tags only: elements are decoded just for private ones
         if not tag.is_private or tag.element < 0x100:
             continue  # public, or a private creator (it names a vendor's block, not a person)
@@ -84,39 +114,64 @@ def header_values(ds: Dataset) -> list[str]:
         except Exception:  # noqa: S112
             continue
         if len(text.strip()) >= 4:
-            values.append(text)
+            values.append((PhiKind.PRIVATE, text))
     return values
 
 
-_PRIVATE_TEXT_VRS = ("LO", "SH", "PN", "LT", "ST", "UT", "CS")
+def header_forms(ds: Dataset) -> dict[str, PhiKind]:
+    """The identifier forms of one source header (what ingest collects for the PHI gate)."""
+    kept: set[str] = set()
+    for keyword in KEPT_IN_TABLES:
+        try:
+            kept.update(" ".join(tokens(v)) for v in _as_list(ds.get(keyword) or ""))
+        except Exception:  # noqa: S112
+            continue
+    return {form: kind for form, kind in identifier_forms(header_values(ds)).items() if form not in kept}
 
 
-def identifier_forms(values: Iterable[str]) -> set[str]:
-    """Normal forms an identifier may take in a table: whole, word windows, name parts, dates."""
-    forms: set[str] = set()
-    for value in values:
-        compact = value.strip()
-        if _UID.fullmatch(compact):  # a UID is matched whole: its numeric parts are shared by every UID
-            forms.add(compact)
-            continue
-        parts = value.split("^")
-        words = tokens(value.replace("^", " "))
-        if not words:
-            continue
-        if len(words) <= MAX_NGRAM and (len(words) > 1 or len(words[0]) >= MIN_SINGLE_FORM):
-            forms.add(" ".join(words))
-        compact = "".join(words)  # "MRN-0012345" also as "mrn0012345", and its digits "0012345"
-        if len(words) > 1 and len(compact) >= MIN_SINGLE_FORM:
-            forms.add(compact)
-        forms.update(word for word in words if word.isdigit() and len(word) >= 5)
-        forms.update(" ".join(words[i : i + 3]) for i in range(max(0, len(words) - 2)) if len(words) >= 3)
-        if len(parts) > 1:  # a DICOM person name: Family^Given^Middle^Prefix^Suffix
-            given_family = tokens(" ".join(parts[1:2] + parts[:1]))
-            if given_family:
-                forms.add(" ".join(given_family))
-            forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
-    # Too little to mean anyone ("1 0 1", "CT 2"), or an everyday clinical word on its own.
-    return {form for form in forms if sum(c.isalnum() for c in form) >= MIN_SINGLE_FORM and form not in CLINICAL_WORDS}
+def identifier_forms(values: Iterable[tuple[PhiKind, str]]) -> dict[str, PhiKind]:
+    """Normal forms an identifier may take in a table (whole, word windows, name parts, dates), with its kind."""
+    forms: dict[str, PhiKind] = {}
+    for kind, value in values:
+        for form in _forms(kind, value):
+            forms.setdefault(form, kind)
+    return forms
+
+
+def _forms(kind: PhiKind, value: str) -> set[str]:
+    compact = value.strip()
+    if _UID.fullmatch(compact):  # a UID is matched whole: its numeric parts are shared by every UID
+        return set() if compact.startswith(STANDARD_UID_ROOT) else {compact}
+    forms = {uid for uid in _UID.findall(value) if not uid.startswith(STANDARD_UID_ROOT)}
+    value = _UID.sub(" ", value)  # a UID inside text (a private path) is whole or nothing, never "1 2 840"
+    parts = value.split("^")
+    words = tokens(value.replace("^", " "))
+    if not words:
+        return forms
+    if len(words) <= MAX_NGRAM and (len(words) > 1 or len(words[0]) >= MIN_SINGLE_FORM):
+        forms.add(" ".join(words))
+    joined = "".join(words)  # "MRN-0012345" also as "mrn0012345", and its digits "0012345"
+    if len(words) > 1 and len(joined) >= MIN_SINGLE_FORM:
+        forms.add(joined)
+    forms.update(word for word in words if word.isdigit() and len(word) >= 5)
+    forms.update(" ".join(words[i : i + 3]) for i in range(max(0, len(words) - 2)) if len(words) >= 3)
+    if len(parts) > 1:  # a DICOM person name: Family^Given^Middle^Prefix^Suffix
+        given_family = tokens(" ".join(parts[1:2] + parts[:1]))
+        if given_family:
+            forms.add(" ".join(given_family))
+        forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
+    return {form for form in forms if _specific(kind, form)}
+
+
+def _specific(kind: PhiKind, form: str) -> bool:
+    """Whether a form can single anyone out (and is not an everyday word)."""
+    if sum(c.isalnum() for c in form) < MIN_SINGLE_FORM or form in CLINICAL_WORDS:
+        return False  # "1 0 1", "CT 2", "chest"
+    digits = form.replace(" ", "")
+    if digits.isdigit() and len(digits) < MIN_NUMERIC_FORM and not _UID.fullmatch(form):
+        return False
+    # One vendor word from a private tag ("TOSHIBA", "PIXEL", "ORIGINAL") says nothing of a person; IDs do.
+    return not (kind is PhiKind.PRIVATE and " " not in form and form.isalpha())
 
 
 ANCHOR = "\x01anchor\x00"  # marks the hash of a form's first word (see IdentifierIndex)
@@ -138,13 +193,13 @@ class FormHasher:
         return found
 
 
-def gate_hashes(key: bytes, forms: Iterable[str]) -> set[str]:
-    """What the gate stores for a set of forms: each form's hash, and an anchor hash of its first word."""
+def gate_hashes(key: bytes, forms: dict[str, PhiKind]) -> dict[str, str]:
+    """What the gate stores for forms: each form's hash and an anchor hash of its first word, with the kind."""
     hasher = FormHasher(key)
-    result = set()
-    for form in forms:
-        result.add(hasher(form))
-        result.add(hasher(ANCHOR + form.split(" ", 1)[0]))
+    result: dict[str, str] = {}
+    for form, kind in forms.items():
+        result.setdefault(hasher(form), kind.value)
+        result.setdefault(hasher(ANCHOR + form.split(" ", 1)[0]), kind.value)
     return result
 
 
@@ -152,7 +207,7 @@ class IdentifierIndex:
     """Finds identifier forms in text with one memoised hash per word: n-grams are built only from
     words that begin some identifier form (an anchor), which clinical words almost never do."""
 
-    def __init__(self, key: bytes, stored: set[str]) -> None:
+    def __init__(self, key: bytes, stored: dict[str, str]) -> None:
         self.hash = FormHasher(key)
         self.stored = stored
         self.anchor_memo: dict[str, bool] = {}
@@ -164,21 +219,34 @@ class IdentifierIndex:
             self.anchor_memo[word] = known
         return known
 
-    def contains(self, text: str) -> bool:
+    def find(self, text: str, specific_only: bool = False) -> str | None:
+        """The kind of the first identifier form in `text`, or None.
+
+        `specific_only` skips one-word alphabetic forms (a name part): for text radpipe writes itself
+        (quarantine details), where "modality" is radpipe's word even when a test patient is called so.
+        """
         words = tokens(text)
         for start, word in enumerate(words):
             if self._anchor(word):
                 for size in range(1, min(MAX_NGRAM, len(words) - start) + 1):
-                    if self.hash(" ".join(words[start : start + size])) in self.stored:
-                        return True
+                    if size == 1 and specific_only and word.isalpha():
+                        continue
+                    kind = self.stored.get(self.hash(" ".join(words[start : start + size])))
+                    if kind is not None:
+                        return kind
         for uid in _UID.findall(text):
-            if self.hash(uid) in self.stored:
-                return True
+            kind = self.stored.get(self.hash(uid))
+            if kind is not None:
+                return kind
         for match in _NUMERIC_DATE.finditer(text):
             if match.group(3):
                 month, day, year = match.group(1), match.group(2), match.group(3)
             else:
                 year, month, day = match.group(4), match.group(5), match.group(6)
-            if self.hash(f"{year}{int(month):02d}{int(day):02d}") in self.stored:
-                return True
-        return False
+            kind = self.stored.get(self.hash(f"{year}{int(month):02d}{int(day):02d}"))
+            if kind is not None:
+                return kind
+        return None
+
+    def contains(self, text: str) -> bool:
+        return self.find(text) is not None

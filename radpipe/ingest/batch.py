@@ -12,7 +12,7 @@ import fsspec
 
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
-from radpipe.deid.identifiers import gate_hashes, identifier_forms
+from radpipe.deid.identifiers import PhiKind, gate_hashes, identifier_forms
 from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_file import process_report
@@ -64,7 +64,7 @@ def ingest_dicom_batch(
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("instances", "images", "slices", "quarantine")}
     batch = StagedBatch(batch_id, keys={"instances": []})
     seen: set[str] = set()
-    identifiers: list[str] = []
+    forms: dict[str, PhiKind] = {}
     for source in files:
         outcome: IngestedInstance | Quarantined
         try:
@@ -76,7 +76,7 @@ def ingest_dicom_batch(
         else:
             batch.input_bytes += len(raw)
             path = fsspec.core.strip_protocol(source.url)
-            outcome = process_dicom(raw, source.source_key, path, deid, profile, collect=identifiers.extend)
+            outcome = process_dicom(raw, source.source_key, path, deid, profile, collect=forms.update)
         if isinstance(outcome, IngestedInstance) and _erased(outcome.instance, erased):
             outcome = Quarantined(source.source_key, Stage.PRIVACY, Reason.ERASED_PATIENT, "patient erased on request")
         if isinstance(outcome, IngestedInstance) and outcome.instance["sop_instance_uid"] in seen:
@@ -103,7 +103,7 @@ def ingest_dicom_batch(
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
-    return _finish(batch, writers, deid, identifiers)
+    return _finish(batch, writers, deid, forms)
 
 
 def ingest_report_file(
@@ -125,7 +125,7 @@ def ingest_report_file(
     writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
     batch = StagedBatch(batch_id, keys={"reports": []})
     seen: set[str] = set()
-    identifiers: list[str] = []
+    forms: dict[str, PhiKind] = {}
     last_position = 0
     try:
         with fsspec.open(source.url, "rb") as stream:
@@ -134,7 +134,7 @@ def ingest_report_file(
                 if isinstance(item, BadReport) and 0 < item.position <= records_read_before:
                     batch.counts["report_bad_unchanged"] = batch.counts.get("report_bad_unchanged", 0) + 1
                     continue
-                identifiers.extend(report_identifiers(item))
+                forms.update(identifier_forms(report_identifiers(item)))
                 outcome = _report_outcome(item, source.source_key, deid, seen)
                 if not isinstance(outcome, Quarantined) and _erased(outcome, erased):
                     outcome = Quarantined(
@@ -167,14 +167,14 @@ def ingest_report_file(
         batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
         batch.ledger[-1]["records"] = last_position
     batch.input_bytes = source.size
-    return _finish(batch, writers, deid, identifiers)
+    return _finish(batch, writers, deid, forms)
 
 
 def _finish(
-    batch: StagedBatch, writers: dict[str, StagedTableWriter], deid: Deidentifier, identifiers: list[str]
+    batch: StagedBatch, writers: dict[str, StagedTableWriter], deid: Deidentifier, forms: dict[str, PhiKind]
 ) -> StagedBatch:
     """Close the staged files and attach the keyed hashes of the identifiers seen (for the PHI gate)."""
-    batch.phi = gate_hashes(deid.pseudonymizer.key, identifier_forms(identifiers))
+    batch.phi = gate_hashes(deid.pseudonymizer.key, forms)
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
@@ -182,11 +182,16 @@ def _finish(
     return batch
 
 
-def report_identifiers(item: ReportRecord | BadReport) -> list[str]:
+def report_identifiers(item: ReportRecord | BadReport) -> list[tuple[PhiKind, str]]:
     """The source identifiers a report record carries in its own fields (for the PHI gate)."""
     if not isinstance(item, ReportRecord):
         return []
-    return [v for v in (item.patient_id, item.accession_number, item.study_instance_uid) if v]
+    fields = (
+        (PhiKind.PATIENT_ID, item.patient_id),
+        (PhiKind.ACCESSION, item.accession_number),
+        (PhiKind.UID, item.study_instance_uid),
+    )
+    return [(kind, value) for kind, value in fields if value]
 
 
 def _erased(row: dict[str, Any], erased: frozenset[str]) -> bool:

@@ -13,7 +13,7 @@ from pydicom.errors import InvalidDicomError
 
 from radpipe.deid import Deidentifier
 from radpipe.deid.burned_in import burned_in_reason
-from radpipe.deid.identifiers import header_values
+from radpipe.deid.identifiers import PhiKind, header_forms
 from radpipe.dicom.codes import Modality
 from radpipe.dicom.geometry import GeometryError, read_geometries
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
@@ -42,11 +42,11 @@ def process_dicom(
     path_for_redaction: str,
     deid: Deidentifier,
     profile: Profile,
-    collect: Callable[[list[str]], None] | None = None,
+    collect: Callable[[dict[str, PhiKind]], None] | None = None,
 ) -> IngestedInstance | Quarantined:
     """Parse, check, de-identify, decode and preprocess one file.
 
-    `collect` receives the source header's identifying values before de-identification (for the PHI gate).
+    `collect` receives the source header's identifier forms before de-identification (for the PHI gate).
     """
 
     def reject(stage: Stage, reason: Reason, detail: str) -> Quarantined:
@@ -63,7 +63,7 @@ def process_dicom(
     except Exception as exc:  # pydicom raises many types for malformed files
         return reject(Stage.READ, Reason.NOT_DICOM, f"unparseable DICOM ({type(exc).__name__})")
     if collect is not None:  # every parsed file: radpipe/ingest/identifier_repair.py rebuilds the same way
-        collect(header_values(ds))
+        collect(header_forms(ds))
     if "PixelData" not in ds:
         return reject(Stage.HEADER, Reason.NO_PIXELS, "instance carries no pixel data")
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:

@@ -13,7 +13,7 @@ import fsspec
 
 from radpipe.deid import Deidentifier
 from radpipe.deid.identifier_store import IdentifierStore
-from radpipe.deid.identifiers import gate_hashes, header_values, identifier_forms
+from radpipe.deid.identifiers import PhiKind, gate_hashes, header_forms, identifier_forms
 from radpipe.engine import Engine, TaskFailure
 from radpipe.ingest.batch import report_identifiers
 from radpipe.ingest.sources import SourceFile
@@ -23,29 +23,33 @@ from radpipe.reports.readers import read_reports
 log = logging.getLogger(__name__)
 
 
-def source_identifiers(kind: str, source: SourceFile) -> list[str]:
-    """The identifying values ingest collects from one file (radpipe/ingest/batch.py), read again."""
+def source_identifiers(kind: str, source: SourceFile) -> dict[str, PhiKind]:
+    """The identifier forms ingest collects from one file (radpipe/ingest/batch.py), read again."""
     if kind == "report":
-        values: list[str] = []
+        forms: dict[str, PhiKind] = {}
         with fsspec.open(source.url, "rb") as stream:
             for item in read_reports(source.url, stream):
-                values.extend(report_identifiers(item))
-        return values
+                forms.update(identifier_forms(report_identifiers(item)))
+        return forms
     raw = source.read()
     try:
         ds = parse_dicom(raw)
     except Exception:  # ingest collects nothing from a file it cannot parse
-        return []
-    return header_values(ds)
+        return {}
+    return header_forms(ds)
 
 
-def batch_hashes(batch_id: str, files: list[tuple[str, SourceFile]], deid: Deidentifier) -> tuple[str, set[str] | None]:
+def batch_hashes(
+    batch_id: str, files: list[tuple[str, SourceFile]], deid: Deidentifier
+) -> tuple[str, dict[str, str] | None]:
     """Worker task: the keyed hashes one committed batch's files give; None when one cannot be read now."""
+    forms: dict[str, PhiKind] = {}
     try:
-        values = [value for kind, source in files for value in source_identifiers(kind, source)]
+        for kind, source in files:
+            forms.update(source_identifiers(kind, source))
     except OSError:  # the file went away or is unreadable: the batch stays uncovered and the gate refuses
         return batch_id, None
-    return batch_id, gate_hashes(deid.pseudonymizer.key, identifier_forms(values))
+    return batch_id, gate_hashes(deid.pseudonymizer.key, forms)
 
 
 def repair_identifiers(

@@ -53,7 +53,7 @@ def test_gate_passes_a_clean_dataset_and_stops_a_leaky_one(phi_dataset) -> None:
     pq.write_table(leaked, dataset / "reports" / "part-tampered.parquet")
     with pytest.raises(PhiGateFailed) as failure:
         phi_gate(str(dataset))
-    assert "reports.text (1 rows)" in str(failure.value)
+    assert "reports.text (1 rows: person name)" in str(failure.value)
     assert family not in str(failure.value)  # the gate names where, never what
     result = json.loads((dataset / "_gate.json").read_text())
     assert result["passed"] is False and family not in json.dumps(result)

@@ -26,13 +26,13 @@ from radpipe.synth import write_archive
 
 def test_merging_keeps_committed_batches_and_drops_those_that_never_committed(tmp_path: Path) -> None:
     store = IdentifierStore(tmp_path, "ds")
-    store.add_batch("run1-d00000", {"a", "b"})
-    store.add_batch("run1-d00001", set())  # a batch with no identifiers is still recorded as seen
-    store.add_batch("run1-d00002", {"c"})  # staged by a killed run, never committed
+    store.add_batch("run1-d00000", {"a": "person name", "b": "patient id"})
+    store.add_batch("run1-d00001", {})  # a batch with no identifiers is still recorded as seen
+    store.add_batch("run1-d00002", {"c": "date"})  # staged by a killed run, never committed
     assert store.covered() == {"run1-d00000", "run1-d00001", "run1-d00002"}
     store.merge_batches({"run1-d00000", "run1-d00001", "older"}, "run2")
     assert store.covered() == {"run1-d00000", "run1-d00001"}
-    assert store.load() == {"a", "b"}
+    assert store.load() == {"a": "person name", "b": "patient id"}
     assert [e.path.name for e in store.entries()] == ["run-run2.parquet"]
     assert all(p.stat().st_mode & 0o077 == 0 for p in store.folder.iterdir())
 
@@ -41,7 +41,7 @@ def test_an_entry_written_before_batches_were_recorded_covers_no_batch(tmp_path:
     store = IdentifierStore(tmp_path, "ds")
     store.folder.mkdir(parents=True)
     pq.write_table(pa.table({"hash": ["a"]}), store.folder / "part-20260101T000000-abcdef.parquet")
-    assert store.load() == {"a"} and store.covered() == set()
+    assert store.load() == {"a": "identifier"} and store.covered() == set()
 
 
 @pytest.fixture()
@@ -106,7 +106,7 @@ def test_a_rerun_rebuilds_a_lost_store_from_the_sources(ingested, deid: Deidenti
     family = _plant(archive, dataset)
     with pytest.raises(PhiGateFailed) as failure:
         phi_gate(str(dataset))
-    assert "reports.text (1 rows)" in str(failure.value) and family not in str(failure.value)
+    assert "reports.text (1 rows: person name)" in str(failure.value) and family not in str(failure.value)
 
 
 def test_batches_whose_sources_are_gone_stay_uncovered_and_the_gate_refuses(ingested, deid: Deidentifier) -> None:
@@ -118,3 +118,18 @@ def test_batches_whose_sources_are_gone_stay_uncovered_and_the_gate_refuses(inge
         IdentifierStoreIncomplete, match=f"lacks the identifiers of {summary.identifier_batches_unrepaired} "
     ):
         phi_gate(str(dataset))
+
+
+def test_every_text_column_of_a_scanned_table_is_scanned_or_named_as_radpipe_s_own() -> None:
+    """A new column cannot slip past the gate unclassified."""
+    from radpipe.dataset.schema import TABLES
+    from radpipe.deid.gate import RADPIPE_CODES, RADPIPE_TEXT, SCANNED_TABLES, SOURCE_COLUMNS
+
+    for table in SCANNED_TABLES:
+        text = {
+            f.name
+            for f in TABLES[table]
+            if pa.types.is_string(f.type) or (pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type))
+        }
+        named = [*SOURCE_COLUMNS.get(table, ()), *RADPIPE_TEXT.get(table, ()), *RADPIPE_CODES.get(table, ())]
+        assert sorted(named) == sorted(text), table

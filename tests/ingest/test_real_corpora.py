@@ -1,0 +1,56 @@
+"""Ingest real DICOM written by scanners radpipe's authors never saw (other projects' public test corpora)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pydicom
+import pytest
+
+from radpipe.context import ingest_sources, phi_gate
+from radpipe.dataset.schema import TABLES
+from radpipe.dataset.store import DatasetStore
+from radpipe.deid.gate import PhiGateFailed
+from tests.corpora import CORPORA, corpus_path
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("name", [c.name for c in CORPORA])
+def test_a_real_corpus_ingests_with_the_gate_passed_and_every_file_accounted_for(name: str, tmp_path: Path) -> None:
+    source = corpus_path(name)
+    files = sum(1 for p in source.rglob("*") if p.is_file())
+    dataset = str(tmp_path / "dataset")
+    summary = ingest_sources(str(source), None, dataset, "cxr-224")  # raises PhiGateFailed on any hit
+    assert summary.files_in == files == summary.instances_added + summary.quarantined_files
+    assert summary.instances_added > 0
+    assert phi_gate(dataset) == []
+    again = ingest_sources(str(source), None, dataset, "cxr-224")
+    assert again.files_in == 0 and again.files_skipped == files
+
+
+def test_identifiers_planted_in_a_real_file_are_still_caught(tmp_path: Path) -> None:
+    """Precision must not cost recall: a real file's identifiers, leaked into a table, stop the gate."""
+    source = tmp_path / "source"
+    source.mkdir()
+    ds = pydicom.dcmread(corpus_path("pydicom-data") / "RG1_UNCR.dcm")
+    ds.PatientName = "Quinterro^Marisol"
+    ds.save_as(source / "planted.dcm")
+    dataset = str(tmp_path / "dataset")
+    ingest_sources(str(source), None, dataset, "cxr-224")
+    store = DatasetStore(dataset)
+    leaks = {
+        "reports": {"report_id": "x", "text": "Compared with the study of Mrs Quinterro."},  # one name part
+        "quarantine": {"source_key": "x", "stage": "header", "reason": "x", "detail": "Marisol Quinterro"},
+    }
+    for table, row in leaks.items():
+        store.fs.makedirs(store.path(table), exist_ok=True)
+        pq.write_table(pa.Table.from_pylist([row], schema=TABLES[table]), store.path(table, "part-planted.parquet"))
+    with pytest.raises(PhiGateFailed) as failure:
+        phi_gate(dataset)
+    message = str(failure.value)
+    assert "reports.text (1 rows: person name)" in message and "quarantine.detail (1 rows: person name)" in message
+    assert "instances." not in message  # the real file's own values (Philips as institution and maker) are fine
+    assert "Quinterro" not in message
