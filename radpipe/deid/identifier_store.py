@@ -83,6 +83,11 @@ class IdentifierStore:
             entry.path.unlink(missing_ok=True)
         for leftover in self.folder.glob(".*.tmp"):  # a write a kill interrupted
             leftover.unlink(missing_ok=True)
+        entries = self.entries()
+        if committed <= {b for e in entries for b in e.batches}:
+            for entry in entries:  # from before batches were recorded, and rebuilt since: superseded
+                if not entry.batches:
+                    entry.path.unlink(missing_ok=True)
 
     def _write(self, name: str, hashes: dict[str, str], batches: list[str]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -37,11 +37,17 @@ def test_merging_keeps_committed_batches_and_drops_those_that_never_committed(tm
     assert all(p.stat().st_mode & 0o077 == 0 for p in store.folder.iterdir())
 
 
-def test_an_entry_written_before_batches_were_recorded_covers_no_batch(tmp_path: Path) -> None:
+def test_an_entry_written_before_batches_were_recorded_covers_no_batch_and_goes_once_rebuilt(tmp_path: Path) -> None:
     store = IdentifierStore(tmp_path, "ds")
     store.folder.mkdir(parents=True)
     pq.write_table(pa.table({"hash": ["a"]}), store.folder / "part-20260101T000000-abcdef.parquet")
     assert store.load() == {"a": "identifier"} and store.covered() == set()
+    store.add_batch("old-d00000", {"b": "person name"})  # what a rerun rebuilds from the sources
+    store.merge_batches({"old-d00000", "old-d00001"}, "run1")
+    assert store.load() == {"a": "identifier", "b": "person name"}  # not everything rebuilt yet: kept
+    store.add_batch("old-d00001", {})
+    store.merge_batches({"old-d00000", "old-d00001"}, "run2")
+    assert store.load() == {"b": "person name"} and store.covered() == {"old-d00000", "old-d00001"}
 
 
 @pytest.fixture()
