@@ -21,6 +21,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("  already ingested (skipped)", f"{summary.files_skipped:,}")
     table.add_row("  new this run", f"{summary.files_in:,}")
     table.add_row("  ingested as instances", f"{summary.instances_added:,}")
+    if summary.instances_without_patient_id:
+        table.add_row("    without PatientID (study = patient)", f"{summary.instances_without_patient_id:,}")
     table.add_row("  quarantined", f"{summary.quarantined_files:,}")
     for reason, count in sorted(summary.quarantined.items()):
         table.add_row(f"    {reason}", f"{count:,}")

@@ -120,6 +120,9 @@ def deidentify_header(
     shift = dt.timedelta(days=pseudonymizer.date_shift_days(source_patient)) if source_patient else None
     context = _Context(pseudonymizer, policy, shift, scrub, _known_identifiers(ds))
     _clean(ds, context)
+    study = str(ds.get("StudyInstanceUID", "") or "")  # pseudonymised by now
+    if not source_patient and study:
+        ds.PatientID = pseudonymizer.stand_in_patient(study)
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         if "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" in ds:

@@ -37,6 +37,11 @@ class Pseudonymizer:
         length = 16 if kind is IdentifierKind.ACCESSION_NUMBER else 24
         return self.digest(kind, value).hex()[:length]
 
+    def stand_in_patient(self, study_uid_pseudonym: str) -> str:
+        """The patient pseudonym of a study whose source names no patient: the study is its own patient,
+        so splits never put two such studies together by an empty ID (nor one of them in two splits)."""
+        return self.pseudonym(IdentifierKind.PATIENT_ID, "\x00no patient id, study\x00" + study_uid_pseudonym)
+
     def uid(self, value: str) -> str:
         # 2.25.<decimal of 128 bits> is the ISO/ITU root for UUID-derived UIDs; <= 64 characters.
         number = int.from_bytes(self.digest(IdentifierKind.UID, value)[:16], "big")

@@ -103,6 +103,8 @@ def ingest_dicom_batch(
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
+        if outcome.stand_in_patient:
+            batch.counts["stand_in_patient"] = batch.counts.get("stand_in_patient", 0) + 1
     return _finish(batch, writers, deid, forms)
 
 

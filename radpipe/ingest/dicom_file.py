@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ class IngestedInstance:
     instance: dict[str, Any]
     image: dict[str, Any] | None = None
     slices: list[dict[str, Any]] = field(default_factory=list)
+    stand_in_patient: bool = False  # the source named no patient: the study stands in (Pseudonymizer)
 
 
 def process_dicom(
@@ -64,6 +65,16 @@ def process_dicom(
         return reject(Stage.READ, Reason.NOT_DICOM, f"unparseable DICOM ({type(exc).__name__})")
     if collect is not None:  # every parsed file: radpipe/ingest/identifier_repair.py rebuilds the same way
         collect(header_forms(ds))
+    no_patient = not str(ds.get("PatientID", "") or "").strip()  # before de-identification fills one in
+    outcome = _process_parsed(ds, source_key, deid, profile, reject)
+    if isinstance(outcome, IngestedInstance) and no_patient:
+        outcome = replace(outcome, stand_in_patient=True)
+    return outcome
+
+
+def _process_parsed(
+    ds: Any, source_key: str, deid: Deidentifier, profile: Profile, reject: Callable[[Stage, Reason, str], Quarantined]
+) -> IngestedInstance | Quarantined:
     if "PixelData" not in ds:
         return reject(Stage.HEADER, Reason.NO_PIXELS, "instance carries no pixel data")
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:

@@ -53,6 +53,7 @@ class IngestSummary:
     files_skipped: int = 0  # already in the ledger, unchanged
     files_in: int = 0
     instances_added: int = 0
+    instances_without_patient_id: int = 0  # no PatientID in the source: each such study is its own patient
     quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
     report_files: int = 0
     reports_added: int = 0
@@ -242,6 +243,8 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str,
             summary.reports_quarantined[key.split(":", 1)[1]] += count
         elif key == "report_bad_unchanged":
             summary.reports_unchanged += count
+        elif key == "stand_in_patient":
+            summary.instances_without_patient_id += count
     report_duplicates = len(dedup.duplicates.get("reports", []))
     summary.reports_added -= report_duplicates + dedup.reports_unchanged
     summary.reports_quarantined["duplicate"] += report_duplicates
