@@ -23,6 +23,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("  ingested as instances", f"{summary.instances_added:,}")
     if summary.instances_without_patient_id:
         table.add_row("    without PatientID (study = patient)", f"{summary.instances_without_patient_id:,}")
+    if summary.images_without_body_part:
+        table.add_row("    radiographs without BodyPartExamined", f"{summary.images_without_body_part:,}")
     table.add_row("  quarantined", f"{summary.quarantined_files:,}")
     for reason, count in sorted(summary.quarantined.items()):
         table.add_row(f"    {reason}", f"{count:,}")

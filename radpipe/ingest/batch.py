@@ -105,6 +105,8 @@ def ingest_dicom_batch(
         batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
         if outcome.stand_in_patient:
             batch.counts["stand_in_patient"] = batch.counts.get("stand_in_patient", 0) + 1
+        if outcome.image is not None and not outcome.instance["body_part"]:
+            batch.counts["unknown_body_part"] = batch.counts.get("unknown_body_part", 0) + 1
     return _finish(batch, writers, deid, forms)
 
 

@@ -20,6 +20,7 @@ from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
 from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_frames, decode_pixels
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
 from radpipe.preprocess import Profile
+from radpipe.preprocess.acceptance import outside_profile
 from radpipe.preprocess.dicom_image import parse_dicom, profiled_pixels
 from radpipe.preprocess.volume import to_hu
 
@@ -94,10 +95,9 @@ def _process_parsed(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
     if header.modality in Modality.cross_sectional():
         return _cross_sectional(ds, header, source_key, reject)
-    if header.modality not in Modality.projection():
-        # Only a known code is echoed: a free-text Modality value could carry anything.
-        shown = header.modality if header.modality in Modality.__members__ else "other"
-        return reject(Stage.HEADER, Reason.UNSUPPORTED_MODALITY, f"modality {shown} is not radiography, CT or MR")
+    outside = outside_profile(profile.accepts, header, str(ds.get("PatientSpeciesDescription", "") or ""))
+    if outside is not None:
+        return reject(Stage.HEADER, Reason.OUTSIDE_PROFILE, f"{outside} (profile {profile.name})")
     if header.samples_per_pixel != 1 or header.number_of_frames != 1:
         return reject(
             Stage.HEADER,

@@ -25,7 +25,8 @@ class Reason(StrEnum):
     INCONSISTENT_HEADER = "inconsistent_header"  # missing UIDs, impossible sizes or bit depths
     UNDECODABLE = "undecodable"
     BLANK_IMAGE = "blank_image"  # constant after windowing: nothing to learn, likely a broken LUT
-    UNSUPPORTED_MODALITY = "unsupported_modality"  # e.g. CT/MR slices until volume assembly
+    UNSUPPORTED_MODALITY = "unsupported_modality"  # written by radpipe before outside_profile named the rule
+    OUTSIDE_PROFILE = "outside_profile"  # not what the profile is for: modality, body part, view, size, species
     UNSUPPORTED_IMAGE = "unsupported_image"  # colour or multi-frame projection images
     BURNED_IN_ANNOTATION = "burned_in_annotation"  # BurnedInAnnotation = YES
     BURNED_IN_RISK = "burned_in_risk"  # US/SC/OT or secondary capture without BurnedInAnnotation = NO

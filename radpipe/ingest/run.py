@@ -54,6 +54,7 @@ class IngestSummary:
     files_in: int = 0
     instances_added: int = 0
     instances_without_patient_id: int = 0  # no PatientID in the source: each such study is its own patient
+    images_without_body_part: int = 0  # accepted by the profile's choice (Acceptance.accept_unknown_body_part)
     quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
     report_files: int = 0
     reports_added: int = 0
@@ -245,6 +246,8 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str,
             summary.reports_unchanged += count
         elif key == "stand_in_patient":
             summary.instances_without_patient_id += count
+        elif key == "unknown_body_part":
+            summary.images_without_body_part += count
     report_duplicates = len(dedup.duplicates.get("reports", []))
     summary.reports_added -= report_duplicates + dedup.reports_unchanged
     summary.reports_quarantined["duplicate"] += report_duplicates

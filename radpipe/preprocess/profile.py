@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import cv2
 import numpy as np
 
 from radpipe.errors import ConfigError
+from radpipe.preprocess.acceptance import Acceptance
 
 
 class WindowMode(StrEnum):
@@ -36,6 +37,8 @@ class Profile:
     keep_aspect: bool = True
     # uint8 halves storage against uint16 with no loss a CNN at this size can use.
     dtype: str = "uint8"
+    # What the profile is for (modalities, body parts, views, minimum size); anything else is `outside_profile`.
+    accepts: Acceptance = field(default_factory=Acceptance)
 
     def __post_init__(self) -> None:
         if min(self.size) < 16:

@@ -63,7 +63,7 @@ def add_bad_files(dicom: Path) -> dict[str, str]:
     ds.Modality = "PT"  # neither radiography nor a CT/MR series radpipe assembles
     ds.SOPInstanceUID = pydicom.uid.generate_uid()
     _save(ds, bad / "pet_slice.dcm")
-    expected["pet_slice.dcm"] = "unsupported_modality"
+    expected["pet_slice.dcm"] = "outside_profile"
 
     ds = pydicom.dcmread(get_testdata_file("SC_rgb_rle.dcm"))
     ds.Modality = "DX"
