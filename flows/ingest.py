@@ -51,9 +51,10 @@ def ingest_task(dicom: str | None, reports: str | None, dataset: str, profile: s
 
 
 @task(cache_policy=NO_CACHE)
-def phi_gate_task(dataset: str) -> None:
-    """Fails the flow on any source identifier in the dataset (names the table and column, never the value)."""
-    phi_gate(dataset)
+def phi_gate_task(dataset: str, run_records: int) -> dict[str, int]:
+    """Withholds each record holding a source identifier; fails the flow when more than RADPIPE_PHI_MAX_WITHHELD of
+    the run's records are withheld (names tables, columns and kinds, never the value). Withheld records by reason."""
+    return dict(phi_gate(dataset, run_records).by_reason)
 
 
 @task(cache_policy=NO_CACHE)
@@ -75,7 +76,8 @@ def ingest_flow(dicom: str | None, reports: str | None, dataset: str, profile: s
     """Ingest new DICOM and report files into `dataset`; a rerun over the same sources adds nothing."""
     summary = ingest_task(dicom, reports, dataset, profile)
     publish_summary(summary)
-    phi_gate_task(dataset)  # a hit raises here: the flow fails before anything downstream reads the data
+    # Too many withheld records raise here: the flow fails before anything downstream reads the data.
+    summary["withheld"] = phi_gate_task(dataset, summary["instances_added"] + summary["reports_added"])
     return summary
 
 

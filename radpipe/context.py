@@ -11,7 +11,6 @@ from radpipe.dataset.store import DatasetStore, recover
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
 from radpipe.deid.erasure import ErasureSummary, erase_patient
 from radpipe.deid.gate import (
-    GateHit,
     PhiGateFailed,
     describe,
     record_result,
@@ -19,9 +18,11 @@ from radpipe.deid.gate import (
     scan,
 )
 from radpipe.deid.identifier_store import IdentifierStore
+from radpipe.deid.withhold import WITHHELD_TABLE, Withheld, withhold
 from radpipe.errors import SourceError
 from radpipe.ingest.run import IngestSummary, ProgressCallback, check_sources, ingest
 from radpipe.ingest.studies import rebuild_studies
+from radpipe.ingest.volumes import assemble_volumes
 from radpipe.preprocess import get_profile
 from radpipe.preprocess.volume import get_volume_profile
 from radpipe.settings import Settings, get_settings
@@ -83,15 +84,17 @@ def ingest_sources(
             volume_profiles=volume_profiles,
         )
     if gate:
-        phi_gate(dataset)
+        summary.withheld = phi_gate(dataset, summary.instances_added + summary.reports_added, volume_profiles).by_reason
     return summary
 
 
-def phi_gate(dataset: str) -> list[GateHit]:
-    """Scan the dataset for identifiers seen in its sources; raise PhiGateFailed on any hit, or when the
-    identifier store lacks a committed batch's identifiers.
+def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict[str, str] | None = None) -> Withheld:
+    """Scan the dataset for identifiers seen in its sources and withhold each record holding one.
 
-    The result is written to DATASET/_gate.json either way; the message names tables and columns only.
+    Raises PhiGateFailed when the identifier store lacks a committed batch's identifiers, when a hit cannot be
+    withheld, or when the withheld records pass RADPIPE_PHI_MAX_WITHHELD of `run_records` (the records the
+    run added; the dataset's records when None): a broken scrubber still stops everything. The result is
+    written to DATASET/_gate.json either way; messages name tables, columns and kinds only.
     """
     settings = get_settings()
     store = DatasetStore(dataset)
@@ -99,11 +102,32 @@ def phi_gate(dataset: str) -> list[GateHit]:
         raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     deid = deidentifier(settings)
     identity = check_key(store, deid.pseudonymizer.key)
-    hits = scan(store, deid.pseudonymizer, IdentifierStore(settings.home, identity))
-    record_result(store, hits)
-    if hits:
-        raise PhiGateFailed(f"PHI gate failed: source identifiers found in {describe(hits)}; nothing may read it")
-    return hits
+    identifiers = IdentifierStore(settings.home, identity)
+    with dataset_lock(store, "phi-gate"):
+        found = scan(store, deid.pseudonymizer, identifiers)
+        withheld = Withheld()
+        remaining = found.hits
+        if found.offending or store.table_files(WITHHELD_TABLE):  # withhold new hits, release what now passes
+            withheld = withhold(store, deid.pseudonymizer, found.offending)
+            if withheld.instances or withheld.released:
+                assemble_volumes(store, volume_profiles)
+                rebuild_studies(store)
+            remaining = scan(store, deid.pseudonymizer, identifiers).hits if found.offending else []
+        limit = settings.radpipe_phi_max_withheld
+        fraction = withheld.new / max(1, found.records if run_records is None else run_records)
+        refused = ""
+        if remaining:
+            refused = f"source identifiers remain after withholding, in {describe(remaining)}"
+        elif fraction > limit:
+            refused = (
+                f"{withheld.new} records withheld for identifiers ({describe(found.hits)}), {fraction:.1%} of "
+                f"the run, above RADPIPE_PHI_MAX_WITHHELD={limit:g}: a scrubber rule is broken or the data is not "
+                "what it seems"
+            )
+        record_result(store, remaining, refused=refused, withheld=dict(withheld.by_reason))
+    if refused:
+        raise PhiGateFailed(f"PHI gate failed: {refused}; nothing may read it")
+    return withheld
 
 
 def erase(dataset: str, source_patient_id: str) -> ErasureSummary:

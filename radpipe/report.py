@@ -56,7 +56,12 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
             f"{summary.identifier_batches_repaired} batches, {summary.identifier_batches_unrepaired} not found",
         )
     console.print(table)
-    console.print("PHI gate: passed (no source identifier in any table)")
+    withheld = sum(summary.withheld.values())
+    if withheld:
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.withheld.items()))
+        console.print(f"PHI gate: passed; {withheld} records withheld for identifiers ({reasons}), see quarantine/")
+    else:
+        console.print("PHI gate: passed (no source identifier in any table)")
     check = "holds" if summary.balanced else "BROKEN"
     console.print(
         f"files in = instances + quarantine: {summary.files_in} = "

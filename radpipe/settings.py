@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Keep an operator-only log (mode 0600, under RADPIPE_HOME/operator) of quarantined files' clear paths.
     # Off by default: with it on, RADPIPE_HOME holds source paths, which can hold names.
     radpipe_log_quarantined_paths: bool = Field(default=False, alias="RADPIPE_LOG_QUARANTINED_PATHS")
+    # The fraction of a run's records (instances and reports) the PHI gate may withhold before the run fails: a few
+    # withheld reports are a missed form, many are a broken scrubber (or the wrong data).
+    radpipe_phi_max_withheld: float = Field(default=0.01, alias="RADPIPE_PHI_MAX_WITHHELD", ge=0, le=1)
     # Any MLflow tracking server; unset means a SQLite file under RADPIPE_HOME (MLflow 3 refuses the file store).
     mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
     # An existing Ray cluster (ray://host:10001 or auto); unset means a local Ray instance per command.

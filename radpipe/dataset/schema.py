@@ -144,6 +144,19 @@ LEDGER = pa.schema(
     ]
 )
 
+# Records the PHI gate withheld (radpipe/deid/withhold.py): their files are read again by every ingest until a
+# rule change lets them through. `tag` is a keyed hash of the record's key (the key itself may be the leak).
+WITHHELD = pa.schema(
+    [
+        ("tag", pa.string()),
+        ("source_key", pa.string()),
+        ("table", pa.string()),
+        ("reason", pa.string()),
+        ("withheld_at", pa.string()),
+        ("batch_id", pa.string()),
+    ]
+)
+
 ERASURES = pa.schema(
     [
         ("erasure_id", pa.string()),
@@ -184,6 +197,7 @@ TABLES: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
     "_ledger": LEDGER,
     "_erasures": ERASURES,
+    "_withheld": WITHHELD,
     "curation": CURATION,
     "slices": SLICES,
     "volumes": VOLUMES,

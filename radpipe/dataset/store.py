@@ -87,7 +87,7 @@ class DatasetStore:
                 self.fs.rm(old)
 
 
-def _write_options(schema: pa.Schema) -> dict[str, Any]:
+def write_options(schema: pa.Schema) -> dict[str, Any]:
     plain = [f.name for f in schema if f.name not in PAYLOAD_COLUMNS]
     return {
         "compression": {f.name: ("none" if f.name in PAYLOAD_COLUMNS else "zstd") for f in schema},
@@ -121,7 +121,7 @@ class StagedTableWriter:
         if self._writer is None:
             self.store.fs.makedirs(posixpath.dirname(self.staged), exist_ok=True)
             self._file = self.store.fs.open(self.staged, "wb")
-            self._writer = pq.ParquetWriter(self._file, self.schema, **_write_options(self.schema))
+            self._writer = pq.ParquetWriter(self._file, self.schema, **write_options(self.schema))
         table = pa.Table.from_pylist(self.rows, schema=self.schema)
         self._writer.write_table(table, row_group_size=len(self.rows))
         self.written += len(self.rows)
@@ -185,7 +185,7 @@ def commit_moves(store: DatasetStore, batch_id: str, moves: list[tuple[str, str]
         )
     ordered = sorted(
         ([store.relative(staged), final] for staged, final in moves),
-        key=lambda move: move[1].startswith(("_ledger/", "_erasures/")),
+        key=lambda move: move[1].startswith(("_ledger/", "_erasures/", "_withheld/")),
     )  # records move last
     manifest = store.path(STAGING, batch_id, COMMIT_FILE)
     temporary = manifest + ".tmp"
@@ -240,7 +240,7 @@ def filter_file(
     kept = 0
     with store.fs.open(source_path, "rb") as source, store.fs.open(target_path, "wb") as target:
         reader = pq.ParquetFile(source)
-        writer = pq.ParquetWriter(target, TABLES[table], **_write_options(TABLES[table]))
+        writer = pq.ParquetWriter(target, TABLES[table], **write_options(TABLES[table]))
         for index in range(reader.num_row_groups):
             group = reader.read_row_group(index)
             mask = pa.array([value not in drop for value in group.column(column).to_pylist()])

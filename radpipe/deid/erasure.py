@@ -12,9 +12,8 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-import pyarrow.parquet as pq
-
-from radpipe.dataset.store import STAGING, DatasetStore, StagedTableWriter, commit_moves, filter_file
+from radpipe.dataset.rewrite import stage_removals
+from radpipe.dataset.store import DatasetStore, StagedTableWriter, commit_moves
 from radpipe.deid.pseudonym import IdentifierKind, Pseudonymizer
 
 ERASURES_TABLE = "_erasures"
@@ -74,21 +73,8 @@ def erase_patient(store: DatasetStore, pseudonymizer: Pseudonymizer, source_pati
         "volumes": ("study_instance_uid", studies),
     }
     batch_id = "erase-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-    summary = ErasureSummary()
-    moves: list[tuple[str, str]] = []
-    for table, (column, drop) in plan.items():
-        removed = 0
-        for file in store.table_files(table) if drop else ():
-            staged = store.path(STAGING, batch_id, f"{table}-{len(moves)}.parquet")
-            store.fs.makedirs(store.path(STAGING, batch_id), exist_ok=True)
-            before = _rows(store, file)
-            kept = filter_file(store, file, staged, table, column, drop)
-            if kept == before:
-                store.fs.rm(staged)
-                continue
-            removed += before - kept
-            moves.append((staged, store.relative(file)))
-        summary.rows_removed[table] = removed
+    moves, removed = stage_removals(store, plan, batch_id)
+    summary = ErasureSummary(removed)
     record = StagedTableWriter(store, batch_id, ERASURES_TABLE)
     record.add(
         {
@@ -104,8 +90,3 @@ def erase_patient(store: DatasetStore, pseudonymizer: Pseudonymizer, source_pati
     moves.append((staged_record, f"{ERASURES_TABLE}/part-{batch_id}.parquet"))
     commit_moves(store, batch_id, moves)
     return summary
-
-
-def _rows(store: DatasetStore, file: str) -> int:
-    with store.fs.open(file, "rb") as fh:
-        return int(pq.ParquetFile(fh).metadata.num_rows)

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -21,6 +21,7 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import Pseudonymizer
+from radpipe.deid.withhold import KEY_COLUMNS, Offending
 from radpipe.errors import RadpipeError
 
 GATE_FILE = "_gate.json"
@@ -116,15 +117,26 @@ def require_complete(store: DatasetStore, identifiers: IdentifierStore) -> None:
     raise IdentifierStoreIncomplete(f"PHI gate refused: {reason}")
 
 
-def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: IdentifierStore) -> list[GateHit]:
-    """Every (table, column, kind of identifier) found, with the number of rows holding it.
+@dataclass
+class GateScan:
+    """What one scan found: hits by (table, column, kind), and the rows holding them."""
+
+    hits: list[GateHit] = field(default_factory=list)
+    offending: Offending = field(default_factory=Offending)
+    records: int = 0  # instances and reports scanned: the denominator of the withheld fraction
+
+
+def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: IdentifierStore) -> GateScan:
+    """Every (table, column, kind of identifier) found, with the rows holding it.
 
     Raises IdentifierStoreIncomplete first when the store does not cover every committed batch.
     """
     require_complete(store, identifiers)
+    result = GateScan()
+    result.records = sum(_rows(store, table) for table in ("instances", "reports"))
     stored = identifiers.load()
     if not stored:
-        return []
+        return result
     index = IdentifierIndex(pseudonymizer.key, stored)
     memo: dict[tuple[str, bool], str | None] = {}
 
@@ -139,21 +151,38 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: Identif
     counts: Counter[tuple[str, str, str]] = Counter()
     for table in SCANNED_TABLES:
         columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
+        key_column = KEY_COLUMNS.get(table)
         for file in store.table_files(table):
             with store.fs.open(file, "rb") as fh:
                 parquet = pq.ParquetFile(fh)
                 present = [c for c in columns if c in parquet.schema_arrow.names]
+                wanted = sorted(set(present) | ({key_column} if key_column else set()))
                 for group in range(parquet.num_row_groups):
-                    data = parquet.read_row_group(group, columns=present)
+                    data = parquet.read_row_group(group, columns=wanted)
+                    keys = data.column(key_column).to_pylist() if key_column else None
                     for column in present:
-                        for value in data.column(column).to_pylist():
+                        for row, value in enumerate(data.column(column).to_pylist()):
                             texts = value if isinstance(value, list) else [value]
                             kind = next(
                                 (k for t in texts if isinstance(t, str) and (k := leak(t, columns[column]))), None
                             )
-                            if kind:
-                                counts[(table, column, kind)] += 1
-    return [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
+                            if not kind:
+                                continue
+                            counts[(table, column, kind)] += 1
+                            if keys is not None:
+                                result.offending.add(table, str(keys[row]), column, kind)
+                            elif table == "quarantine" and column == "detail":
+                                result.offending.details[str(value)] = kind
+    result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
+    return result
+
+
+def _rows(store: DatasetStore, table: str) -> int:
+    total = 0
+    for file in store.table_files(table):
+        with store.fs.open(file, "rb") as fh:
+            total += pq.ParquetFile(fh).metadata.num_rows
+    return total
 
 
 GATED_TABLES = ("instances", "images", "reports", "quarantine")
@@ -182,11 +211,14 @@ def require_gate_passed(store: DatasetStore) -> None:
         raise PhiGateFailed(f"{store.uri} changed since its last PHI gate; run the gate again (`radpipe ingest`)")
 
 
-def record_result(store: DatasetStore, hits: list[GateHit], refused: str = "") -> None:
+def record_result(
+    store: DatasetStore, hits: list[GateHit], refused: str = "", withheld: dict[str, int] | None = None
+) -> None:
     """Write _gate.json; downstream steps refuse a dataset whose last gate did not pass."""
     result = {
         "passed": not hits and not refused,
         "refused": refused,
+        "withheld": withheld or {},  # records withheld by this gate, by reason
         "version": gated_version(store),
         "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "hits": [asdict(hit) for hit in hits],

@@ -31,6 +31,8 @@ class Reason(StrEnum):
     BURNED_IN_ANNOTATION = "burned_in_annotation"  # BurnedInAnnotation = YES
     BURNED_IN_RISK = "burned_in_risk"  # US/SC/OT or secondary capture without BurnedInAnnotation = NO
     ERASED_PATIENT = "erased_patient"  # the patient's records were erased on request; not ingested again
+    IDENTIFIER_IN_TEXT = "identifier_in_text"  # the PHI gate found a source identifier in a report's text
+    IDENTIFIER_IN_HEADER = "identifier_in_header"  # ... in a value taken from a DICOM header
     DUPLICATE = "duplicate"  # a second copy of an instance or report already ingested
     PARSE_ERROR = "parse_error"
     MISSING_TEXT = "missing_text"

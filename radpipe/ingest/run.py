@@ -27,6 +27,7 @@ from radpipe.dataset.store import (
 from radpipe.deid import Deidentifier
 from radpipe.deid.erasure import read_erased_keys
 from radpipe.deid.identifier_store import IdentifierStore
+from radpipe.deid.withhold import withheld_sources
 from radpipe.engine import Engine, TaskFailure
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
@@ -55,6 +56,7 @@ class IngestSummary:
     instances_added: int = 0
     instances_without_patient_id: int = 0  # no PatientID in the source: each such study is its own patient
     images_without_body_part: int = 0  # accepted by the profile's choice (Acceptance.accept_unknown_body_part)
+    withheld: Counter[str] = field(default_factory=Counter)  # records the PHI gate withheld, by reason
     quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
     report_files: int = 0
     reports_added: int = 0
@@ -96,10 +98,11 @@ class _Ledger:
     def load(cls, store: DatasetStore) -> _Ledger:
         columns = ["kind", "source_key", "size", "mtime", "outcome", "records", "batch_id"]
         rows = store.read_table("_ledger", columns).to_pylist()
+        withheld = withheld_sources(store)  # read again until a rule change lets their records through
         done = {
             (row["kind"], row["source_key"], row["size"], row["mtime"])
             for row in rows
-            if row["outcome"] not in RETRYABLE_OUTCOMES
+            if row["outcome"] not in RETRYABLE_OUTCOMES and row["source_key"] not in withheld
         }
         records: dict[str, int] = {}
         for row in rows:

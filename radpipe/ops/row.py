@@ -134,6 +134,7 @@ def _counts(value: Any) -> dict[str, int]:
 def _ingest(summary: Mapping[str, Any]) -> dict[str, Any]:
     reasons = _counts(summary.get("quarantined"))
     reasons.update({f"report:{k}": v for k, v in _counts(summary.get("reports_quarantined")).items()})
+    reasons.update({f"withheld:{k}": v for k, v in _counts(summary.get("withheld")).items()})  # by the PHI gate
     return {
         "files_seen": summary.get("files_seen"),
         "files_ingested": summary.get("instances_added"),

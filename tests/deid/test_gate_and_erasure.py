@@ -43,7 +43,7 @@ def phi_dataset(tmp_path: Path, deid: Deidentifier) -> tuple[Path, Path]:
 
 def test_gate_passes_a_clean_dataset_and_stops_a_leaky_one(phi_dataset) -> None:
     archive, dataset = phi_dataset
-    assert phi_gate(str(dataset)) == []
+    assert phi_gate(str(dataset)).records == 0
     assert json.loads((dataset / "_gate.json").read_text())["passed"] is True
     truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
     family = truth[0]["phi"][1]  # a planted family name
