@@ -68,7 +68,7 @@ MAX_NGRAM = 6
 MIN_SINGLE_FORM = 4
 # A form of digits only ("1 2 840" out of a version string) needs this many digits to single anyone out.
 MIN_NUMERIC_FORM = 6
-_TOKEN = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[a-z0-9]+", re.IGNORECASE | re.ASCII)
 _UID = re.compile(r"\d+(?:\.\d+){2,}")
 _NUMERIC_DATE = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\b|\b(\d{4})-(\d{2})-(\d{2})\b")
 # Name parts too common or short to mean a person on their own.
@@ -84,7 +84,7 @@ CLINICAL_WORDS = frozenset(
 
 
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.casefold())
+    return [word.lower() for word in _TOKEN.findall(text)]
 
 
 def _as_list(value: Any) -> list[str]:
@@ -225,28 +225,52 @@ class IdentifierIndex:
         `specific_only` skips one-word alphabetic forms (a name part): for text radpipe writes itself
         (quarantine details), where "modality" is radpipe's word even when a test patient is called so.
         """
-        words = tokens(text)
-        for start, word in enumerate(words):
-            if self._anchor(word):
-                for size in range(1, min(MAX_NGRAM, len(words) - start) + 1):
-                    if size == 1 and specific_only and word.isalpha():
-                        continue
-                    kind = self.stored.get(self.hash(" ".join(words[start : start + size])))
-                    if kind is not None:
-                        return kind
-        for uid in _UID.findall(text):
-            kind = self.stored.get(self.hash(uid))
-            if kind is not None:
-                return kind
+        for _, _, kind in self.spans(text, specific_only):
+            return kind
         for match in _NUMERIC_DATE.finditer(text):
             if match.group(3):
                 month, day, year = match.group(1), match.group(2), match.group(3)
             else:
                 year, month, day = match.group(4), match.group(5), match.group(6)
-            kind = self.stored.get(self.hash(f"{year}{int(month):02d}{int(day):02d}"))
-            if kind is not None:
-                return kind
+            dated = self.stored.get(self.hash(f"{year}{int(month):02d}{int(day):02d}"))
+            if dated is not None:
+                return dated
         return None
+
+    def spans(self, text: str, specific_only: bool = False) -> list[tuple[int, int, str]]:
+        """(start, end, kind) of every identifier form in `text`, the longest at each word, not overlapping.
+
+        Word windows match spaced ("jane doe") or joined (an MRN "00123456" written "0012-3456"); UIDs whole.
+        """
+        words = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
+        found: list[tuple[int, int, str]] = []
+        position = 0
+        while position < len(words):
+            size, kind = self._longest(words, position, specific_only)
+            if kind is None:
+                position += 1
+                continue
+            found.append((words[position][0], words[position + size - 1][1], kind))
+            position += size
+        for uid in _UID.finditer(text):
+            kind = self.stored.get(self.hash(uid.group()))
+            if kind is not None:
+                found.append((uid.start(), uid.end(), kind))
+        return sorted(found)
+
+    def _longest(self, words: list[tuple[int, int, str]], position: int, specific_only: bool) -> tuple[int, str | None]:
+        anchored = self._anchor(words[position][2])
+        for size in range(min(MAX_NGRAM, len(words) - position), 0, -1):
+            window = [w for _, _, w in words[position : position + size]]
+            if anchored and not (size == 1 and specific_only and window[0].isalpha()):
+                kind = self.stored.get(self.hash(" ".join(window)))
+                if kind is not None:
+                    return size, kind
+            if size > 1 and all(any(c.isdigit() for c in w) for w in window):  # an ID written with separators
+                kind = self.stored.get(self.hash("".join(window)))
+                if kind is not None:
+                    return size, kind
+        return 0, None
 
     def contains(self, text: str) -> bool:
         return self.find(text) is not None

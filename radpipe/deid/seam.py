@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pydicom.dataset import Dataset
 
 from radpipe.deid.header import HeaderPolicy, deidentify_header, shift_date
+from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import IdentifierKind, Pseudonymizer
 from radpipe.deid.text import scrub_text
 from radpipe.reports.record import ReportRecord
@@ -42,15 +43,19 @@ class Deidentifier:
             ds, self.pseudonymizer, self.header_policy, lambda text, known: scrub_text(text, shift, known)
         )
 
-    def report(self, record: ReportRecord) -> ReportRecord:
-        """De-identify a report: keys pseudonymised, text scrubbed, dates shifted per patient."""
+    def report(self, record: ReportRecord, index: IdentifierIndex | None = None) -> ReportRecord:
+        """De-identify a report: keys pseudonymised, text scrubbed, dates shifted per patient.
+
+        `index` holds the identifier forms of the headers ingested so far (keyed): names, IDs and places a
+        header knows are removed from the text in whatever order, case or spacing the report writes them.
+        """
         p = self.pseudonymizer
         shift = self.shift_for(record.patient_id)
         known = [v for v in (record.patient_id, record.accession_number, record.study_instance_uid) if v]
         return replace(
             record,
-            text=scrub_text(record.text, shift, known),
-            rationale=scrub_text(record.rationale, shift, known) if record.rationale else None,
+            text=scrub_text(record.text, shift, known, index),
+            rationale=scrub_text(record.rationale, shift, known, index) if record.rationale else None,
             accession_number=(
                 p.pseudonym(IdentifierKind.ACCESSION_NUMBER, record.accession_number)
                 if record.accession_number

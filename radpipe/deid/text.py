@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from radpipe.deid.text_rules import RULES, Rule
+from radpipe.deid.identifiers import IdentifierIndex, PhiKind
+from radpipe.deid.text_rules import EPONYMS, RULES, Rule
 
 _DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%y", "%Y-%m-%d", "%Y%m%d", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y")
 
@@ -52,14 +53,27 @@ def _shifted(text: str, shift: dt.timedelta | None) -> str:
         return "[DATE]"
 
 
-def scrub_text(text: str, shift: dt.timedelta | None = None, known: Iterable[str] = ()) -> str:
+def scrub_text(
+    text: str, shift: dt.timedelta | None = None, known: Iterable[str] = (), index: IdentifierIndex | None = None
+) -> str:
     """Text with identifiers replaced by [KIND] placeholders, dates shifted, ages over 89 as 90+.
 
     `known` are identifier values known to belong to this record (its MRN, accession number):
-    replaced wherever they appear, whatever their form.
+    replaced wherever they appear, whatever their form. `index` holds (keyed) the identifier forms the
+    headers ingested so far gave (names in any order and case, IDs with or without separators): every
+    form it knows is replaced too, before the generic rules look for what no header knows.
     """
     for value in sorted({v for v in known if v and len(v) >= 3}, key=len, reverse=True):
         text = re.sub(re.escape(value), "[ID]", text, flags=re.IGNORECASE)
+    masked: list[str] = []
+
+    def mask(match: re.Match[str]) -> str:
+        masked.append(match.group(0))
+        return f"\x00{len(masked) - 1}\x00"
+
+    text = _eponyms().sub(mask, text)  # "Sister Mary Joseph nodule" is anatomy, not a person
+    if index is not None:
+        text = _replace_known_forms(text, index)
     for compiled in _compiled():
         kind = compiled.rule.kind
 
@@ -75,4 +89,36 @@ def scrub_text(text: str, shift: dt.timedelta | None = None, known: Iterable[str
             return keep + f"[{kind}]"
 
         text = compiled.regex.sub(replace, text)
-    return text
+    return re.sub("\x00(\\d+)\x00", lambda m: masked[int(m.group(1))], text)
+
+
+@lru_cache(maxsize=1)
+def _eponyms() -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + EPONYMS + r")(?!\w)", re.IGNORECASE)
+
+
+# The placeholder for a form the index knows, by the kind of header value it came from. Dates are left to the
+# date rules, which shift them by the patient's secret offset instead of removing them.
+_PLACEHOLDERS = {
+    PhiKind.NAME.value: "[NAME]",
+    PhiKind.PATIENT_ID.value: "[MRN]",
+    PhiKind.ACCESSION.value: "[ACCESSION]",
+    PhiKind.STUDY_ID.value: "[ID]",
+    PhiKind.UID.value: "[UID]",
+    PhiKind.CONTACT.value: "[ADDRESS]",
+    PhiKind.INSTITUTION.value: "[INSTITUTION]",
+    PhiKind.PRIVATE.value: "[ID]",
+}
+
+
+def _replace_known_forms(text: str, index: IdentifierIndex) -> str:
+    out, last = [], 0
+    for start, end, kind in index.spans(text):
+        placeholder = _PLACEHOLDERS.get(kind)
+        if placeholder is None or start < last:
+            continue
+        if kind == PhiKind.NAME.value and " " not in text[start:end] and not text[start].isupper():
+            continue  # one lower-case word ("brown fat", "white matter") is not the patient Brown or White
+        out.append(text[last:start] + placeholder)
+        last = end
+    return "".join(out) + text[last:]

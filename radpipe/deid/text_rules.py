@@ -27,7 +27,7 @@ INSTITUTION_WORDS = (
     r"(?:Hospital|Medical Cent(?:er|re)|Clinic|Health System|Health Cent(?:er|re)|Infirmary|Imaging Cent(?:er|re)|"
     r"Cancer Cent(?:er|re)|Children's Hospital|Healthcare|Radiology Associates)"
 )
-TITLES = r"(?:Drs|Dr|Doctor|Mr|Mrs|Ms|Miss|Prof|Professor|Nurse|RN|NP|PA-C)"
+TITLES = r"(?:Drs|Dra|Dr|Doctor|Doctora|Mr|Mrs|Ms|Miss|Prof|Professor|Nurse|RN|NP|PA-C|Sr|Sra|Srta)"
 # Common given names (US census and international); a capitalised word after one is taken as a surname.
 GIVEN_NAMES = (
     "James John Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel Matthew Anthony "
@@ -57,40 +57,65 @@ SURNAMES = (
 PERSON_FIELDS = (
     r"(?:dictated|signed|electronically signed|reviewed|read|interpreted|transcribed|verified|approved|reported)"
     r"(?: and signed)? by|attending(?: radiologist| physician)?|referring(?: physician| doctor)?|"
-    r"ordering(?: physician| provider)?|radiologist|resident|technologist|cc|patient name|name"
+    r"ordering(?: physician| provider)?|radiologist|resident|technologist|cc|patient name|name|"
+    r"(?:firmado|informado|revisado|dictado|realizado)(?: electr[oó]nicamente)? por|paciente"
 )
-NAME_WORD = r"(?:[A-Z][a-zA-Z'-]+|[A-Z]{2,})"  # Title-case or ALL CAPS (RIS text is often upper case)
+# Title-case or ALL CAPS (RIS text is often upper case), accented letters included (Martínez, WRÓBEL, O'Brien).
+UPPER = r"[A-ZÀ-ÖØ-ÞĄĆĘŁŃŚŹŻČŘŠŽ]"
+NAME_WORD = r"(?:" + UPPER + r"[^\W\d_]*(?:['’-][^\W\d_]+)*(?<=\w\w))"
+TITLE_WORD = r"(?:" + UPPER + r"[a-zà-öø-ÿąćęłńśźżčřšž]+(?:['’-][^\W\d_]+)*)"  # Title-case only
+CREDENTIALS = r"(?:M\.?D\.?|D\.?O\.?|Ph\.?D\.?|R\.?N\.?|N\.?P\.?|PA-C|RT\(R\))"
+SPANISH_MONTHS = (
+    r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre)"
+)
+
+# Clinical eponyms and terms that hold a name or a word the name rules take for one: masked while the rules run.
+EPONYMS = (
+    r"Sister Mary Joseph|Hill-Sachs|Swan-Ganz|Mallory-Weiss|Osgood-Schlatter|Legg-Calv[eé]-Perthes|Salter-Harris|"
+    r"Dandy-Walker|Arnold-Chiari|Kerley [ABC]|Morison(?:'s)? pouch|pouch of Douglas|Baker(?:'s)? cyst|"
+    r"Jones fracture|Smith(?:'s)? fracture|Colles(?:'s)? fracture|Bennett(?:'s)? fracture|Barton(?:'s)? fracture|"
+    r"Hodgkin(?:'s)?|Chiari|Parkinson(?:'s)?|Down syndrome|Crohn(?:'s)?|Wilms(?:'s)?|Ewing(?:'s)?|Paget(?:'s)?|"
+    r"Barrett(?:'s)?|Zenker(?:'s)?|Virchow(?:'s)?|Westermark|Hampton(?:'s)? hump|Fleischner|Pancoast|Kaposi|"
+    r"Graves(?:'s)?|Hashimoto(?:'s)?|Cushing(?:'s)?|Addison(?:'s)?|Bosniak|Lisfranc|Segond|Bankart|Schmorl|"
+    r"Morgagni|Bochdalek|Klatskin|Tornwaldt|Monteggia|Galeazzi|Jefferson fracture|Wegener(?:'s)?|Alzheimer(?:'s)?"
+)
 
 RULES: tuple[Rule, ...] = (
     Rule("EMAIL", r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
-    Rule("URL", r"\bhttps?://\S+"),
-    Rule("SSN", r"\b\d{3}-\d{2}-\d{4}\b"),
-    Rule("PHONE", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b"),
+    Rule("URL", r"\bhttps?://\S+|\bwww\.[\w-]+(?:\.[\w-]+)+\S*"),
+    # A UID whole, before the date and number rules take it apart ("1.2.840.113619...").
+    Rule("UID", r"\b\d+(?:\.\d+){3,}\b"),
+    Rule("SSN", r"\b\d{3}[- ]\d{2}[- ]\d{4}\b"),
+    Rule("PHONE", r"\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}\d\b"),
+    Rule("PHONE", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b(?:\s*(?:ext\.?|x)\s*\d{1,5}\b)?"),
     Rule(
         "PHONE",
-        r"(?i)(?P<keep>\b(?:pager|phone|tel|telephone|ext|extension|call|beeper)\.?\s*:?\s*(?:at\s+)?)"
+        r"(?i)(?P<keep>\b(?:pager|phone|tel|telephone|tel[eé]fono|ext|extension|call|beeper)\.?\s*:?\s*(?:at\s+)?)"
         r"(?:x\s?)?\d[\d\s.-]{2,10}\d\b",
     ),
     Rule("PHONE", r"\b\d{3}-\d{4}\b|(?i:\bx\s?\d{3,5}\b)"),
     Rule(
         "DOB",
-        r"(?i)(?P<keep>\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?|birth ?date)\s*:?\s*)"
-        r"(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|" + MONTHS + r"\.?\s+\d{1,2},?\s+\d{4}|\d{4})",
+        r"(?i)(?P<keep>\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?|birth ?date|fecha de nacimiento|F\. ?nac\.?)"
+        r"\s*:?\s*)(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|" + MONTHS + r"\.?\s+\d{1,2},?\s+\d{4}|\d{4})",
     ),
     Rule(
         "MRN",
-        r"(?i)(?P<keep>\b(?:MRN|MR#|medical record(?: number| no\.?| #)?|patient id|pt id|hospital number"
-        r"|unit number)\s*[:#]?\s*)[A-Za-z0-9][\w-]{2,}",
+        r"(?i)(?P<keep>\b(?:MRN|MR#|medical record(?: number| no\.?| #)?|med(?:ical)? rec(?:ord)?\.? ?#|patient id"
+        r"|pt id|hospital number|unit number|exam id|study id|exam #|study #|order #|requisition #|NHC|DNI|NIE"
+        r"|historia cl[ií]nica|n[º°o]\.? de historia|SS#|SSN|CIP)\s*[:#]?\s*(?:no\.?|number|n[º°])?\s*[:#]?\s*)"
+        r"[A-Za-z]{0,4}-?\d[\w-]{2,}",
     ),
     Rule(
         "ACCESSION",
         r"(?i)(?P<keep>\b(?:accession|acc)(?:ession)?\s*(?:number|no\.?|#)?\s*[:#]?\s*)"
-        r"[A-Za-z]{0,4}\d[\w-]{3,}",
+        r"[A-Za-z]{0,4}-?\d[\w-]{3,}",
     ),
     Rule(
         "NAME",
-        r"(?im)(?P<keep>\b(?:" + PERSON_FIELDS + r")\s*:?\s+)[^\n:]{2,60}?(?=,?\s*(?:M\.?D\.?|D\.?O\.?|"
-        r"Ph\.?D\.?|R\.?N\.?)?\s*(?:[\n;]|$|\.\s))",
+        r"(?im)(?P<keep>\b(?:" + PERSON_FIELDS + r")\s*:?\s+(?:(?i:" + TITLES + r")\.?\s+)?)[^\n:]{2,60}?"
+        r"(?<!\bDr)(?<!\bDra)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bSt)"
+        r"(?=,?\s*" + CREDENTIALS + r"?\s*(?:[\n;]|$|\.\s|\s+on\b|,?\s+\d|\s{2}))",
     ),
     Rule(
         "ADDRESS",
@@ -98,7 +123,18 @@ RULES: tuple[Rule, ...] = (
         r"(?:,?\s+(?:Apt|Suite|Unit)\.?\s*\w+)?(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)*)?(?:,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?)?",
     ),
     Rule("ADDRESS", r"\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*,\s*[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"),
+    Rule(
+        "ADDRESS",
+        r"(?i)\b(?:c/|calle|avda\.?|avenida|plaza|paseo)\s+[^\W\d_][^,\n]{1,40}?,?\s*(?:n[º°]\s*)?\d{1,4}\b",
+    ),
+    Rule(
+        "INSTITUTION",
+        r"\b(?:Hospital|Cl[ií]nica|Centro M[eé]dico|Centro de Salud)(?:\s+(?:de|del|la|los|las|"
+        + NAME_WORD
+        + r")){1,5}",
+    ),
     Rule("INSTITUTION", r"\b(?:(?:St|Saint|Mount|Mt)\.?\s+)?(?:[A-Z][A-Za-z'.-]+\s+){0,5}" + INSTITUTION_WORDS + r"\b"),
+    Rule("INSTITUTION", r"(?P<keep>\b(?:from|at|to|in)\s+)(?:[A-Z][a-z]+\s+)+General\b"),
     Rule("DATE", r"\b(?:19|20)\d{2}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?![\d-])"),
     Rule("DATE", r"\b\d{1,2}/\d{1,2}/\d{4}\b|\b\d{1,2}/\d{1,2}/\d{2}\b"),
     Rule("DATE", r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b"),
@@ -113,6 +149,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("DATEX", r"(?i)\b\d{1,2}-?" + MONTHS + r"-?(?:19|20)?\d{2}\b"),
     Rule("DATEX", r"(?<!\d )\b" + MONTHS + r"\.?,?\s+(?:of\s+)?(?:19|20)\d{2}\b"),
+    # Spanish: "14 de marzo de 2021", "marzo de 2021"; and day month year written with spaces ("14 03 2021").
+    Rule("DATEX", r"(?i)\b(?:\d{1,2}\s+de\s+)?" + SPANISH_MONTHS + r"(?:\s+(?:de|del)\s+(?:19|20)\d{2})?\b(?<!\bmayo)"),
+    Rule("DATEX", r"(?i)\b\d{1,2}\s+de\s+mayo(?:\s+(?:de|del)\s+(?:19|20)\d{2})?\b"),
+    Rule("DATEX", r"\b(?:0?[1-9]|[12]\d|3[01])\s(?:0?[1-9]|1[0-2])\s(?:19|20)\d{2}\b"),
     # A bare month/day only with two digits each ("01/03"): "1/2" is a fraction in clinical text.
     Rule("DATEX", r"\b(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])\b(?!/)"),
     # A month and day without a year (after the rules above, so a shifted full date is left alone).
@@ -123,18 +163,32 @@ RULES: tuple[Rule, ...] = (
         + TITLES
         + r")\.?\s*)(?:(?:van|von|de|der|da|del|la|le|di|du)\s+)*"
         + NAME_WORD
-        + r"(?:\s+(?:van|von|de|der|da|del|la|le)\b)*"
-        r"(?:\s+" + NAME_WORD + r")?(?:\s+and\s+" + NAME_WORD + r")?",
+        + r"(?:\s+(?:van|von|de|der|da|del|la|le|y)\b)*"
+        r"(?:\s+" + NAME_WORD + r"){0,2}(?:\s+and\s+" + NAME_WORD + r")?",
     ),
+    # "dr lindqvist": a lower-case name after a lower-case title.
+    Rule("NAME", r"(?P<keep>\b(?:dr|dra|drs)\.?\s+)(?!(?:and|or|the|to|of|was|is)\b)[a-z][a-z'-]{1,}"),
     Rule("NAME", r"(?P<keep>\b(?:[Pp]atient|[Pp]t\.?|[Nn]ame)\s*:?\s+)" + NAME_WORD + r",?\s+" + NAME_WORD),
-    Rule("NAME", r"\b(?:" + "|".join(GIVEN_NAMES) + r")\s+[A-Z][a-zA-Z'-]+\b"),
-    Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r"),\s+[A-Z][a-zA-Z'-]+\b"),
+    # One title-case word after "patient"/"Pt" in running text ("patient Lindgren declined").
+    Rule(
+        "NAME",
+        r"(?P<keep>\b(?:patient|[Pp]t\.?)\s+)(?!(?:The|This|That|With|Has|Was|Is|And|In|On|For|Who|States)\b)"
+        + TITLE_WORD,
+    ),
+    # First M. Last, F. Last, and one to three title-case words signed with a credential ("Bell, MD").
+    Rule("NAME", r"\b" + TITLE_WORD + r"\s+[A-Z]\.\s+" + NAME_WORD + r"\b"),
+    Rule("NAME", r"(?<![\w.])[A-Z]\.\s+" + TITLE_WORD + r"\b(?!\s+(?:coli|aureus|difficile|pneumoniae)\b)"),
+    Rule("NAME", TITLE_WORD + r"(?:,?\s+" + TITLE_WORD + r"){0,2}(?:\s+[A-Z]\.?)?(?=,?\s+" + CREDENTIALS + r"(?!\w))"),
+    Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r"),\s+" + NAME_WORD + r"\b"),
+    Rule("NAME", r"\b(?:" + "|".join(GIVEN_NAMES) + r")\s+" + NAME_WORD + r"\b"),
+    Rule("NAME", r"(?i)\b(?:" + "|".join(GIVEN_NAMES) + r")\s+(?:" + "|".join(SURNAMES) + r")\b"),
     Rule("NAME", r"\b(?:" + "|".join(SURNAMES) + r")\b(?=\s+(?:called|paged|notified|discussed|reported|at bedside))"),
     Rule("NAME", r"(?i)(?<=\bdiscussed with\s)(?!the\b|dr\b)[A-Z][a-zA-Z'-]+\b"),
     Rule("INITIALS", r"\b[A-Z]{2,3}/[a-z]{2,3}\b"),
     Rule("AGE", r"(?i)\b(?:9\d|1[0-4]\d)(?=(?:\s*|-)(?:years?|yrs?|y)(?:\s*|-)?(?:old|o)\b)"),
     Rule("AGE", r"(?i)\b(?:9\d|1[0-4]\d)(?=\s*(?:y/o|yo|y\.o\.)(?!\w))"),
     Rule("AGE", r"\b(?:9\d|1[0-4]\d)(?=\s?[MF]\b)"),
+    Rule("AGE", r"(?i)\b(?:9\d|1[0-4]\d)(?=\s*(?:años|anos|a\.)(?!\w))"),
     Rule("AGE", r"(?i)(?<=\bage\s)(?:9\d|1[0-4]\d)\b|(?<=\baged\s)(?:9\d|1[0-4]\d)\b|(?<=\bage:\s)(?:9\d|1[0-4]\d)\b"),
-    Rule("ID", r"\b[A-Za-z]{0,4}\d{7,}\b"),
+    Rule("ID", r"\b[A-Za-z]{0,4}\d{7,}[A-Za-z]?\b"),
 )

@@ -30,11 +30,18 @@ class Engine(Protocol):
         self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
     ) -> Iterator[T | TaskFailure]: ...
 
+    def share(self, value: Any) -> Any:
+        """A handle to pass as a task argument in place of a large value every task needs (sent once)."""
+        ...
+
 
 class SerialEngine:
     """In-process, one at a time: for unit tests and debugging."""
 
     workers = 1
+
+    def share(self, value: Any) -> Any:
+        return value
 
     def map_unordered(
         self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int

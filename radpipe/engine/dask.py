@@ -25,6 +25,10 @@ class DaskEngine:
         self.client = client
         self.workers = max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()))
 
+    def share(self, value: Any) -> Any:
+        """Scattered to every worker once; tasks given the future receive the value."""
+        return self.client.scatter(value, broadcast=True, hash=False)
+
     def map_unordered(
         self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int
     ) -> Iterator[T | TaskFailure]:

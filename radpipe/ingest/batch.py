@@ -12,7 +12,7 @@ import fsspec
 
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
-from radpipe.deid.identifiers import PhiKind, gate_hashes, identifier_forms
+from radpipe.deid.identifiers import IdentifierIndex, PhiKind, gate_hashes, identifier_forms
 from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_file import process_report
@@ -117,8 +117,12 @@ def ingest_report_file(
     deid: Deidentifier,
     records_read_before: int = 0,
     erased: frozenset[str] = frozenset(),
+    known_forms: dict[str, str] | None = None,
 ) -> StagedBatch:
     """Read one report file into staged reports/ and quarantine/ files.
+
+    `known_forms` is the PHI gate's store (keyed hashes of the identifier forms headers gave): the scrubber
+    removes every form it knows from the text (radpipe/deid/text.py).
 
     `records_read_before` is how many records an earlier run read from this file (it has changed
     since, typically by lines appended): broken records up to there were quarantined then and are
@@ -130,6 +134,7 @@ def ingest_report_file(
     batch = StagedBatch(batch_id, keys={"reports": []})
     seen: set[str] = set()
     forms: dict[str, PhiKind] = {}
+    index = IdentifierIndex(deid.pseudonymizer.key, known_forms) if known_forms else None
     last_position = 0
     try:
         with fsspec.open(source.url, "rb") as stream:
@@ -139,7 +144,7 @@ def ingest_report_file(
                     batch.counts["report_bad_unchanged"] = batch.counts.get("report_bad_unchanged", 0) + 1
                     continue
                 forms.update(identifier_forms(report_identifiers(item)))
-                outcome = _report_outcome(item, source.source_key, deid, seen)
+                outcome = _report_outcome(item, source.source_key, deid, seen, index)
                 if not isinstance(outcome, Quarantined) and _erased(outcome, erased):
                     outcome = Quarantined(
                         source.source_key,
@@ -206,10 +211,14 @@ def _erased(row: dict[str, Any], erased: frozenset[str]) -> bool:
 
 
 def _report_outcome(
-    item: ReportRecord | BadReport, source_key: str, deid: Deidentifier, seen: set[str]
+    item: ReportRecord | BadReport,
+    source_key: str,
+    deid: Deidentifier,
+    seen: set[str],
+    index: IdentifierIndex | None = None,
 ) -> dict[str, Any] | Quarantined:
     try:
-        outcome = process_report(item, source_key, deid)
+        outcome = process_report(item, source_key, deid, index)
     except Exception as exc:  # one odd record (bad unicode, absurd date) must not stop the file
         return Quarantined(
             source_key, Stage.REPORT, Reason.PARSE_ERROR, f"unprocessable ({type(exc).__name__})", item.position

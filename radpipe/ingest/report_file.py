@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from radpipe.deid import Deidentifier
+from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import IdentifierKind
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.reports.labeler import label_report
@@ -19,12 +20,14 @@ def report_identity(record: ReportRecord) -> str:
     return f"{record.accession_number or ''}|{record.study_instance_uid or ''}|{text_hash}"
 
 
-def process_report(item: ReportRecord | BadReport, source_key: str, deid: Deidentifier) -> dict[str, Any] | Quarantined:
+def process_report(
+    item: ReportRecord | BadReport, source_key: str, deid: Deidentifier, index: IdentifierIndex | None = None
+) -> dict[str, Any] | Quarantined:
     """De-identify, split and label one record; a BadReport becomes its quarantine record."""
     if isinstance(item, BadReport):
         return Quarantined(source_key, Stage.REPORT, Reason(item.reason), item.detail, item.position)
     report_id = deid.pseudonymizer.pseudonym(IdentifierKind.REPORT_ID, report_identity(item))
-    clean = deid.report(item)  # the de-identification seam: keys, dates (and, later, text)
+    clean = deid.report(item, index)  # the de-identification seam: keys, dates, text
     sections = split_sections(clean.text)
     # Label what the radiologist concluded and saw; the indication is the question, not the answer.
     labelled = " ".join(

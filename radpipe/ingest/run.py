@@ -372,16 +372,40 @@ def _ingest_locked(
     erased = read_erased_keys(store)
     if unlisted or unlisted_reports:
         _publish_unlisted(store, f"{run_id}-w", unlisted, unlisted_reports, summary)
-    tasks: list[tuple[object, ...]] = []
+    progress = _Progress(len(dicom_files) + len(report_files), on_progress)
+    dicom_tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
         dicom_args = (store.uri, f"{run_id}-d{n:05d}", chunk, deid, profile, erased)
-        tasks.append((ingest_dicom_batch, dicom_args, len(chunk)))
-    for n, source in enumerate(report_files):
-        read_before = ledger.records.get(source.source_key, 0)
-        report_args = (store.uri, f"{run_id}-r{n:05d}", source, deid, read_before, erased)
-        tasks.append((ingest_report_file, report_args, 1))
-    total = len(dicom_files) + len(report_files)
-    progress = _Progress(total, on_progress)
+        dicom_tasks.append((ingest_dicom_batch, dicom_args, len(chunk)))
+    _run_all(engine, dicom_tasks, store, known, summary, state, progress)
+    if report_files:
+        # Reports after the images: the scrubber then knows every name and ID the headers gave (keyed hashes).
+        known_forms = engine.share(state.identifiers.load())
+        report_tasks: list[tuple[object, ...]] = []
+        for n, source in enumerate(report_files):
+            read_before = ledger.records.get(source.source_key, 0)
+            report_args = (store.uri, f"{run_id}-r{n:05d}", source, deid, read_before, erased, known_forms)
+            report_tasks.append((ingest_report_file, report_args, 1))
+        _run_all(engine, report_tasks, store, known, summary, state, progress)
+    volumes = assemble_volumes(store, volume_profiles)
+    summary.volumes_assembled = volumes.assembled
+    summary.volumes_with_issues = volumes.issues
+    links = rebuild_studies(store)
+    summary.studies = links.studies
+    summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
+    return summary
+
+
+def _run_all(
+    engine: Engine,
+    tasks: list[tuple[object, ...]],
+    store: DatasetStore,
+    known: dict[str, dict[str, str]],
+    summary: IngestSummary,
+    state: _RunState,
+    progress: _Progress,
+) -> None:
+    """Run the tasks; a batch whose worker dies is split until the file that kills it stands alone."""
     work = tasks
     while work:
         crashed = _run_round(engine, work, store, known, summary, state, progress)
@@ -389,7 +413,6 @@ def _ingest_locked(
         for fn, args, size, error in crashed:
             files = args[2]
             if fn is ingest_dicom_batch and isinstance(files, list) and len(files) > 1:
-                # A worker died somewhere in this batch: split it until the file that kills it stands alone.
                 half = len(files) // 2
                 for suffix, chunk in (("a", files[:half]), ("b", files[half:])):
                     work.append((fn, (args[0], f"{args[1]}{suffix}", chunk, *args[3:]), len(chunk)))
@@ -398,13 +421,6 @@ def _ingest_locked(
                 batch = _crashed_batch(store, f"{args[1]}x", source, fn is ingest_dicom_batch, error)
                 _publish_and_record(store, batch, known, summary, state)
                 progress.advance(size)
-    volumes = assemble_volumes(store, volume_profiles)
-    summary.volumes_assembled = volumes.assembled
-    summary.volumes_with_issues = volumes.issues
-    links = rebuild_studies(store)
-    summary.studies = links.studies
-    summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
-    return summary
 
 
 @dataclass

@@ -42,7 +42,7 @@ def weak_scrubber(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         radpipe.deid.seam,
         "scrub_text",
-        lambda text, shift, known: text if MISSED in text else scrub(text, shift, known),
+        lambda text, shift, known, index=None: text if MISSED in text else scrub(text, shift, known, index),
     )
 
 
@@ -111,7 +111,9 @@ def test_after_a_rule_change_the_withheld_report_comes_through_and_its_record_is
     dataset = tmp_path / "dataset"
     scrub = radpipe.deid.seam.scrub_text
     with monkeypatch.context() as patched:
-        patched.setattr(radpipe.deid.seam, "scrub_text", lambda t, s, k: t if MISSED in t else scrub(t, s, k))
+        patched.setattr(
+            radpipe.deid.seam, "scrub_text", lambda t, s, k, i=None: t if MISSED in t else scrub(t, s, k, i)
+        )
         summary = _ingest(archive, dataset, deid)
         assert phi_gate(str(dataset), summary.reports_added + summary.instances_added).reports == 1
     reports_before = pq.read_table(dataset / "reports").num_rows
@@ -160,5 +162,7 @@ def test_an_instance_whose_header_value_holds_an_identifier_is_withheld_with_its
     manufacturers = pq.read_table(dataset / "instances", columns=["manufacturer"]).column("manufacturer").to_pylist()
     assert not any(family in (m or "") for m in manufacturers)
     [row] = _privacy_rows(dataset)
-    assert row["reason"] == "identifier_in_header" and row["detail"].startswith("identifier in instances.manufacturer: person name")
+    assert row["reason"] == "identifier_in_header" and row["detail"].startswith(
+        "identifier in instances.manufacturer: person name"
+    )
     require_gate_passed(DatasetStore(str(dataset)))

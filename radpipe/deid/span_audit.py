@@ -1,0 +1,103 @@
+"""Measure the report scrubber on lines annotated with identifier spans (tests/deid/data, README there).
+
+Each line carries what a header would say about its patient (`record`): the scrubber gets it the way
+ingest does, as the record's own keys plus the keyed identifier index built from the header's forms.
+Recall counts identifier spans gone from the output; retention counts identifier-free lines left intact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from radpipe.deid.identifiers import IdentifierIndex, PhiKind, gate_hashes, identifier_forms
+from radpipe.deid.text import scrub_text
+from radpipe.errors import SourceError
+
+AUDIT_KEY = b"radpipe-span-audit-key-not-secret"
+_WORD = re.compile(r"[a-z0-9]+")
+# Particles inside a name span that are ordinary words elsewhere ("de" in "14 de marzo").
+_WORDY = frozenset({"name", "institution", "address", "email", "url"})  # identified by their words
+_PARTICLES = frozenset({"de", "del", "la", "van", "der", "von", "y", "da", "di", "le"})
+
+
+@dataclass
+class SpanMeasure:
+    lines: int = 0
+    spans: int = 0
+    leaked: int = 0
+    clinical_lines: int = 0
+    clinical_intact: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)  # spans per category
+    leaked_by_category: Counter[str] = field(default_factory=Counter)
+    misses: list[tuple[str, str]] = field(default_factory=list)  # (line id, category): never the text
+
+    @property
+    def recall(self) -> float:
+        return 1 - self.leaked / self.spans if self.spans else 1.0
+
+    @property
+    def retention(self) -> float:
+        return self.clinical_intact / self.clinical_lines if self.clinical_lines else 1.0
+
+
+def header_index(record: dict[str, Any], key: bytes = AUDIT_KEY) -> IdentifierIndex:
+    """The identifier index ingest would hold for this record's header (names, IDs, dates), keyed."""
+    values = [
+        (PhiKind.NAME, record.get("patient_name")),
+        (PhiKind.PATIENT_ID, record.get("patient_id")),
+        (PhiKind.ACCESSION, record.get("accession_number")),
+        (PhiKind.DATE, record.get("study_date")),
+    ]
+    forms = identifier_forms((kind, value) for kind, value in values if value)
+    return IdentifierIndex(key, gate_hashes(key, forms))
+
+
+def scrub_line(row: dict[str, Any]) -> str:
+    record = row.get("record") or {}
+    known = [v for v in (record.get("patient_id"), record.get("accession_number")) if v]
+    shift = dt.timedelta(days=17) if record.get("patient_id") else None
+    return scrub_text(row["text"], shift, known, header_index(record))
+
+
+def _leaked(text: str, out: str, start: int, end: int, category: str, spans: list[list[Any]]) -> bool:
+    value = text[start:end]
+    if category == "date":
+        return value.casefold() in out.casefold()
+    outside = text
+    for s, e, _ in spans:  # the line's words that are not identifiers may legitimately remain
+        outside = outside[:s] + " " * (e - s) + outside[e:]
+    kept, before = Counter(_WORD.findall(out.casefold())), Counter(_WORD.findall(outside.casefold()))
+    words = [w for w in _WORD.findall(value.casefold()) if w not in _PARTICLES and (len(w) > 1 or category != "name")]
+    if category not in _WORDY:  # "ext" in a phone span, "No." in an ID: only the digits identify
+        words = [w for w in words if any(c.isdigit() for c in w)]
+    return any(kept[w] > before[w] for w in words)
+
+
+def measure_spans(path: Path) -> SpanMeasure:
+    """Scrub every line of an annotated file and count leaked spans and intact clinical lines."""
+    if not path.exists():
+        raise SourceError(f"annotated scrubber set not found: {path}")
+    measure = SpanMeasure()
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        out = scrub_line(row)
+        measure.lines += 1
+        if not row["spans"]:
+            measure.clinical_lines += 1
+            measure.clinical_intact += out == row["text"]
+            if out != row["text"]:
+                measure.misses.append((row["id"], "clinical text changed"))
+        for start, end, category in row["spans"]:
+            measure.spans += 1
+            measure.by_category[category] += 1
+            if _leaked(row["text"], out, start, end, category, row["spans"]):
+                measure.leaked += 1
+                measure.leaked_by_category[category] += 1
+                measure.misses.append((row["id"], category))
+    return measure
