@@ -316,6 +316,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from radpipe.bench_volume import run_volume_memory_bench
 
         run_volume_memory_bench(Path(args.out), console=out)
+    if args.suite in ("all", "deid"):
+        from radpipe.bench_deid import run_deid_bench
+
+        run_deid_bench(Path(args.out), console=out)
     if args.suite in ("all", "prune"):
         from radpipe.bench_prune import run_prune_bench
 
@@ -449,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         "full data vs a SemDeDup-pruned third vs a random third",
     )
     bench.add_argument("--out", default="bench-out")
-    bench.add_argument("--suite", choices=["all", "ingest", "train", "prune", "volume-memory"], default="all")
+    bench.add_argument("--suite", choices=["all", "ingest", "train", "prune", "volume-memory", "deid"], default="all")
     bench.add_argument("--prune-studies", type=int, default=1000, help="corpus size of the data-efficiency suite")
     bench.add_argument("--train-repeat", type=int, default=2, help="rounds of the training benchmark")
     bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")

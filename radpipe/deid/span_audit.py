@@ -46,7 +46,7 @@ class SpanMeasure:
         return self.clinical_intact / self.clinical_lines if self.clinical_lines else 1.0
 
 
-def header_index(record: dict[str, Any], key: bytes = AUDIT_KEY) -> IdentifierIndex:
+def header_index(record: dict[str, Any], key: bytes = AUDIT_KEY) -> IdentifierIndex | None:
     """The identifier index ingest would hold for this record's header (names, IDs, dates), keyed."""
     values = [
         (PhiKind.NAME, record.get("patient_name")),
