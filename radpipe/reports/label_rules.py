@@ -27,6 +27,23 @@ LABELS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class RuleSet:
+    """One language's labeller: observation rules and the cues around them (see radpipe/reports/labeler.py)."""
+
+    rules: tuple[LabelRule, ...]
+    no_finding: tuple[str, ...]
+    pre_negation: tuple[str, ...]
+    pseudo_negation: tuple[str, ...]
+    pre_uncertainty: tuple[str, ...]
+    post_negation: tuple[str, ...]
+    post_uncertainty: tuple[str, ...]
+    scope_breaks: tuple[str, ...]
+    cue_window_words: int = 10
+    # Findings outside the fourteen observations ("COPD signs", "scoliosis"): one not negated means "not normal".
+    other_findings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LabelRule:
     """Phrases that mention an observation, and phrases that state its absence outright."""
 
@@ -212,3 +229,15 @@ SCOPE_BREAKS: tuple[str, ...] = (
 )
 # How far back (in words) a pre-mention cue reaches.
 CUE_WINDOW_WORDS = 10
+
+ENGLISH = RuleSet(
+    rules=RULES,
+    no_finding=NO_FINDING_PHRASES,
+    pre_negation=PRE_NEGATION,
+    pseudo_negation=PSEUDO_NEGATION,
+    pre_uncertainty=PRE_UNCERTAINTY,
+    post_negation=POST_NEGATION,
+    post_uncertainty=POST_UNCERTAINTY,
+    scope_breaks=SCOPE_BREAKS,
+    cue_window_words=CUE_WINDOW_WORDS,
+)

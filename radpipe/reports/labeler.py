@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
 from radpipe.reports import label_rules as rules
+from radpipe.reports.label_rules_es import SPANISH
 
 
 class Mention(IntEnum):
@@ -33,84 +35,114 @@ class _Compiled:
     absent: re.Pattern[str] | None
 
 
-_RULES = tuple(
-    _Compiled(r.label, _words(r.mentions), _words(r.absent_phrases) if r.absent_phrases else None) for r in rules.RULES
-)
-_PRE_NEG = _words(rules.PRE_NEGATION)
-_PRE_UNC = _words(rules.PRE_UNCERTAINTY)
-_POST_NEG = re.compile(r"(?i)^\W*(?:" + _alternation(rules.POST_NEGATION) + r")(?!\w)")
-_POST_UNC = re.compile(r"(?i)^\W*(?:\w+\W+){0,2}?(?:" + _alternation(rules.POST_UNCERTAINTY) + r")(?!\w)")
-_BREAK = _words(rules.SCOPE_BREAKS)
-_NO_FINDING = _words(rules.NO_FINDING_PHRASES)
-_PSEUDO = _words(rules.PSEUDO_NEGATION)
 # Periods that do not end a sentence: abbreviations ("vs.", "Dr.") and decimals ("2.5 cm").
 _ABBREVIATION = re.compile(r"(?i)\b(?:vs|e\.g|i\.e|dr|mr|mrs|ms|approx|cf)\.(?=\s+[a-z0-9])|\b(?:vs|e\.g|i\.e)\.")
 _SENTENCE_END = re.compile(r"(?<!\d)\.|\.(?!\d)|[;\n]")
 
 
-def _pre_cue(window: str) -> Mention | None:
-    """The cue nearest to the mention decides: 'no effusion, likely atelectasis' hedges atelectasis."""
-    window = _PSEUDO.sub(lambda match: " " * len(match.group(0)), window)
-    breaks = list(_BREAK.finditer(window))
-    if breaks:
-        window = window[breaks[-1].end() :]
-    words = window.split()
-    window = " ".join(words[-rules.CUE_WINDOW_WORDS :])
-    best: tuple[int, Mention] | None = None
-    for pattern, kind in ((_PRE_NEG, Mention.ABSENT), (_PRE_UNC, Mention.UNCERTAIN)):
-        for match in pattern.finditer(window):
-            # Ties on end position (e.g. "no" vs "no definite") go to the longer, hedging cue.
-            candidate = (match.end(), kind)
-            if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and kind is Mention.UNCERTAIN):
-                best = candidate
-    return best[1] if best else None
+class Labeler:
+    """CheXpert-style labels from one language's rule set, with negation and uncertainty."""
+
+    def __init__(self, rule_set: rules.RuleSet, fold_accents: bool = False) -> None:
+        self.fold_accents = fold_accents  # Spanish rules are written unaccented (and match stemmed text)
+        self.rules = tuple(
+            _Compiled(r.label, _words(r.mentions), _words(r.absent_phrases) if r.absent_phrases else None)
+            for r in rule_set.rules
+        )
+        self.pre_negation = _words(rule_set.pre_negation)
+        self.pre_uncertainty = _words(rule_set.pre_uncertainty)
+        self.post_negation = re.compile(r"(?i)^\W*(?:" + _alternation(rule_set.post_negation) + r")(?!\w)")
+        self.post_uncertainty = re.compile(
+            r"(?i)^\W*(?:\w+\W+){0,2}?(?:" + _alternation(rule_set.post_uncertainty) + r")(?!\w)"
+        )
+        self.breaks = _words(rule_set.scope_breaks)
+        self.no_finding = _words(rule_set.no_finding)
+        self.pseudo = _words(rule_set.pseudo_negation)
+        self.window = rule_set.cue_window_words
+        self.other = _words(rule_set.other_findings) if rule_set.other_findings else None
+
+    def _pre_cue(self, window: str) -> Mention | None:
+        """The cue nearest to the mention decides: 'no effusion, likely atelectasis' hedges atelectasis."""
+        window = self.pseudo.sub(lambda match: " " * len(match.group(0)), window)
+        breaks = list(self.breaks.finditer(window))
+        if breaks:
+            window = window[breaks[-1].end() :]
+        window = " ".join(window.split()[-self.window :])
+        best: tuple[int, Mention] | None = None
+        for pattern, kind in ((self.pre_negation, Mention.ABSENT), (self.pre_uncertainty, Mention.UNCERTAIN)):
+            for match in pattern.finditer(window):
+                # Ties on end position (e.g. "no" vs "no definite") go to the longer, hedging cue.
+                candidate = (match.end(), kind)
+                if best is None or candidate[0] > best[0] or (candidate[0] == best[0] and kind is Mention.UNCERTAIN):
+                    best = candidate
+        return best[1] if best else None
+
+    def _classify(self, sentence: str, start: int, end: int) -> Mention:
+        after = sentence[end:]
+        breaks = self.breaks.search(after)
+        after = after[: breaks.start()] if breaks else after
+        if self.post_uncertainty.search(after):
+            return Mention.UNCERTAIN
+        if self.post_negation.search(after):
+            return Mention.ABSENT
+        cue = self._pre_cue(sentence[:start])
+        return Mention.PRESENT if cue is None else cue
+
+    def __call__(self, text: str) -> dict[str, int | None]:
+        found: dict[str, set[Mention]] = {label: set() for label in rules.LABELS}
+        if self.fold_accents:
+            text = fold_accents(text)
+        text = _ABBREVIATION.sub(lambda match: match.group(0).replace(".", ""), text)
+        for sentence in _SENTENCE_END.split(text):
+            if not sentence.strip():
+                continue
+            for rule in self.rules:
+                absent_spans = []
+                if rule.absent is not None:
+                    for match in rule.absent.finditer(sentence):
+                        found[rule.label].add(Mention.ABSENT)
+                        absent_spans.append(match.span())
+                for match in rule.mention.finditer(sentence):
+                    if any(a <= match.start() < b for a, b in absent_spans):
+                        continue
+                    found[rule.label].add(self._classify(sentence, match.start(), match.end()))
+            if self.no_finding.search(sentence):
+                found["no_finding"].add(Mention.PRESENT)
+            if self.other is not None:
+                for match in self.other.finditer(sentence):
+                    if self._classify(sentence, match.start(), match.end()) is not Mention.ABSENT:
+                        found["no_finding"].add(Mention.UNCERTAIN)  # something abnormal this labeller has no name for
+        labels: dict[str, int | None] = {}
+        for label, mentions in found.items():
+            if Mention.PRESENT in mentions:
+                labels[label] = int(Mention.PRESENT)
+            elif Mention.UNCERTAIN in mentions:
+                labels[label] = int(Mention.UNCERTAIN)
+            elif Mention.ABSENT in mentions:
+                labels[label] = int(Mention.ABSENT)
+            else:
+                labels[label] = None
+        pathologies = [label for label in rules.LABELS if label not in ("no_finding", "support_devices")]
+        # CheXpert: "No Finding" holds when no pathology is present or uncertain; otherwise it is not set.
+        abnormal = any(labels[label] in (1, -1) for label in pathologies) or Mention.UNCERTAIN in found["no_finding"]
+        labels["no_finding"] = None if abnormal else 1
+        return labels
 
 
-def _classify(sentence: str, start: int, end: int) -> Mention:
-    after = sentence[end:]
-    breaks = _BREAK.search(after)
-    after = after[: breaks.start()] if breaks else after
-    if _POST_UNC.search(after):
-        return Mention.UNCERTAIN
-    if _POST_NEG.search(after):
-        return Mention.ABSENT
-    cue = _pre_cue(sentence[:start])
-    return Mention.PRESENT if cue is None else cue
+def fold_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 
-def label_report(text: str) -> dict[str, int | None]:
-    """CheXpert-style labels for one report: 1 present, 0 absent, -1 uncertain, None not mentioned."""
-    found: dict[str, set[Mention]] = {label: set() for label in rules.LABELS}
-    text = _ABBREVIATION.sub(lambda match: match.group(0).replace(".", ""), text)
-    for sentence in _SENTENCE_END.split(text):
-        if not sentence.strip():
-            continue
-        for rule in _RULES:
-            absent_spans = []
-            if rule.absent is not None:
-                for match in rule.absent.finditer(sentence):
-                    found[rule.label].add(Mention.ABSENT)
-                    absent_spans.append(match.span())
-            for match in rule.mention.finditer(sentence):
-                if any(a <= match.start() < b for a, b in absent_spans):
-                    continue
-                found[rule.label].add(_classify(sentence, match.start(), match.end()))
-        if _NO_FINDING.search(sentence):
-            found["no_finding"].add(Mention.PRESENT)
-    labels: dict[str, int | None] = {}
-    for label, mentions in found.items():
-        if Mention.PRESENT in mentions:
-            labels[label] = int(Mention.PRESENT)
-        elif Mention.UNCERTAIN in mentions:
-            labels[label] = int(Mention.UNCERTAIN)
-        elif Mention.ABSENT in mentions:
-            labels[label] = int(Mention.ABSENT)
-        else:
-            labels[label] = None
-    pathologies = [label for label in rules.LABELS if label not in ("no_finding", "support_devices")]
-    # CheXpert: "No Finding" holds when no pathology is present or uncertain; otherwise it is not set.
-    if any(labels[label] in (1, -1) for label in pathologies):
-        labels["no_finding"] = None
-    else:
-        labels["no_finding"] = 1
-    return labels
+_LABELERS = {"en": Labeler(rules.ENGLISH), "es": Labeler(SPANISH, fold_accents=True)}
+LABELLED_LANGUAGES = frozenset(_LABELERS)
+
+
+def label_report(text: str, language: str = "en") -> dict[str, int | None]:
+    """CheXpert-style labels for one report: 1 present, 0 absent, -1 uncertain, None not mentioned.
+
+    A language radpipe has no rules for gets every label None (never a silent no_finding).
+    """
+    labeler = _LABELERS.get(language)
+    if labeler is None:
+        return dict.fromkeys(rules.LABELS)
+    return labeler(text)
