@@ -35,6 +35,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     for reason, count in sorted(summary.reports_quarantined.items()):
         if count:
             table.add_row(f"    quarantined {reason}", f"{count:,}")
+    for language, count in sorted(summary.reports_unlabelled_language.items()):
+        table.add_row(f"  unlabelled: language {language} (labels left null)", f"{count:,}")
     table.add_row("Reports linked to studies (whole dataset)", f"{summary.reports_linked:,}")
     table.add_row("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}")
     if summary.volumes_assembled or summary.volumes_with_issues:

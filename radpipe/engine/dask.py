@@ -27,7 +27,8 @@ class DaskEngine:
 
     def share(self, value: Any) -> Any:
         """Scattered to every worker once; tasks given the future receive the value."""
-        return self.client.scatter(value, broadcast=True, hash=False)
+        [future] = self.client.scatter([value], broadcast=True, hash=False)  # a dict alone would scatter its items
+        return future
 
     def map_unordered(
         self, fn: Callable[..., T], args: Iterable[tuple[Any, ...]], max_in_flight: int

@@ -18,6 +18,7 @@ from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_file import process_report
 from radpipe.ingest.sources import SourceFile
 from radpipe.preprocess import Profile
+from radpipe.reports.labeler import LABELLED_LANGUAGES
 from radpipe.reports.readers import read_reports
 from radpipe.reports.record import BadReport, ReportRecord
 
@@ -158,6 +159,9 @@ def ingest_report_file(
                     key = f"report_quarantined:{outcome.reason.value}"
                 else:
                     seen.add(outcome["report_id"])
+                    if outcome["language"] not in LABELLED_LANGUAGES:
+                        language_key = f"report_unlabelled:{outcome['language']}"
+                        batch.counts[language_key] = batch.counts.get(language_key, 0) + 1
                     writers["reports"].add(outcome, batch_id)
                     batch.keys["reports"].append((outcome["report_id"], source.source_key))
                     key = "reports"

@@ -95,15 +95,15 @@ def _process_parsed(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
     if header.modality in Modality.cross_sectional():
         return _cross_sectional(ds, header, source_key, reject)
-    outside = outside_profile(profile.accepts, header, str(ds.get("PatientSpeciesDescription", "") or ""))
-    if outside is not None:
-        return reject(Stage.HEADER, Reason.OUTSIDE_PROFILE, f"{outside} (profile {profile.name})")
-    if header.samples_per_pixel != 1 or header.number_of_frames != 1:
+    if header.modality in Modality.projection() and (header.samples_per_pixel != 1 or header.number_of_frames != 1):
         return reject(
             Stage.HEADER,
             Reason.UNSUPPORTED_IMAGE,
             f"{header.samples_per_pixel} samples, {header.number_of_frames} frames; one grey frame expected",
         )
+    outside = outside_profile(profile.accepts, header, str(ds.get("PatientSpeciesDescription", "") or ""))
+    if outside is not None:
+        return reject(Stage.HEADER, Reason.OUTSIDE_PROFILE, f"{outside} (profile {profile.name})")
     decoded = _decode(decode_pixels, ds, reject)
     if isinstance(decoded, Quarantined):
         return decoded

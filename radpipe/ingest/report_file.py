@@ -10,6 +10,7 @@ from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import IdentifierKind
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.reports.labeler import label_report
+from radpipe.reports.language import detect_language
 from radpipe.reports.record import BadReport, ReportRecord
 from radpipe.reports.sections import split_sections
 
@@ -29,6 +30,7 @@ def process_report(
     report_id = deid.pseudonymizer.pseudonym(IdentifierKind.REPORT_ID, report_identity(item))
     clean = deid.report(item, index)  # the de-identification seam: keys, dates, text
     sections = split_sections(clean.text)
+    language = detect_language(clean.text)
     # Label what the radiologist concluded and saw; the indication is the question, not the answer.
     labelled = " ".join(
         s for s in (sections.get("findings"), sections.get("impression"), sections.get("preamble")) if s
@@ -44,6 +46,7 @@ def process_report(
         "findings": sections.get("findings"),
         "impression": sections.get("impression"),
         "rationale": clean.rationale,
-        "labels": label_report(labelled),
+        "labels": label_report(labelled, language),  # null for a language radpipe has no rules for
+        "language": language,
         "source_key": source_key,
     }

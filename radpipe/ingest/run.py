@@ -57,6 +57,8 @@ class IngestSummary:
     instances_without_patient_id: int = 0  # no PatientID in the source: each such study is its own patient
     images_without_body_part: int = 0  # accepted by the profile's choice (Acceptance.accept_unknown_body_part)
     withheld: Counter[str] = field(default_factory=Counter)  # records the PHI gate withheld, by reason
+    # Reports in a language no labeller rules exist for (und: too short or mixed to tell): stored, labels null.
+    reports_unlabelled_language: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
     report_files: int = 0
     reports_added: int = 0
@@ -251,6 +253,8 @@ def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str,
             summary.instances_without_patient_id += count
         elif key == "unknown_body_part":
             summary.images_without_body_part += count
+        elif key.startswith("report_unlabelled:"):
+            summary.reports_unlabelled_language[key.split(":", 1)[1]] += count
     report_duplicates = len(dedup.duplicates.get("reports", []))
     summary.reports_added -= report_duplicates + dedup.reports_unchanged
     summary.reports_quarantined["duplicate"] += report_duplicates

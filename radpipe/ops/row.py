@@ -141,7 +141,14 @@ def _ingest(summary: Mapping[str, Any]) -> dict[str, Any]:
         "files_quarantined": summary.get("quarantined_files", sum((summary.get("quarantined") or {}).values())),
         "quarantine_reasons": reasons,
         "phi_gate": PASSED,  # the ingest flow completes only through the gate
+        # Counted only when there are some: reports whose language the labeller has no rules for.
+        "metrics": {"reports_unlabelled_language": n} if (n := _unlabelled(summary)) else {},
     }
+
+
+def _unlabelled(summary: Mapping[str, Any]) -> float:
+    """Reports stored with null labels: their language has no labeller rules."""
+    return float(sum(_counts(summary.get("reports_unlabelled_language")).values()))
 
 
 def _validation(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -195,10 +202,12 @@ def _embed(summary: Mapping[str, Any]) -> dict[str, Any]:
 def _pipeline(result: Mapping[str, Any]) -> dict[str, Any]:
     trained = _train(result.get("trained") or {})
     finetuned = [t["model_uri"] for t in result.get("finetunes") or [] if t.get("model_uri")]
+    ingested = _ingest(result.get("ingest") or {})
     return {
-        **_ingest(result.get("ingest") or {}),
+        **ingested,
         **_validation(result),
         **trained,
+        "metrics": {**ingested["metrics"], **trained.get("metrics", {})},
         "model_versions": trained["model_versions"] + finetuned,
         "champion": result.get("champion"),
     }

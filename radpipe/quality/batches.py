@@ -51,6 +51,11 @@ def _derive(table: str, data: pa.Table) -> pd.DataFrame:
     elif table == "reports":
         has = frame["findings"].fillna("").str.strip().ne("") | frame["impression"].fillna("").str.strip().ne("")
         frame["has_sections"] = has
+        from radpipe.reports.labeler import LABELLED_LANGUAGES
+
+        # Datasets from before languages were detected were labelled in English.
+        language = frame["language"] if "language" in frame else pd.Series(["en"] * len(frame), index=frame.index)
+        frame["labelled_language"] = language.fillna("en").isin(LABELLED_LANGUAGES)
         frame = frame.drop(columns=["labels"])
     return frame
 

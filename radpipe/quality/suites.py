@@ -38,6 +38,9 @@ class QualityConfig:
     max_quarantine_rate: float = 0.2
     # Fraction of reports that must have FINDINGS or IMPRESSION.
     report_sections_mostly: float = REPORT_SECTIONS_MOSTLY
+    # Fraction of reports in a language the labeller has rules for: the rest have null labels, which a
+    # few short lines may; most of a dataset may not (train on it and the labels say nothing).
+    labelled_language_mostly: float = 0.8
     # The profile's image shape (images/ must all have it).
     image_shape: tuple[int, int] = (224, 224)
     allowed_modalities: tuple[str, ...] = tuple(sorted(Modality.projection() | Modality.cross_sectional()))
@@ -107,6 +110,11 @@ def table_suites(config: QualityConfig) -> dict[str, list[Check]]:
                 "ExpectColumnValuesToBeInSet",
                 {"column": "has_sections", "value_set": [True], "mostly": config.report_sections_mostly},
                 "FINDINGS or IMPRESSION present for most reports",
+            ),
+            Check(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "labelled_language", "value_set": [True], "mostly": config.labelled_language_mostly},
+                "most reports in a language the labeller has rules for (the rest are counted)",
             ),
         ],
         "studies": [

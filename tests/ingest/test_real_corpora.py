@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from radpipe.context import ingest_sources, phi_gate
+from radpipe.context import deidentifier, ingest_sources, phi_gate
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.gate import PhiGateFailed
@@ -54,3 +54,31 @@ def test_identifiers_planted_in_a_real_file_are_still_caught(tmp_path: Path) -> 
     assert "reports.text (1 rows: person name)" in message and "quarantine.detail (1 rows: person name)" in message
     assert "instances." not in message  # the real file's own values (Philips as institution and maker) are fine
     assert "Quinterro" not in message
+
+
+def test_padchest_reports_ingest_labelled_in_spanish_with_their_dates_scrubbed(tmp_path: Path) -> None:
+    """3,000 real (stemmed) Spanish reports: Spanish labels, not a silent 'normal'; dd mm yyyy dates removed."""
+    import itertools
+    import json
+    import re
+
+    from radpipe.reports.padchest import physician_reports
+    from tests.corpora import padchest_csv
+
+    sample = list(itertools.islice(physician_reports(padchest_csv()), 3000))
+    source = tmp_path / "padchest.jsonl"
+    source.write_text("".join(json.dumps({"accession_number": r.report_id, "text": r.text}) + "\n" for r in sample))
+    dataset = str(tmp_path / "dataset")
+    summary = ingest_sources(None, str(source), dataset, "cxr-224")
+    assert summary.reports_added + sum(summary.reports_quarantined.values()) == len(sample)
+    assert summary.reports_added > 0.95 * len(sample)  # the rest are empty lines, quarantined as missing_text
+    unlabelled = sum(summary.reports_unlabelled_language.values())
+    assert unlabelled / summary.reports_added < 0.15  # short lines such as " . ." stay unlabelled, counted
+    rows = pq.read_table(tmp_path / "dataset" / "reports", columns=["accession_number", "text", "labels"]).to_pylist()
+    assert not any(re.search(r"\b\d{1,2} \d{1,2} (?:19|20)\d{2}\b", row["text"]) for row in rows)
+    assert not any(re.search(r"\b\d{1,2} (?:marz|diciembr|ener|octubr)\b", row["text"]) for row in rows)
+    pseudonym = deidentifier().pseudonymizer.pseudonym
+    pneumonia = {pseudonym("accession_number", r.report_id) for r in sample if "pneumonia" in r.labels}
+    called_normal = {row["accession_number"] for row in rows if row["labels"]["no_finding"] == 1}
+    assert len(pneumonia) > 20 and len(pneumonia & called_normal) <= 0.1 * len(pneumonia)  # was 225 of 231
+    assert phi_gate(dataset).records == 0
