@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut, get_decoder
+from pydicom.pixels import apply_color_lut, apply_modality_lut, get_decoder
 
 # Preferred plugins per codec, fastest first; whichever is installed and first in this list decodes.
 # pyjpegls (CharLS) decodes JPEG-LS ~3x faster than libjpeg; it serves no other syntax, so it can lead.
@@ -72,3 +72,40 @@ def modality_values(ds: Dataset, stored: np.ndarray) -> np.ndarray:
     """Stored values through the modality LUT (rescale slope/intercept or LUT), as float32."""
     values = apply_modality_lut(stored, ds)
     return np.asarray(values, dtype=np.float32)
+
+
+# Colour images a grey profile can take: converted to luminance (ITU-R BT.601), the conversion recorded.
+COLOUR_SPACES = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"})
+PALETTE = "PALETTE COLOR"
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+class MissingPaletteError(ValueError):
+    """PALETTE COLOR pixel data without the lookup tables that give its colours."""
+
+
+def grey_pixels(ds: Dataset) -> tuple[np.ndarray, str]:
+    """The first frame as one grey channel: colour and palette images become luminance (named in the decoder).
+
+    Raises MissingPaletteError for PALETTE COLOR without its tables (the indices alone are not an image).
+    """
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric == PALETTE and not _has_palette(ds):
+        raise MissingPaletteError("PALETTE COLOR without its lookup tables")
+    stored, decoder = decode_pixels(ds)
+    if photometric == PALETTE:
+        rgb = apply_color_lut(stored, ds)
+    elif stored.ndim == 3 and stored.shape[-1] == 3:  # decoders hand YBR back as RGB (as_rgb)
+        rgb = stored
+    else:
+        return stored, decoder
+    luminance = np.rint(rgb.astype(np.float64) @ _LUMA).astype(rgb.dtype)
+    return luminance, f"{decoder}+luminance({photometric})"
+
+
+def _has_palette(ds: Dataset) -> bool:
+    colours = ("Red", "Green", "Blue")
+    plain = all(f"{c}PaletteColorLookupTableData" in ds for c in colours)
+    segmented = all(f"Segmented{c}PaletteColorLookupTableData" in ds for c in colours)
+    described = all(f"{c}PaletteColorLookupTableDescriptor" in ds for c in colours)
+    return described and (plain or segmented)

@@ -17,7 +17,14 @@ from radpipe.deid.identifiers import PhiKind, header_forms
 from radpipe.dicom.codes import Modality
 from radpipe.dicom.geometry import GeometryError, read_geometries
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
-from radpipe.dicom.pixels import TruncatedPixelsError, UndecodableError, decode_frames, decode_pixels
+from radpipe.dicom.pixels import (
+    COLOUR_SPACES,
+    MissingPaletteError,
+    TruncatedPixelsError,
+    UndecodableError,
+    decode_frames,
+    grey_pixels,
+)
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage, safe_detail
 from radpipe.preprocess import Profile
 from radpipe.preprocess.acceptance import outside_profile
@@ -95,7 +102,9 @@ def _process_parsed(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
     if header.modality in Modality.cross_sectional():
         return _cross_sectional(ds, header, source_key, reject)
-    if header.modality in Modality.projection() and (header.samples_per_pixel != 1 or header.number_of_frames != 1):
+    colour = header.samples_per_pixel == 3 and header.photometric_interpretation.upper() in COLOUR_SPACES
+    grey = header.samples_per_pixel == 1 or colour  # colour becomes luminance (grey_pixels)
+    if header.modality in Modality.projection() and (not grey or header.number_of_frames != 1):
         return reject(
             Stage.HEADER,
             Reason.UNSUPPORTED_IMAGE,
@@ -104,10 +113,12 @@ def _process_parsed(
     outside = outside_profile(profile.accepts, header, str(ds.get("PatientSpeciesDescription", "") or ""))
     if outside is not None:
         return reject(Stage.HEADER, Reason.OUTSIDE_PROFILE, f"{outside} (profile {profile.name})")
-    decoded = _decode(decode_pixels, ds, reject)
+    decoded = _decode(grey_pixels, ds, reject)
     if isinstance(decoded, Quarantined):
         return decoded
     stored, decoder = decoded
+    if "+luminance(" in decoder:  # windowed and inverted as the grey image it now is
+        ds.PhotometricInterpretation = "MONOCHROME2"
     if stored.shape != (header.rows, header.columns):
         return reject(
             Stage.PIXELS,
@@ -133,6 +144,8 @@ def _decode(
         return decoder(ds)
     except TruncatedPixelsError as exc:
         return reject(Stage.PIXELS, Reason.TRUNCATED, str(exc))
+    except MissingPaletteError as exc:
+        return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
     except UndecodableError as exc:
         return reject(Stage.PIXELS, Reason.UNDECODABLE, str(exc))
     except Exception as exc:

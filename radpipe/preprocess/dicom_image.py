@@ -10,7 +10,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from radpipe.dicom.codes import Photometric
-from radpipe.dicom.pixels import decode_pixels, modality_values
+from radpipe.dicom.pixels import grey_pixels, modality_values
 from radpipe.preprocess.profile import Profile, apply_profile_stored
 
 
@@ -52,7 +52,9 @@ def profiled_pixels(ds: pydicom.Dataset, stored: np.ndarray, profile: Profile) -
 def image_from_dicom(raw: bytes, profile: Profile) -> np.ndarray:
     """A whole DICOM file's bytes to the profile image the model was trained on."""
     ds = parse_dicom(raw)
-    stored, _ = decode_pixels(ds)
+    stored, decoder = grey_pixels(ds)  # colour as luminance, the way ingest made the training images
+    if "+luminance(" in decoder:
+        ds.PhotometricInterpretation = "MONOCHROME2"
     if stored.ndim != 2:
         raise ValueError(f"expected one grey 2D frame, decoded shape {stored.shape}")
     return profiled_pixels(ds, stored, profile)
