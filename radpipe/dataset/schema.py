@@ -81,6 +81,8 @@ VOLUMES = pa.schema(
         ("dtype", pa.string()),
         ("spacing", pa.list_(pa.float64())),  # (z, y, x) mm: the profile's
         ("source_spacing", pa.list_(pa.float64())),  # (z, y, x) mm as acquired
+        # 4x4 row-major: voxel index (z, y, x, 1) -> patient LPS mm; null when not assembled
+        ("affine", pa.list_(pa.float64())),
         ("n_slices", pa.int32()),
         ("issues", pa.list_(pa.string())),  # geometry issues (kind: detail); empty when assembled
         ("profile", pa.string()),  # a volume profile: its windows make the model's channels

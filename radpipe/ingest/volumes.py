@@ -24,7 +24,7 @@ from radpipe.dataset.schema import SLICES
 from radpipe.dataset.store import STAGING, DatasetStore, StagedTableWriter, commit_moves, filter_file
 from radpipe.dicom.codes import Modality
 from radpipe.dicom.geometry import GeometryError, SliceGeometry, assemble
-from radpipe.preprocess.volume import VolumeProfile, get_volume_profile, volume_from_slices
+from radpipe.preprocess.volume import VolumeProfile, get_volume_profile, output_affine, volume_from_slices
 
 # The volume profile each modality is resampled with unless the caller says otherwise.
 DEFAULT_VOLUME_PROFILES = {Modality.CT.value: "ct-small", Modality.MR.value: "mr-small"}
@@ -72,6 +72,7 @@ def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[
         "dtype": None,
         "spacing": list(profile.spacing),
         "source_spacing": None,
+        "affine": None,
         "n_slices": len(rows),
         "issues": [],
         "profile": profile.name,
@@ -89,7 +90,12 @@ def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[
     arrays = [np.frombuffer(rows[i]["pixels"], rows[i]["dtype"]).reshape(rows[i]["shape"]) for i in geometry.order]
     volume = volume_from_slices(arrays, geometry, profile)
     stored = volume.astype(volume.dtype.newbyteorder("<"), copy=False)
-    row |= {"pixels": stored.tobytes(), "shape": list(stored.shape), "dtype": stored.dtype.str}
+    row |= {
+        "pixels": stored.tobytes(),
+        "shape": list(stored.shape),
+        "dtype": stored.dtype.str,
+        "affine": output_affine(geometry, profile),  # where the volume sits in patient space, oblique or not
+    }
     return row
 
 

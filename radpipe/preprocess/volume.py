@@ -255,6 +255,37 @@ def _interpolate(array: np.ndarray, axis: int, spacing: float, target: float, si
     return out
 
 
+def _axis_map(n: int, spacing: float, target: float, size: int) -> tuple[float, float]:
+    """(scale, offset) with input index = scale * output index + offset, exactly as _interpolate samples."""
+    if np.isclose(spacing, target, rtol=1e-6):
+        return 1.0, float((n - size) // 2)
+    scale = target / spacing
+    return scale, (n - 1) / 2 - (size - 1) / 2 * scale
+
+
+def output_affine(geometry: SeriesGeometry, profile: VolumeProfile) -> list[float]:
+    """The 4x4 affine (row-major) taking a stored volume's voxel index (z, y, x, 1) to patient LPS mm.
+
+    Columns follow the source geometry: x along the row direction cosines, y along the column direction
+    cosines, z along the slice normal, each scaled and offset the way resampling and centring placed them;
+    so an oblique or off-centre volume keeps its place in patient space.
+    """
+    orientation = np.asarray(geometry.orientation, dtype=np.float64)
+    row_cosines, column_cosines = orientation[:3], orientation[3:]
+    normal = np.asarray(geometry.normal, dtype=np.float64)
+    axes = (normal, column_cosines, row_cosines)  # index z, y, x
+    affine = np.eye(4)
+    affine[:3, 3] = geometry.origin
+    for axis, direction in enumerate(axes):
+        scale, offset = _axis_map(
+            geometry.shape[axis], geometry.spacing[axis], profile.spacing[axis], profile.size[axis]
+        )
+        step = direction * geometry.spacing[axis]  # mm per input voxel along this axis
+        affine[:3, axis] = step * scale
+        affine[:3, 3] += step * offset
+    return [float(v) for v in affine.ravel()]
+
+
 MODEL_CHANNELS = 3
 
 

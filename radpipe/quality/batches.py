@@ -84,7 +84,7 @@ def _derive_volumes(frame: pd.DataFrame) -> pd.DataFrame:
         checks[2].astype(bool),
         checks[3].astype(bool),
     )
-    return frame.drop(columns=["shape", "spacing", "source_spacing", "issues"])
+    return frame.drop(columns=["shape", "spacing", "source_spacing", "issues", "affine"], errors="ignore")
 
 
 def iter_batches(store: DatasetStore, tables: tuple[str, ...] = VALIDATED_TABLES) -> Iterator[Batch]:

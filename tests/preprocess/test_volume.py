@@ -187,3 +187,40 @@ def test_mr_is_normalised_by_its_own_percentiles_so_gain_does_not_matter() -> No
     assert channels.shape == (1, *profile.size)
     assert channels.min() == 0.0 and channels.max() == 1.0
     assert channels[0, 0, 0, 0] == 0.0  # padding outside the field reads as background
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [
+        AXIAL,
+        (0.0, 1.0, 0.0, 0.0, 0.0, -1.0),  # sagittal
+        # double oblique: rows turned 0.5 rad in the axial plane, columns tilted 0.3 rad out of it
+        (np.cos(0.5), np.sin(0.5), 0.0, -np.sin(0.5) * np.cos(0.3), np.cos(0.5) * np.cos(0.3), -np.sin(0.3)),
+    ],
+)
+def test_the_affine_puts_a_voxel_where_it_was_in_patient_space(orientation: tuple[float, ...]) -> None:
+    """A bright voxel at a known LPS point lands, through the stored volume's affine, back at that point."""
+    from radpipe.preprocess.volume import output_affine
+
+    profile = get_volume_profile("ct-small")
+    rows = columns = 60
+    depth, pixel, step = 30, (1.2, 1.1), 4.0
+    row_cos, col_cos = np.array(orientation[:3]), np.array(orientation[3:])
+    normal = np.cross(row_cos, col_cos)
+    origin = np.array([-40.0, 25.0, 110.0])
+    slices = [
+        SliceGeometry(tuple(origin + k * step * normal), tuple(orientation), pixel, rows, columns) for k in range(depth)
+    ]
+    geometry = assemble(slices)
+    assert geometry.ok
+    k, r, c = 17, 22, 41  # the bright voxel: slice k, row r, column c
+    arrays = [np.full((rows, columns), 24, dtype=np.uint16) for _ in range(depth)]
+    for dk in (-1, 0, 1):  # a small blob survives resampling
+        arrays[k + dk][r - 2 : r + 3, c - 2 : c + 3] = 3000
+    point = origin + k * step * normal + r * pixel[0] * col_cos + c * pixel[1] * row_cos
+    volume = volume_from_slices([arrays[i] for i in geometry.order], geometry, profile)
+    brightest = np.array(np.unravel_index(np.argmax(volume), volume.shape), dtype=float)
+    affine = np.array(output_affine(geometry, profile)).reshape(4, 4)
+    found = affine @ np.append(brightest, 1.0)
+    assert np.allclose(affine[3], [0, 0, 0, 1])
+    assert np.linalg.norm(found[:3] - point) <= max(profile.spacing) * 1.5  # within a voxel or so
