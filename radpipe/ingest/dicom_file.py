@@ -15,8 +15,9 @@ from radpipe.deid import Deidentifier
 from radpipe.deid.burned_in import burned_in_reason
 from radpipe.deid.identifiers import PhiKind, header_forms
 from radpipe.dicom.codes import Modality
-from radpipe.dicom.geometry import GeometryError, read_geometries
+from radpipe.dicom.geometry import GeometryError, SliceGeometry, read_geometries
 from radpipe.dicom.header import HeaderError, InstanceHeader, read_header
+from radpipe.dicom.mosaic import is_mosaic, mosaic_geometries, unpack_tiles
 from radpipe.dicom.pixels import (
     COLOUR_SPACES,
     MissingPaletteError,
@@ -74,14 +75,25 @@ def process_dicom(
     if collect is not None:  # every parsed file: radpipe/ingest/identifier_repair.py rebuilds the same way
         collect(header_forms(ds))
     no_patient = not str(ds.get("PatientID", "") or "").strip()  # before de-identification fills one in
-    outcome = _process_parsed(ds, source_key, deid, profile, reject)
+    mosaic: list[SliceGeometry] | None = None
+    if is_mosaic(ds):  # its tiles are placed by a private header the seam removes: read it first
+        try:
+            mosaic = mosaic_geometries(ds)
+        except GeometryError as exc:
+            return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
+    outcome = _process_parsed(ds, source_key, deid, profile, reject, mosaic)
     if isinstance(outcome, IngestedInstance) and no_patient:
         outcome = replace(outcome, stand_in_patient=True)
     return outcome
 
 
 def _process_parsed(
-    ds: Any, source_key: str, deid: Deidentifier, profile: Profile, reject: Callable[[Stage, Reason, str], Quarantined]
+    ds: Any,
+    source_key: str,
+    deid: Deidentifier,
+    profile: Profile,
+    reject: Callable[[Stage, Reason, str], Quarantined],
+    mosaic: list[SliceGeometry] | None = None,
 ) -> IngestedInstance | Quarantined:
     if "PixelData" not in ds:
         return reject(Stage.HEADER, Reason.NO_PIXELS, "instance carries no pixel data")
@@ -101,7 +113,7 @@ def _process_parsed(
         # Decoding a declared 65535 x 65535 image would take the worker (and its whole batch) down.
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
     if header.modality in Modality.cross_sectional():
-        return _cross_sectional(ds, header, source_key, reject)
+        return _cross_sectional(ds, header, source_key, reject, mosaic)
     colour = header.samples_per_pixel == 3 and header.photometric_interpretation.upper() in COLOUR_SPACES
     grey = header.samples_per_pixel == 1 or colour  # colour becomes luminance (grey_pixels)
     if header.modality in Modality.projection() and (not grey or header.number_of_frames != 1):
@@ -153,13 +165,17 @@ def _decode(
 
 
 def _cross_sectional(
-    ds: Any, header: InstanceHeader, source_key: str, reject: Callable[[Stage, Reason, str], Quarantined]
+    ds: Any,
+    header: InstanceHeader,
+    source_key: str,
+    reject: Callable[[Stage, Reason, str], Quarantined],
+    mosaic: list[SliceGeometry] | None = None,
 ) -> IngestedInstance | Quarantined:
-    """A CT/MR instance: every frame as a slice in modality values, placed by its geometry (assembled later)."""
+    """A CT/MR instance: every frame (or mosaic tile) as a slice in modality values, placed by its geometry."""
     if header.samples_per_pixel != 1:
         return reject(Stage.HEADER, Reason.UNSUPPORTED_IMAGE, f"{header.samples_per_pixel} samples; grey expected")
     try:
-        geometries = read_geometries(ds)
+        geometries = mosaic or read_geometries(ds)
     except GeometryError as exc:
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, str(exc))
     except Exception as exc:
@@ -168,7 +184,11 @@ def _cross_sectional(
     if isinstance(decoded, Quarantined):
         return decoded
     frames, decoder = decoded
-    if frames.shape != (len(geometries), header.rows, header.columns):
+    rows, columns = geometries[0].rows, geometries[0].columns
+    if mosaic is not None and frames.shape == (1, header.rows, header.columns):
+        frames = unpack_tiles(frames[0], len(mosaic), rows, columns)
+        decoder += "+mosaic"
+    if frames.shape != (len(geometries), rows, columns):
         return reject(Stage.PIXELS, Reason.INCONSISTENT_HEADER, f"decoded {frames.shape} differs from the header")
     # CT in HU fits int16 exactly; MR has no fixed scale, so its values are kept as float32.
     dtype = np.dtype("<i2") if header.modality == Modality.CT.value else np.dtype("<f4")
@@ -188,7 +208,7 @@ def _cross_sectional(
                 "orientation": list(geometry.orientation),
                 "pixel_spacing": list(geometry.pixel_spacing),
                 "pixels": values.astype(dtype).tobytes(),
-                "shape": [header.rows, header.columns],
+                "shape": [rows, columns],
                 "dtype": dtype.str,
             }
         )
