@@ -62,6 +62,7 @@ SLICES = pa.schema(
         ("position", pa.list_(pa.float64())),  # ImagePositionPatient (LPS, mm)
         ("orientation", pa.list_(pa.float64())),  # ImageOrientationPatient
         ("pixel_spacing", pa.list_(pa.float64())),  # (row, column) mm
+        ("temporal_position", pa.int32()),  # the time point of a 4D acquisition; null for 3D
         ("pixels", pa.binary()),  # modality values after the rescale, int16 little-endian, rows x columns
         ("shape", pa.list_(pa.int32())),
         ("dtype", pa.string()),
@@ -84,6 +85,7 @@ VOLUMES = pa.schema(
         # 4x4 row-major: voxel index (z, y, x, 1) -> patient LPS mm; null when not assembled
         ("affine", pa.list_(pa.float64())),
         ("n_slices", pa.int32()),
+        ("time_points", pa.int32()),  # a 4D series' time points: the first is assembled, the count kept
         ("issues", pa.list_(pa.string())),  # geometry issues (kind: detail); empty when assembled
         ("profile", pa.string()),  # a volume profile: its windows make the model's channels
         ("assembled_at", pa.string()),

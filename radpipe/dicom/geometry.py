@@ -84,6 +84,9 @@ class SliceGeometry:
     # Modality LUT: stored value * slope + intercept gives HU for CT.
     rescale_slope: float = 1.0
     rescale_intercept: float = 0.0
+    # Which time point of a 4D acquisition (TemporalPositionIndex of an enhanced frame, or the classic
+    # TemporalPositionIdentifier); None for a 3D series.
+    temporal_position: int | None = None
 
     def __post_init__(self) -> None:
         row, column = np.array(self.orientation[:3]), np.array(self.orientation[3:])
@@ -146,6 +149,7 @@ def slice_geometry(ds: Dataset) -> SliceGeometry:
         instance_number=_optional_integer(ds, "InstanceNumber"),
         rescale_slope=_float_or(ds, "RescaleSlope", 1.0),
         rescale_intercept=_float_or(ds, "RescaleIntercept", 0.0),
+        temporal_position=_optional_integer(ds, "TemporalPositionIdentifier"),
     )
 
 
@@ -160,6 +164,9 @@ def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
     shared_sequence = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_sequence[0] if shared_sequence else Dataset()
     rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
+    # The time point is the frame's rank along the temporal dimension, when the object declares one.
+    pointers = [int(d.get("DimensionIndexPointer") or 0) for d in ds.get("DimensionIndexSequence") or []]
+    temporal_dimension = pointers.index(TEMPORAL_POSITION_INDEX) if TEMPORAL_POSITION_INDEX in pointers else None
     geometries = []
     for number, item in enumerate(per_frame, start=1):
         where = f" in frame {number}"
@@ -180,9 +187,23 @@ def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
                 instance_number=_optional_integer(content[0], "InStackPositionNumber") if content else None,
                 rescale_slope=_float_or(transform, "RescaleSlope", 1.0, where),
                 rescale_intercept=_float_or(transform, "RescaleIntercept", 0.0, where),
+                temporal_position=_temporal(content[0], temporal_dimension) if content else None,
             )
         )
     return geometries
+
+
+TEMPORAL_POSITION_INDEX = 0x00209128
+
+
+def _temporal(content: Dataset, dimension: int | None) -> int | None:
+    """A frame's time point: its DimensionIndexValues entry on the temporal dimension, else TemporalPositionIndex."""
+    values = content.get("DimensionIndexValues")
+    if dimension is not None and values is not None:
+        items = list(values) if not isinstance(values, int) else [values]
+        if dimension < len(items):
+            return int(items[dimension])
+    return _optional_integer(content, "TemporalPositionIndex")
 
 
 def read_geometries(ds: Dataset) -> list[SliceGeometry]:

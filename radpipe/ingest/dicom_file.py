@@ -207,6 +207,7 @@ def _cross_sectional(
                 "position": list(geometry.position),
                 "orientation": list(geometry.orientation),
                 "pixel_spacing": list(geometry.pixel_spacing),
+                "temporal_position": geometry.temporal_position,
                 "pixels": values.astype(dtype).tobytes(),
                 "shape": [rows, columns],
                 "dtype": dtype.str,

@@ -49,7 +49,14 @@ def stale_series(store: DatasetStore) -> list[str]:
 
 
 def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[str, Any]:
-    """One series' slice rows (any order) to its volumes/ row (pure)."""
+    """One series' slice rows (any order) to its volumes/ row (pure).
+
+    A 4D series (several temporal positions) is assembled from its first time point; the count is recorded.
+    """
+    count = len(rows)
+    times = sorted({int(r["temporal_position"]) for r in rows if r.get("temporal_position") is not None})
+    if len(times) > 1:
+        rows = [r for r in rows if r.get("temporal_position") == times[0]]
     first = rows[0]
     geometries = [
         SliceGeometry(
@@ -73,7 +80,8 @@ def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[
         "spacing": list(profile.spacing),
         "source_spacing": None,
         "affine": None,
-        "n_slices": len(rows),
+        "n_slices": count,  # every slice of the series: a later run re-assembles when this changes
+        "time_points": max(1, len(times)),
         "issues": [],
         "profile": profile.name,
         "assembled_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

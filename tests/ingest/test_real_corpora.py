@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -82,3 +83,20 @@ def test_padchest_reports_ingest_labelled_in_spanish_with_their_dates_scrubbed(t
     called_normal = {row["accession_number"] for row in rows if row["labels"]["no_finding"] == 1}
     assert len(pneumonia) > 20 and len(pneumonia & called_normal) <= 0.1 * len(pneumonia)  # was 225 of 231
     assert phi_gate(dataset).records == 0
+
+
+def test_a_4d_enhanced_mr_is_assembled_from_its_first_time_point(tmp_path: Path, deid) -> None:
+    """nibabel's 4D multi-frame MR (56 slices x 2 time points) was held back as duplicate_position."""
+    from radpipe.engine import SerialEngine
+    from radpipe.ingest.run import ingest
+    from radpipe.preprocess import get_profile
+    from radpipe.settings import get_settings
+
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(corpus_path("nibabel") / "4d_multiframe_test.dcm", source)
+    dataset = tmp_path / "dataset"
+    ingest(str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home)
+    [volume] = pq.read_table(dataset / "volumes").to_pylist()
+    assert volume["issues"] == [] and volume["n_slices"] == 112 and volume["time_points"] == 2
+    assert volume["pixels"] is not None and len(volume["affine"]) == 16
