@@ -40,12 +40,12 @@ def test_only_io_errors_are_retried() -> None:
     assert not retry_on_io_error(None, None, _State(ValueError("bug")))
 
 
-def test_a_phi_gate_hit_fails_the_flow(tmp_path: Path) -> None:
+def test_a_phi_gate_hit_is_withheld_and_fails_a_run_that_added_nothing(tmp_path: Path) -> None:
     import json
 
     import pyarrow as pa
 
-    from radpipe.dataset.schema import QUARANTINE
+    from radpipe.dataset.schema import QUARANTINE, REPORTS
     from radpipe.deid.gate import PhiGateFailed
     from radpipe.synth import write_archive
 
@@ -53,11 +53,17 @@ def test_a_phi_gate_hit_fails_the_flow(tmp_path: Path) -> None:
     write_archive(archive, studies=4, seed=41, phi=True)
     dataset = tmp_path / "dataset"
     ingest_flow(str(archive / "dicom"), str(archive / "reports"), str(dataset))
-    # Something (a bug, a hand edit) puts a patient's MRN into a table; the next run's gate must stop the flow.
+    # Something (a bug, a hand edit) puts a patient's MRN into two tables. The next run withholds the report
+    # and redacts the detail; withholding a record in a run that added none is past any threshold: it fails.
     mrn = json.loads((archive / "truth.jsonl").read_text().splitlines()[0])["patient_id"]
     (dataset / "quarantine").mkdir(exist_ok=True)
     row = {"source_key": "x", "stage": "read", "reason": "unreadable", "detail": f"file of {mrn}", "position": 0}
     pq.write_table(pa.Table.from_pylist([row], schema=QUARANTINE), dataset / "quarantine" / "part-x.parquet")
-    with pytest.raises(PhiGateFailed, match=r"quarantine\.detail"):
+    report = {"report_id": "x", "text": f"Prior study of MRN {mrn}."}
+    pq.write_table(pa.Table.from_pylist([report], schema=REPORTS), dataset / "reports" / "part-x.parquet")
+    with pytest.raises(PhiGateFailed, match=r"1 records withheld for identifiers \(.*reports\.text"):
         ingest_flow(str(archive / "dicom"), str(archive / "reports"), str(dataset))
-    assert json.loads((dataset / "_gate.json").read_text())["passed"] is False
+    gate = json.loads((dataset / "_gate.json").read_text())
+    assert gate["passed"] is False and gate["withheld"] == {"identifier_in_text": 1}
+    tables = [pq.read_table(dataset / t).to_pylist() for t in ("quarantine", "reports")]
+    assert mrn not in json.dumps(tables)  # withheld and redacted, not just reported
