@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,56 @@ def measure_spans(path: Path) -> SpanMeasure:
     """Scrub every line of an annotated file and count leaked spans and intact clinical lines."""
     if not path.exists():
         raise SourceError(f"annotated scrubber set not found: {path}")
+    return measure_rows(json.loads(line) for line in path.read_text().splitlines())
+
+
+# i2b2 2014 de-identification tags -> this audit's categories (PROFESSION and the like are not identifiers here).
+I2B2_CATEGORIES = {
+    "PATIENT": "name",
+    "DOCTOR": "name",
+    "USERNAME": "name",
+    "DATE": "date",
+    "MEDICALRECORD": "id",
+    "IDNUM": "other_id",
+    "HEALTHPLAN": "other_id",
+    "DEVICE": "other_id",
+    "HOSPITAL": "institution",
+    "ORGANIZATION": "institution",
+    "STREET": "address",
+    "CITY": "address",
+    "ZIP": "address",
+    "PHONE": "phone",
+    "FAX": "phone",
+    "EMAIL": "email",
+    "URL": "url",
+}
+
+
+def i2b2_rows(xml: str, name: str) -> list[dict[str, Any]]:
+    """An i2b2-format annotated note as audit rows, one per line of its text (no header record)."""
+    from defusedxml import ElementTree
+
+    root = ElementTree.fromstring(xml)
+    text = root.findtext("TEXT") or ""
+    tags = [
+        (int(tag.get("start")), int(tag.get("end")), I2B2_CATEGORIES[tag.get("TYPE")])
+        for tag in root.find("TAGS") or []
+        if tag.get("TYPE") in I2B2_CATEGORIES
+    ]
+    rows, offset = [], 0
+    for number, line in enumerate(text.split("\n")):
+        end = offset + len(line)
+        spans = [[s - offset, e - offset, c] for s, e, c in sorted(tags) if offset <= s and e <= end]
+        if line.strip():
+            rows.append({"id": f"{name}:{number}", "text": line, "spans": spans, "record": {}})
+        offset = end + 1
+    return rows
+
+
+def measure_rows(rows: Iterable[dict[str, Any]]) -> SpanMeasure:
+    """Scrub annotated rows and count leaked spans and intact clinical lines."""
     measure = SpanMeasure()
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    for row in rows:
         out = scrub_line(row)
         measure.lines += 1
         if not row["spans"]:
