@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radpipe.dataset.store import DatasetStore
-from radpipe.ingest.run import IngestSummary
+from radpipe.ingest.summary import IngestSummary
 
 
 def print_ingest_summary(summary: IngestSummary, console: Console) -> None:

@@ -47,7 +47,7 @@ class SpanMeasure:
         return self.clinical_intact / self.clinical_lines if self.clinical_lines else 1.0
 
 
-def header_index(record: dict[str, Any], key: bytes = AUDIT_KEY) -> IdentifierIndex | None:
+def header_index(record: dict[str, Any], key: bytes = AUDIT_KEY) -> IdentifierIndex:
     """The identifier index ingest would hold for this record's header (names, IDs, dates), keyed."""
     values = [
         (PhiKind.NAME, record.get("patient_name")),
@@ -59,11 +59,12 @@ def header_index(record: dict[str, Any], key: bytes = AUDIT_KEY) -> IdentifierIn
     return IdentifierIndex(key, gate_hashes(key, forms))
 
 
-def scrub_line(row: dict[str, Any]) -> str:
+def scrub_line(row: dict[str, Any], with_header: bool = True) -> str:
+    """Scrub one annotated line as ingest would; `with_header=False` gives the generic rules alone."""
     record = row.get("record") or {}
     known = [v for v in (record.get("patient_id"), record.get("accession_number")) if v]
     shift = dt.timedelta(days=17) if record.get("patient_id") else None
-    return scrub_text(row["text"], shift, known, header_index(record))
+    return scrub_text(row["text"], shift, known, header_index(record) if with_header else None)
 
 
 def _leaked(text: str, out: str, start: int, end: int, category: str, spans: list[list[Any]]) -> bool:
@@ -80,11 +81,11 @@ def _leaked(text: str, out: str, start: int, end: int, category: str, spans: lis
     return any(kept[w] > before[w] for w in words)
 
 
-def measure_spans(path: Path) -> SpanMeasure:
+def measure_spans(path: Path, with_header: bool = True) -> SpanMeasure:
     """Scrub every line of an annotated file and count leaked spans and intact clinical lines."""
     if not path.exists():
         raise SourceError(f"annotated scrubber set not found: {path}")
-    return measure_rows(json.loads(line) for line in path.read_text().splitlines())
+    return measure_rows((json.loads(line) for line in path.read_text().splitlines()), with_header)
 
 
 # i2b2 2014 de-identification tags -> this audit's categories (PROFESSION and the like are not identifiers here).
@@ -130,11 +131,11 @@ def i2b2_rows(xml: str, name: str) -> list[dict[str, Any]]:
     return rows
 
 
-def measure_rows(rows: Iterable[dict[str, Any]]) -> SpanMeasure:
+def measure_rows(rows: Iterable[dict[str, Any]], with_header: bool = True) -> SpanMeasure:
     """Scrub annotated rows and count leaked spans and intact clinical lines."""
     measure = SpanMeasure()
     for row in rows:
-        out = scrub_line(row)
+        out = scrub_line(row, with_header)
         measure.lines += 1
         if not row["spans"]:
             measure.clinical_lines += 1

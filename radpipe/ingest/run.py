@@ -1,4 +1,4 @@
-"""The ingest driver: walk, skip what the ledger has, fan batches out, de-duplicate, commit."""
+"""The ingest driver: walk, skip what the ledger has, fan batches out, publish them in order (publish.py)."""
 
 from __future__ import annotations
 
@@ -7,34 +7,31 @@ import math
 import os
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
 
 from radpipe.dataset.guard import check_key, dataset_lock
 from radpipe.dataset.store import (
     DatasetStore,
     StagedBatch,
     StagedTableWriter,
-    commit,
     recover,
-    rewrite_without,
 )
 from radpipe.deid import Deidentifier
 from radpipe.deid.erasure import read_erased_keys
 from radpipe.deid.identifier_store import IdentifierStore
-from radpipe.deid.withhold import withheld_sources
 from radpipe.engine import Engine, TaskFailure
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
 from radpipe.ingest.identifier_repair import repair_identifiers
+from radpipe.ingest.ledger import Ledger, pending
+from radpipe.ingest.publish import key_map, publish, publish_unlisted
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
-from radpipe.ingest.sources import SourceFile, WalkError, check_source, walk
+from radpipe.ingest.sources import SourceFile, check_source
 from radpipe.ingest.studies import rebuild_studies
+from radpipe.ingest.summary import IngestSummary
 from radpipe.ingest.volumes import assemble_volumes
 from radpipe.preprocess import Profile
 from radpipe.reports.readers import REPORT_SUFFIXES
@@ -46,220 +43,12 @@ MIN_BATCHES_PER_WORKER = 8  # enough batches to keep every worker busy and the p
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass
-class IngestSummary:
-    """What one ingest run did; `files_in == instances_added + quarantined_files` must hold."""
-
-    files_seen: int = 0
-    files_skipped: int = 0  # already in the ledger, unchanged
-    files_in: int = 0
-    instances_added: int = 0
-    instances_without_patient_id: int = 0  # no PatientID in the source: each such study is its own patient
-    images_without_body_part: int = 0  # accepted by the profile's choice (Acceptance.accept_unknown_body_part)
-    withheld: Counter[str] = field(default_factory=Counter)  # records the PHI gate withheld, by reason
-    # Reports in a language no labeller rules exist for (und: too short or mixed to tell): stored, labels null.
-    reports_unlabelled_language: Counter[str] = field(default_factory=Counter)
-    quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
-    report_files: int = 0
-    reports_added: int = 0
-    reports_unchanged: int = 0  # re-read from a report file that changed; already in reports/
-    reports_quarantined: Counter[str] = field(default_factory=Counter)
-    reports_linked: int = 0
-    reports_orphaned: int = 0
-    studies: int = 0
-    volumes_assembled: int = 0  # CT/MR series (re)assembled into volumes/ by this run
-    volumes_with_issues: Counter[str] = field(default_factory=Counter)  # series held back, by geometry issue
-    input_bytes: int = 0
-    seconds: float = 0.0
-    recovered_batches: int = 0
-    dropped_batches: int = 0
-    # Committed batches whose PHI-gate identifiers were missing (a lost or old store) and were rebuilt from the
-    # sources, and those that could not be (their files are gone): the gate refuses while any remain.
-    identifier_batches_repaired: int = 0
-    identifier_batches_unrepaired: int = 0
-    dataset_id: str = ""
-
-    @property
-    def quarantined_files(self) -> int:
-        return sum(self.quarantined.values())
-
-    @property
-    def balanced(self) -> bool:
-        return self.files_in == self.instances_added + self.quarantined_files
-
-
-@dataclass
-class _Ledger:
-    """What earlier runs recorded per input file."""
-
-    done: set[tuple[str, str, int, str]]  # (kind, source_key, size, change marker) not to read again
-    records: dict[str, int]  # report file source_key -> records read by the last run that read it
-    batches: dict[str, list[tuple[str, str]]]  # committed batch id -> its files' (kind, source_key)
-
-    @classmethod
-    def load(cls, store: DatasetStore) -> _Ledger:
-        columns = ["kind", "source_key", "size", "mtime", "outcome", "records", "batch_id"]
-        rows = store.read_table("_ledger", columns).to_pylist()
-        withheld = withheld_sources(store)  # read again until a rule change lets their records through
-        done = {
-            (row["kind"], row["source_key"], row["size"], row["mtime"])
-            for row in rows
-            if row["outcome"] not in RETRYABLE_OUTCOMES and row["source_key"] not in withheld
-        }
-        records: dict[str, int] = {}
-        for row in rows:
-            if row["kind"] == "report" and row["records"]:
-                records[row["source_key"]] = max(records.get(row["source_key"], 0), int(row["records"]))
-        batches: dict[str, list[tuple[str, str]]] = {}
-        for row in rows:
-            batches.setdefault(row["batch_id"], []).append((row["kind"], row["source_key"]))
-        return cls(done, records, batches)
-
-
-# A file that could not be read is tried again by the next run (the outage may be over).
-RETRYABLE_OUTCOMES = frozenset({"quarantined:unreadable"})
-
-
-def _pending(
-    source: str,
-    kind: str,
-    deid: Deidentifier,
-    ledger: _Ledger,
-    summary: IngestSummary,
-    wanted: set[str],
-    found: dict[str, SourceFile],
-) -> tuple[list[SourceFile], list[Quarantined]]:
-    """Files under `source` the ledger does not hold yet, and folders that could not be listed.
-
-    Files whose source key is in `wanted` are also put in `found`, pending or not.
-    """
-    pending, unlisted = [], []
-    for entry in walk(source):
-        if isinstance(entry, WalkError):
-            key = deid.pseudonymizer.source_key(entry.url)
-            unlisted.append(Quarantined(key, Stage.READ, Reason.UNREADABLE, f"folder not listable ({entry.error})"))
-            continue
-        url, size, mtime = entry
-        key = deid.pseudonymizer.source_key(url)
-        if kind == "report":
-            summary.report_files += 1
-        else:
-            summary.files_seen += 1
-        if key in wanted:
-            found[key] = SourceFile(url, key, size, mtime)
-        if (kind, key, size, mtime) in ledger.done:
-            if kind == "dicom":
-                summary.files_skipped += 1
-            continue
-        pending.append(SourceFile(url, key, size, mtime))
-    return pending, unlisted
-
-
 def _chunks(files: list[SourceFile], workers: int, profile: Profile) -> Iterator[list[SourceFile]]:
     bytes_per_image = profile.size[0] * profile.size[1] * (2 if profile.dtype == "uint16" else 1)
     largest = max(1, TARGET_FILE_BYTES // bytes_per_image)
     size = max(1, min(largest, math.ceil(len(files) / (workers * MIN_BATCHES_PER_WORKER))))
     for start in range(0, len(files), size):
         yield files[start : start + size]
-
-
-@dataclass
-class _Dedup:
-    """What de-duplication found in one batch."""
-
-    duplicates: dict[str, list[Quarantined]] = field(default_factory=dict)  # table -> duplicate records
-    reports_unchanged: int = 0  # lines of a changed report file that were ingested before
-    files_unchanged: set[str] = field(default_factory=set)  # DICOM files re-read after a touch
-
-
-def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]]) -> _Dedup:
-    """Drop rows whose key an earlier batch or run already holds.
-
-    A second copy (another file, or another line) becomes a duplicate record in quarantine/. The same
-    file or line read again, because its file changed (touched, or lines appended), is not a copy:
-    it is dropped silently and counted as unchanged.
-    """
-    found = _Dedup()
-    for table, pairs in batch.keys.items():
-        existing = known[table]
-        dropped: set[str] = set()
-        records = found.duplicates.setdefault(table, [])
-        for key, source_key in pairs:
-            if key not in existing:
-                existing[key] = source_key
-                continue
-            dropped.add(key)
-            if existing[key] == source_key:
-                if table == "reports":
-                    found.reports_unchanged += 1
-                else:
-                    found.files_unchanged.add(source_key)
-                continue
-            what = "instance" if table == "instances" else "report"
-            detail = f"a second copy of {what} {key}, already ingested"
-            records.append(Quarantined(source_key, Stage.DEDUP, Reason.DUPLICATE, detail))
-        if dropped:
-            column = "sop_instance_uid" if table == "instances" else "report_id"
-            related = ("instances", "images", "slices") if table == "instances" else ("reports",)
-            for name in related:
-                if name in batch.files:
-                    rewrite_without(store, batch.files[name], name, column, dropped)
-    return found
-
-
-def _publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary) -> None:
-    dedup = _deduplicate(store, batch, known)
-    duplicates = [record for records in dedup.duplicates.values() for record in records]
-    for row in batch.ledger:
-        if row["kind"] == "dicom" and row["source_key"] in dedup.files_unchanged:
-            row["outcome"] = "unchanged"
-    if duplicates:
-        writer = StagedTableWriter(store, batch.batch_id, "quarantine")
-        writer.staged = writer.staged.replace("quarantine.parquet", "quarantine-dedup.parquet")
-        for record in duplicates:
-            writer.add(record.row(), batch.batch_id)
-        staged = writer.close()
-        assert staged is not None
-        batch.files["quarantine#dedup"] = staged
-        duplicate_sources = Counter(record.source_key for record in duplicates)
-        for row in batch.ledger:
-            if row["kind"] == "dicom" and duplicate_sources[str(row["source_key"])]:
-                row["outcome"] = "quarantined:duplicate"
-    ledger = StagedTableWriter(store, batch.batch_id, "_ledger")
-    for row in batch.ledger:
-        ledger.add(dict(row), batch.batch_id)
-    staged_ledger = ledger.close()
-    assert staged_ledger is not None
-    batch.files["_ledger"] = staged_ledger
-    commit(store, batch.batch_id, batch.files)
-    for row in batch.ledger:
-        if row["kind"] == "dicom":
-            outcome = str(row["outcome"])
-            if outcome == "ingested":
-                summary.instances_added += 1
-            elif outcome == "unchanged":  # not new input after all: count it with the skipped files
-                summary.files_in -= 1
-                summary.files_skipped += 1
-            else:
-                summary.quarantined[outcome.split(":", 1)[1]] += 1
-    for key, count in batch.counts.items():
-        if key == "reports":
-            summary.reports_added += count
-        elif key.startswith("report_quarantined:"):
-            summary.reports_quarantined[key.split(":", 1)[1]] += count
-        elif key == "report_bad_unchanged":
-            summary.reports_unchanged += count
-        elif key == "stand_in_patient":
-            summary.instances_without_patient_id += count
-        elif key == "unknown_body_part":
-            summary.images_without_body_part += count
-        elif key.startswith("report_unlabelled:"):
-            summary.reports_unlabelled_language[key.split(":", 1)[1]] += count
-    report_duplicates = len(dedup.duplicates.get("reports", []))
-    summary.reports_added -= report_duplicates + dedup.reports_unchanged
-    summary.reports_quarantined["duplicate"] += report_duplicates
-    summary.reports_unchanged += dedup.reports_unchanged
-    summary.input_bytes += batch.input_bytes
 
 
 def check_sources(dicom_source: str | None, report_source: str | None, dataset_uri: str | None = None) -> None:
@@ -346,16 +135,16 @@ def _ingest_locked(
 ) -> IngestSummary:
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
-    ledger = _Ledger.load(store)
+    ledger = Ledger.load(store)
     state.committed = set(ledger.batches)
     uncovered = state.committed - state.identifiers.covered()
     wanted = {key for batch in uncovered for _, key in ledger.batches[batch]}
     found: dict[str, SourceFile] = {}
     dicom_files, unlisted = (
-        _pending(dicom_source, "dicom", deid, ledger, summary, wanted, found) if dicom_source else ([], [])
+        pending(dicom_source, "dicom", deid, ledger, summary, wanted, found) if dicom_source else ([], [])
     )
     report_files, unlisted_reports = (
-        _pending(report_source, "report", deid, ledger, summary, wanted, found) if report_source else ([], [])
+        pending(report_source, "report", deid, ledger, summary, wanted, found) if report_source else ([], [])
     )
     if uncovered:  # before anything new commits: the gate must be able to check what is already there
         missing = {batch: ledger.batches[batch] for batch in uncovered}
@@ -369,13 +158,13 @@ def _ingest_locked(
     instances = store.read_table("instances", ["sop_instance_uid", "source_key"])
     reports = store.read_table("reports", ["report_id", "source_key"])
     known = {
-        "instances": _key_map(instances, "sop_instance_uid"),
-        "reports": _key_map(reports, "report_id"),
+        "instances": key_map(instances, "sop_instance_uid"),
+        "reports": key_map(reports, "report_id"),
     }
     state.urls = {f.source_key: f.url for f in [*dicom_files, *report_files]}
     erased = read_erased_keys(store)
     if unlisted or unlisted_reports:
-        _publish_unlisted(store, f"{run_id}-w", unlisted, unlisted_reports, summary)
+        publish_unlisted(store, f"{run_id}-w", unlisted, unlisted_reports, summary)
     progress = _Progress(len(dicom_files) + len(report_files), on_progress)
     dicom_tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
@@ -452,25 +241,6 @@ def _log_quarantined_paths(path: Path, entries: list[tuple[str, str, str]]) -> N
     with os.fdopen(descriptor, "a") as fh:
         for source_key, url, outcome in entries:
             fh.write(json.dumps({"source_key": source_key, "path": url, "outcome": outcome}) + "\n")
-
-
-def _publish_unlisted(
-    store: DatasetStore, batch_id: str, dicom: list[Quarantined], reports: list[Quarantined], summary: IngestSummary
-) -> None:
-    """Folders that could not be listed go to quarantine/ (no ledger row: the next run tries again)."""
-    writer = StagedTableWriter(store, batch_id, "quarantine")
-    for record in [*dicom, *reports]:
-        writer.add(record.row(), batch_id)
-    staged = writer.close()
-    assert staged is not None
-    commit(store, batch_id, {"quarantine": staged})
-    summary.quarantined["unreadable"] += len(dicom)
-    summary.reports_quarantined["unreadable"] += len(reports)
-
-
-def _key_map(table: pa.Table, key: str) -> dict[str, str]:
-    """Key -> source_key of the rows already in the dataset."""
-    return dict(zip(table[key].to_pylist(), table["source_key"].to_pylist(), strict=True))
 
 
 @dataclass
@@ -571,7 +341,7 @@ def _publish_and_record(
     # The batch's identifiers are stored before its rows commit: a kill at any point leaves no committed
     # batch the gate cannot check (an entry of a batch that never commits is dropped at the end of a run).
     state.identifiers.add_batch(batch.batch_id, batch.phi)
-    _publish(store, batch, known, summary)
+    publish(store, batch, known, summary)
     state.committed.add(batch.batch_id)
     if state.operator_log is not None:
         _log_quarantined_paths(

@@ -1,0 +1,79 @@
+"""The ingest ledger: which input files earlier runs read, and which files this run still has to read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from radpipe.dataset.store import DatasetStore
+from radpipe.deid import Deidentifier
+from radpipe.deid.withhold import withheld_sources
+from radpipe.ingest.quarantine import Quarantined, Reason, Stage
+from radpipe.ingest.sources import SourceFile, WalkError, walk
+from radpipe.ingest.summary import IngestSummary
+
+
+@dataclass
+class Ledger:
+    """What earlier runs recorded per input file."""
+
+    done: set[tuple[str, str, int, str]]  # (kind, source_key, size, change marker) not to read again
+    records: dict[str, int]  # report file source_key -> records read by the last run that read it
+    batches: dict[str, list[tuple[str, str]]]  # committed batch id -> its files' (kind, source_key)
+
+    @classmethod
+    def load(cls, store: DatasetStore) -> Ledger:
+        columns = ["kind", "source_key", "size", "mtime", "outcome", "records", "batch_id"]
+        rows = store.read_table("_ledger", columns).to_pylist()
+        withheld = withheld_sources(store)  # read again until a rule change lets their records through
+        done = {
+            (row["kind"], row["source_key"], row["size"], row["mtime"])
+            for row in rows
+            if row["outcome"] not in RETRYABLE_OUTCOMES and row["source_key"] not in withheld
+        }
+        records: dict[str, int] = {}
+        for row in rows:
+            if row["kind"] == "report" and row["records"]:
+                records[row["source_key"]] = max(records.get(row["source_key"], 0), int(row["records"]))
+        batches: dict[str, list[tuple[str, str]]] = {}
+        for row in rows:
+            batches.setdefault(row["batch_id"], []).append((row["kind"], row["source_key"]))
+        return cls(done, records, batches)
+
+
+# A file that could not be read is tried again by the next run (the outage may be over).
+RETRYABLE_OUTCOMES = frozenset({"quarantined:unreadable"})
+
+
+def pending(
+    source: str,
+    kind: str,
+    deid: Deidentifier,
+    ledger: Ledger,
+    summary: IngestSummary,
+    wanted: set[str],
+    found: dict[str, SourceFile],
+) -> tuple[list[SourceFile], list[Quarantined]]:
+    """Files under `source` the ledger does not hold yet, and folders that could not be listed.
+
+    Files whose source key is in `wanted` are also put in `found`, pending or not.
+    """
+    pending, unlisted = [], []
+    for entry in walk(source):
+        if isinstance(entry, WalkError):
+            key = deid.pseudonymizer.source_key(entry.url)
+            unlisted.append(Quarantined(key, Stage.READ, Reason.UNREADABLE, f"folder not listable ({entry.error})"))
+            continue
+        url, size, mtime = entry
+        key = deid.pseudonymizer.source_key(url)
+        if kind == "report":
+            summary.report_files += 1
+        else:
+            summary.files_seen += 1
+        if key in wanted:
+            found[key] = SourceFile(url, key, size, mtime)
+        if (kind, key, size, mtime) in ledger.done:
+            if kind == "dicom":
+                summary.files_skipped += 1
+            continue
+        pending.append(SourceFile(url, key, size, mtime))
+    return pending, unlisted
