@@ -63,6 +63,9 @@ SLICES = pa.schema(
         ("orientation", pa.list_(pa.float64())),  # ImageOrientationPatient
         ("pixel_spacing", pa.list_(pa.float64())),  # (row, column) mm
         ("temporal_position", pa.int32()),  # the time point of a 4D acquisition; null for 3D
+        # the sub-volume of an enhanced object apart from time: stack rank and other dimension indexes
+        # ("1", "2", "1/DiffusionBValue=2"); null for single-frame slices
+        ("stack", pa.string()),
         ("pixels", pa.binary()),  # modality values after the rescale, int16 little-endian, rows x columns
         ("shape", pa.list_(pa.int32())),
         ("dtype", pa.string()),
@@ -86,6 +89,7 @@ VOLUMES = pa.schema(
         ("affine", pa.list_(pa.float64())),
         ("n_slices", pa.int32()),
         ("time_points", pa.int32()),  # a 4D series' time points: the first is assembled, the count kept
+        ("stacks", pa.int32()),  # sub-volumes (stacks, b-values, echoes): the largest is assembled, the count kept
         ("issues", pa.list_(pa.string())),  # geometry issues (kind: detail); empty when assembled
         ("profile", pa.string()),  # a volume profile: its windows make the model's channels
         ("assembled_at", pa.string()),

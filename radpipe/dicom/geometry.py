@@ -7,6 +7,7 @@ repaired; their issues are recorded so ingest can quarantine them or keep them o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
 from radpipe.errors import RadpipeError
@@ -87,6 +89,10 @@ class SliceGeometry:
     # Which time point of a 4D acquisition (TemporalPositionIndex of an enhanced frame, or the classic
     # TemporalPositionIdentifier); None for a 3D series.
     temporal_position: int | None = None
+    # Which sub-volume of an enhanced object, apart from time: its StackID and its index on every other
+    # non-spatial dimension (a diffusion b-value, a gradient direction, an echo), e.g. "1" or
+    # "1/DiffusionBValue=2"; None for a classic single-frame slice.
+    stack: str | None = None
 
     def __post_init__(self) -> None:
         row, column = np.array(self.orientation[:3]), np.array(self.orientation[3:])
@@ -150,7 +156,23 @@ def slice_geometry(ds: Dataset) -> SliceGeometry:
         rescale_slope=_float_or(ds, "RescaleSlope", 1.0),
         rescale_intercept=_float_or(ds, "RescaleIntercept", 0.0),
         temporal_position=_optional_integer(ds, "TemporalPositionIdentifier"),
+        stack=_classic_stack(ds),
     )
+
+
+def _classic_stack(ds: Dataset) -> str | None:
+    """A single-frame slice's sub-volume: its diffusion b-value and a later echo, when it states them."""
+    parts = []
+    try:  # informative: a malformed value places the slice with the others rather than rejecting it
+        b_value = _optional_float(ds, "DiffusionBValue")
+        echo = _optional_integer(ds, "EchoNumbers")
+    except GeometryError:
+        return None
+    if b_value is not None:
+        parts.append(f"DiffusionBValue={round(b_value)}")
+    if echo is not None and echo > 1:
+        parts.append(f"EchoNumbers={echo}")
+    return "/".join(parts) or None
 
 
 def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
@@ -187,23 +209,68 @@ def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
                 instance_number=_optional_integer(content[0], "InStackPositionNumber") if content else None,
                 rescale_slope=_float_or(transform, "RescaleSlope", 1.0, where),
                 rescale_intercept=_float_or(transform, "RescaleIntercept", 0.0, where),
-                temporal_position=_temporal(content[0], temporal_dimension) if content else None,
+                temporal_position=_temporal(content[0], temporal_dimension, bool(pointers)) if content else None,
+                stack=_stack(content[0], pointers) if content else None,
             )
         )
-    return geometries
+    return _rank_stacks(geometries)
 
 
 TEMPORAL_POSITION_INDEX = 0x00209128
 
 
-def _temporal(content: Dataset, dimension: int | None) -> int | None:
-    """A frame's time point: its DimensionIndexValues entry on the temporal dimension, else TemporalPositionIndex."""
+# Dimensions that place a frame in space or time; every other dimension (a diffusion b-value, a gradient
+# direction, an echo, a segment) makes a separate sub-volume with frames at the same positions.
+_PLACING_DIMENSIONS = frozenset(
+    {
+        0x00209056,  # StackID: part of the stack key itself
+        0x00209057,  # InStackPositionNumber
+        0x00200032,  # ImagePositionPatient
+        0x00209128,  # TemporalPositionIndex
+        0x00209153,  # NominalCardiacTriggerDelayTime
+        0x00189241,  # NominalPercentageOfCardiacPhase
+    }
+)
+
+
+def _stack(content: Dataset, pointers: Sequence[int]) -> str:
+    """A frame's sub-volume key: its StackID and its index on every dimension that does not place it."""
+    values = content.get("DimensionIndexValues")
+    items = [] if values is None else (list(values) if not isinstance(values, int) else [values])
+    parts = [str(content.get("StackID") or "").strip()]
+    for pointer, value in zip(pointers, items, strict=False):
+        if pointer not in _PLACING_DIMENSIONS:
+            parts.append(f"{keyword_for_tag(pointer) or f'{pointer:08X}'}={int(value)}")
+    return "/".join(parts)
+
+
+def _rank_stacks(geometries: list[SliceGeometry]) -> list[SliceGeometry]:
+    """Replace each StackID (source text) by its rank among the object's stacks, 1 first: no source text is kept."""
+    ids = sorted({g.stack.split("/", 1)[0] for g in geometries if g.stack is not None}, key=lambda v: (len(v), v))
+    rank = {stack_id: str(n) for n, stack_id in enumerate(ids, start=1)}
+
+    def ranked(stack: str | None) -> str | None:
+        if stack is None:
+            return None
+        stack_id, _, rest = stack.partition("/")
+        return rank[stack_id] + ("/" + rest if rest else "")
+
+    return [dataclasses.replace(g, stack=ranked(g.stack)) for g in geometries]
+
+
+def _temporal(content: Dataset, dimension: int | None, declared: bool) -> int | None:
+    """A frame's time point: its DimensionIndexValues entry on the temporal dimension.
+
+    TemporalPositionIndex is used only by an object that declares no dimensions: where dimensions are declared
+    without time, its raw values can differ per slice of one volume (interleaved acquisitions), so they would
+    cut a volume apart.
+    """
     values = content.get("DimensionIndexValues")
     if dimension is not None and values is not None:
         items = list(values) if not isinstance(values, int) else [values]
         if dimension < len(items):
             return int(items[dimension])
-    return _optional_integer(content, "TemporalPositionIndex")
+    return None if declared else _optional_integer(content, "TemporalPositionIndex")
 
 
 def read_geometries(ds: Dataset) -> list[SliceGeometry]:

@@ -208,6 +208,7 @@ def _cross_sectional(
                 "orientation": list(geometry.orientation),
                 "pixel_spacing": list(geometry.pixel_spacing),
                 "temporal_position": geometry.temporal_position,
+                "stack": geometry.stack,
                 "pixels": values.astype(dtype).tobytes(),
                 "shape": [rows, columns],
                 "dtype": dtype.str,

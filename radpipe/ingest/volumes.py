@@ -48,12 +48,25 @@ def stale_series(store: DatasetStore) -> list[str]:
     return sorted(uid for uid, n in have.items() if done.get(uid) != n)
 
 
+def _stack_order(key: str | None) -> tuple[int, ...]:
+    """Order sub-volume keys ("2", "1/DiffusionBValue=3") by their numbers, so stack 1 and index 1 come first."""
+    if key is None:
+        return ()
+    return tuple(int(part.rsplit("=", 1)[-1]) for part in key.split("/"))
+
+
 def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[str, Any]:
     """One series' slice rows (any order) to its volumes/ row (pure).
 
-    A 4D series (several temporal positions) is assembled from its first time point; the count is recorded.
+    An enhanced object with several sub-volumes (stacks, diffusion b-values, echoes) is assembled from its
+    largest one (ties: the first), and a 4D series (several temporal positions) from its first time point;
+    both counts are recorded.
     """
     count = len(rows)
+    stacks = Counter(r.get("stack") for r in rows)
+    if len(stacks) > 1:
+        chosen = min(stacks, key=lambda key: (-stacks[key], _stack_order(key)))
+        rows = [r for r in rows if r.get("stack") == chosen]
     times = sorted({int(r["temporal_position"]) for r in rows if r.get("temporal_position") is not None})
     if len(times) > 1:
         rows = [r for r in rows if r.get("temporal_position") == times[0]]
@@ -82,6 +95,7 @@ def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[
         "affine": None,
         "n_slices": count,  # every slice of the series: a later run re-assembles when this changes
         "time_points": max(1, len(times)),
+        "stacks": len(stacks),
         "issues": [],
         "profile": profile.name,
         "assembled_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

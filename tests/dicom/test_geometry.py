@@ -263,3 +263,48 @@ def test_pydicom_bundled_ct_slice() -> None:
     assert (geometry.rescale_slope, geometry.rescale_intercept) == (1.0, -1024.0)
     # One slice is a fragment, not a volume: assembling it is allowed but never ok.
     assert GeometryIssue.TOO_FEW_SLICES in assemble([geometry]).issue_kinds
+
+
+def _with_dimensions(enhanced: Dataset, pointers: list[int], values: list[list[int]], stacks: list[str]) -> Dataset:
+    index = []
+    for pointer in pointers:
+        item = Dataset()
+        item.DimensionIndexPointer = pointer
+        index.append(item)
+    enhanced.DimensionIndexSequence = Sequence(index)
+    for frame, frame_values, stack_id in zip(enhanced.PerFrameFunctionalGroupsSequence, values, stacks, strict=True):
+        content = Dataset()
+        content.StackID = stack_id
+        content.DimensionIndexValues = frame_values
+        frame.FrameContentSequence = Sequence([content])
+    return enhanced
+
+
+STACK_ID, IN_STACK, B_VALUE = 0x00209056, 0x00209057, 0x00189087
+
+
+def test_frames_at_one_position_on_another_dimension_make_separate_sub_volumes() -> None:
+    """A diffusion object repeats every position once per b-value: each b-value is its own sub-volume."""
+    positions = _axial_series(4)
+    enhanced = _enhanced(positions + positions)  # b-value 1 then b-value 2 at the same four positions
+    values = [[1, k + 1, 1] for k in range(4)] + [[1, k + 1, 2] for k in range(4)]
+    geometries = frame_geometries(_with_dimensions(enhanced, [STACK_ID, IN_STACK, B_VALUE], values, ["1"] * 8))
+
+    assert [g.stack for g in geometries] == ["1/DiffusionBValue=1"] * 4 + ["1/DiffusionBValue=2"] * 4
+    assert GeometryIssue.DUPLICATE_POSITION in assemble(geometries).issue_kinds  # why they must be split
+    assert assemble([g for g in geometries if g.stack == "1/DiffusionBValue=2"]).ok
+
+
+def test_stack_ids_are_kept_as_ranks_never_as_source_text() -> None:
+    enhanced = _enhanced(_axial_series(4))
+    values = [[1, 1], [1, 2], [2, 1], [2, 2]]
+    geometries = frame_geometries(_with_dimensions(enhanced, [STACK_ID, IN_STACK], values, ["AX", "AX", "COR", "COR"]))
+    assert [g.stack for g in geometries] == ["1", "1", "2", "2"]
+
+
+def test_a_classic_slice_names_its_b_value_and_a_later_echo() -> None:
+    first, second = _axial_series(2)
+    first.DiffusionBValue, first.EchoNumbers = 1000, 1
+    second.EchoNumbers = 2
+    assert [slice_geometry(first).stack, slice_geometry(second).stack] == ["DiffusionBValue=1000", "EchoNumbers=2"]
+    assert slice_geometry(_axial_series(1)[0]).stack is None

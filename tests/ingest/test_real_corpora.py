@@ -100,3 +100,28 @@ def test_a_4d_enhanced_mr_is_assembled_from_its_first_time_point(tmp_path: Path,
     [volume] = pq.read_table(dataset / "volumes").to_pylist()
     assert volume["issues"] == [] and volume["n_slices"] == 112 and volume["time_points"] == 2
     assert volume["pixels"] is not None and len(volume["affine"]) == 16
+
+
+def test_a_diffusion_enhanced_mr_is_assembled_from_one_b_value(tmp_path: Path, deid) -> None:
+    """nibabel's real 4D object with its second dimension declared as a diffusion b-value (as a DWI writes it):
+    two frames at every position, assembled from the first b-value, the sub-volume count kept."""
+    import pydicom
+
+    from radpipe.engine import SerialEngine
+    from radpipe.ingest.run import ingest
+    from radpipe.preprocess import get_profile
+    from radpipe.settings import get_settings
+
+    source = tmp_path / "source"
+    source.mkdir()
+    ds = pydicom.dcmread(corpus_path("nibabel") / "4d_multiframe_test.dcm")
+    [temporal] = [d for d in ds.DimensionIndexSequence if d.DimensionIndexPointer == 0x00209128]
+    temporal.DimensionIndexPointer = 0x00189087  # DiffusionBValue
+    ds.save_as(source / "dwi.dcm")
+    dataset = tmp_path / "dataset"
+    ingest(str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home)
+    stacks = set(pq.read_table(dataset / "slices", columns=["stack"])["stack"].to_pylist())
+    [volume] = pq.read_table(dataset / "volumes").to_pylist()
+    assert stacks == {"1/DiffusionBValue=1", "1/DiffusionBValue=2"}
+    assert volume["issues"] == [] and volume["n_slices"] == 112
+    assert (volume["stacks"], volume["time_points"]) == (2, 1)
