@@ -27,7 +27,7 @@ def run_deid_bench(out: Path, console: Console) -> dict[str, Any]:
     table = Table(title="report scrubber: annotated lines (recall on identifier spans, clinical lines intact)")
     for column in ("set", "scrubber", "spans", "recall", "clinical lines", "intact"):
         table.add_column(column, justify="left" if column in ("set", "scrubber") else "right")
-    for half in ("tuning", "heldout"):
+    for half in SETS:
         for name, with_index in (("generic rules (baseline)", False), ("rules + header index", True)):
             measured = audit.measure_spans(DATA / f"scrub_{half}.jsonl", with_index)
             results[f"{half}/{'index' if with_index else 'baseline'}"] = {
@@ -64,9 +64,55 @@ def run_deid_bench(out: Path, console: Console) -> dict[str, Any]:
             f"{measured.retention:.3f}",
         )
     console.print(table)
+    precision = _real_text_precision(out)
+    if precision is not None:
+        console.print(precision)
+    results |= {f"real text/{name}": figures for name, figures in _precision_figures.items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "deid.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+# The annotated sets in the order they were written; each was unseen until measured (tests/deid/data/README.md).
+SETS = ("tuning", "heldout", "heldout2", "heldout3")
+# Real report text fetched by `make corpora` (tests/corpora.py): Open-i (identifiers already XXXX) and PadChest.
+CORPORA = Path(__file__).resolve().parents[1] / ".cache" / "corpora"
+_precision_figures: dict[str, dict[str, Any]] = {}
+
+
+def _real_text_precision(out: Path) -> Table | None:
+    """Regions the scrubber replaces in real report text that are not identifiers (clinical words lost)."""
+    import itertools
+
+    from radpipe.reports.padchest import physician_reports
+
+    sources = []
+    openi, padchest = CORPORA / "openi" / "NLMCXR_reports.tgz", CORPORA / "padchest" / "padchest.csv.gz"
+    if openi.exists():
+        sources.append(("Open-i (English, identifiers XXXX)", audit.openi_sections(openi), audit.openi_explained))
+    if padchest.exists():
+        texts = [r.text for r in itertools.islice(physician_reports(padchest), 20_000)]
+        sources.append(("PadChest (Spanish, dates only)", texts, audit.padchest_explained))
+    if not sources:
+        return None
+    table = Table(title="report scrubber: real report text (regions replaced that are not identifiers)")
+    for column in ("corpus", "texts", "changed", "not identifiers", "fraction"):
+        table.add_column(column, justify="left" if column == "corpus" else "right")
+    for name, texts, explained in sources:
+        measured = audit.measure_precision(texts, explained)
+        _precision_figures[name] = {
+            "texts": measured.texts,
+            "changed": measured.changed,
+            "not_identifiers": len(measured.unexplained),
+        }
+        table.add_row(
+            name,
+            str(measured.texts),
+            str(measured.changed),
+            str(len(measured.unexplained)),
+            f"{measured.unexplained_fraction:.4f}",
+        )
+    return table
 
 
 # Real-world clinical notes with annotated identifiers (i2b2 2014 format, surrogate PHI), BSD-3, on PyPI.

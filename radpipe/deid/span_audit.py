@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,3 +150,73 @@ def measure_rows(rows: Iterable[dict[str, Any]], with_header: bool = True) -> Sp
                 measure.leaked_by_category[category] += 1
                 measure.misses.append((row["id"], category))
     return measure
+
+
+@dataclass
+class TextPrecision:
+    """The scrubber on real report text whose identifiers are already gone (or only of known kinds)."""
+
+    texts: int = 0
+    changed: int = 0
+    unexplained: list[tuple[int, str]] = field(default_factory=list)  # (text index, what was written): no source
+
+    @property
+    def unexplained_fraction(self) -> float:
+        return len(self.unexplained) / self.texts if self.texts else 0.0
+
+
+def changed_regions(before: str, after: str) -> list[tuple[str, str]]:
+    """The word runs the scrubber replaced: (original words, what it wrote)."""
+    import difflib
+
+    old, new = before.split(), after.split()
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    return [
+        (" ".join(old[i1:i2]), " ".join(new[j1:j2])) for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal"
+    ]
+
+
+def measure_precision(texts: Iterable[str], explained: Callable[[str, str], bool]) -> TextPrecision:
+    """Scrub texts without a header; every replaced region must be `explained(original, written)`."""
+    measure = TextPrecision()
+    for number, text in enumerate(texts):
+        measure.texts += 1
+        out = scrub_text(text)
+        if out == text:
+            continue
+        measure.changed += 1
+        for original, written in changed_regions(text, out):
+            if not explained(original, written):
+                measure.unexplained.append((number, written))
+    return measure
+
+
+def openi_sections(tgz: Path) -> list[str]:
+    """Open-i's report sections (findings, impression, indication, comparison), one text each."""
+    import tarfile
+
+    from defusedxml import ElementTree
+
+    sections = []
+    with tarfile.open(tgz) as tar:
+        for member in tar.getmembers():
+            if not (member.isfile() and member.name.endswith(".xml")):
+                continue
+            handle = tar.extractfile(member)
+            root = ElementTree.fromstring(handle.read() if handle else b"<x/>")
+            sections += [
+                node.text
+                for node in root.iter("AbstractText")
+                if node.text and node.get("Label") in ("FINDINGS", "IMPRESSION", "INDICATION", "COMPARISON")
+            ]
+    return sections
+
+
+def openi_explained(original: str, written: str) -> bool:
+    """Open-i's identifiers were replaced by XXXX before release: a region holding one is a true identifier."""
+    return "XXXX" in original
+
+
+def padchest_explained(original: str, written: str) -> bool:
+    """PadChest keeps only the dates of earlier studies: a region the scrubber turned into [DATE] is one."""
+    return set(re.findall(r"\[([A-Z]+)\]", written)) == {"DATE"}

@@ -107,7 +107,15 @@ MAX_CSV_ERRORS_IN_A_ROW = 100
 
 
 def read_csv(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
-    csv.field_size_limit(MAX_CSV_FIELD)
+    # The csv module's limit is process-wide: raised for this file, given back when it is done.
+    previous = csv.field_size_limit(MAX_CSV_FIELD)
+    try:
+        yield from _read_csv_rows(lines)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _read_csv_rows(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
     reader = csv.DictReader(lines)
     try:
         fieldnames = reader.fieldnames

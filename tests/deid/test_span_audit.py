@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from radpipe.deid.span_audit import measure_spans, scrub_line
 
 DATA = Path(__file__).parent / "data"
@@ -20,9 +22,20 @@ def test_the_tuning_half_is_scrubbed_whole_and_its_clinical_lines_left_intact() 
     assert measured.retention == 1.0, measured.misses
 
 
-def test_the_held_out_half_keeps_its_measured_floor() -> None:
-    measured = measure_spans(DATA / "scrub_heldout.jsonl")
-    assert measured.recall >= 0.85 and measured.retention >= 0.9  # measured 0.891 and 0.957 (README)
+@pytest.mark.parametrize(
+    ("name", "recall", "retention"),
+    [
+        # seen since: their misses were fixed, so these are regression floors at the measured value
+        ("scrub_heldout.jsonl", 0.99, 1.0),  # measured 0.991 / 1.000 (0.891 / 0.957 when unseen)
+        ("scrub_heldout2.jsonl", 0.97, 1.0),  # measured 0.977 / 1.000 (0.867 / 1.000 when unseen)
+        # unseen: written blind and only measured; the README's recall figure
+        ("scrub_heldout3.jsonl", 0.82, 0.94),  # measured 0.826 / 0.941
+    ],
+)
+def test_each_held_out_set_keeps_its_measured_floor(name: str, recall: float, retention: float) -> None:
+    measured = measure_spans(DATA / name)
+    assert measured.spans >= 100 and measured.clinical_lines >= 40
+    assert measured.recall >= recall and measured.retention >= retention, (measured.recall, measured.retention)
 
 
 def test_a_name_the_header_knows_goes_in_any_order_and_case() -> None:
