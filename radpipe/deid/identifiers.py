@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -87,6 +89,17 @@ def tokens(text: str) -> list[str]:
     return [word.lower() for word in _TOKEN.findall(text)]
 
 
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return base if len(base) == 1 else char
+
+
+def fold_accents(text: str) -> str:
+    """Accented letters as their base letter, one character for one ("GARCÍA" -> "GARCIA"): offsets stay valid."""
+    return text if text.isascii() else "".join(_fold_char(c) for c in text)
+
+
 def _as_list(value: Any) -> list[str]:
     items = value if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
     return [str(item) for item in items if str(item).strip()]
@@ -139,6 +152,12 @@ def identifier_forms(values: Iterable[tuple[PhiKind, str]]) -> dict[str, PhiKind
 
 
 def _forms(kind: PhiKind, value: str) -> set[str]:
+    """A value's forms, and those of its accent-free spelling: a report may write "Garcia" for GARCÍA."""
+    folded = fold_accents(value)
+    return _value_forms(kind, value) | (_value_forms(kind, folded) if folded != value else set())
+
+
+def _value_forms(kind: PhiKind, value: str) -> set[str]:
     compact = value.strip()
     if _UID.fullmatch(compact):  # a UID is matched whole: its numeric parts are shared by every UID
         return set() if compact.startswith(STANDARD_UID_ROOT) else {compact}
@@ -209,6 +228,16 @@ def gate_hashes(key: bytes, forms: dict[str, PhiKind]) -> dict[str, str]:
     return result
 
 
+def _longest_first(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Spans found in two spellings of one text, without overlaps: at each place the longest wins."""
+    kept: list[tuple[int, int, str]] = []
+    for span in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if kept and span[0] < kept[-1][1]:
+            continue
+        kept.append(span)
+    return kept
+
+
 class IdentifierIndex:
     """Finds identifier forms in text with one memoised hash per word: n-grams are built only from
     words that begin some identifier form (an anchor), which clinical words almost never do."""
@@ -248,6 +277,17 @@ class IdentifierIndex:
 
         Word windows match spaced ("jane doe") or joined (an MRN "00123456" written "0012-3456"); UIDs whole.
         """
+        found = self._spans(text, specific_only)
+        folded = fold_accents(text)
+        if folded != text:  # "García" in the text for GARCIA in a header (and the accented spelling as written)
+            found = _longest_first(found + self._spans(folded, specific_only))
+        for uid in _UID.finditer(text):
+            kind = self.stored.get(self.hash(uid.group()))
+            if kind is not None:
+                found.append((uid.start(), uid.end(), kind))
+        return sorted(found)
+
+    def _spans(self, text: str, specific_only: bool) -> list[tuple[int, int, str]]:
         words = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
         found: list[tuple[int, int, str]] = []
         position = 0
@@ -258,11 +298,7 @@ class IdentifierIndex:
                 continue
             found.append((words[position][0], words[position + size - 1][1], kind))
             position += size
-        for uid in _UID.finditer(text):
-            kind = self.stored.get(self.hash(uid.group()))
-            if kind is not None:
-                found.append((uid.start(), uid.end(), kind))
-        return sorted(found)
+        return found
 
     def _longest(self, words: list[tuple[int, int, str]], position: int, specific_only: bool) -> tuple[int, str | None]:
         anchored = self._anchor(words[position][2])

@@ -29,7 +29,7 @@ def test_the_tuning_half_is_scrubbed_whole_and_its_clinical_lines_left_intact() 
         ("scrub_heldout.jsonl", 0.99, 1.0),  # measured 0.991 / 1.000 (0.891 / 0.957 when unseen)
         ("scrub_heldout2.jsonl", 0.97, 1.0),  # measured 0.977 / 1.000 (0.867 / 1.000 when unseen)
         # unseen: written blind and only measured; the README's recall figure
-        ("scrub_heldout3.jsonl", 0.82, 0.94),  # measured 0.826 / 0.941
+        ("scrub_heldout3.jsonl", 0.83, 0.94),  # measured 0.826 / 0.941 unseen, 0.838 after the accent fix
     ],
 )
 def test_each_held_out_set_keeps_its_measured_floor(name: str, recall: float, retention: float) -> None:
@@ -49,3 +49,21 @@ def test_a_name_the_header_knows_goes_in_any_order_and_case() -> None:
         assert "quinterro" not in scrubbed.lower() and "2913" not in scrubbed, scrubbed
     clinical = "Supraclavicular brown fat is physiologic."  # the patient Brown's name part, lower case: anatomy
     assert scrub_line({"text": clinical, "record": {"patient_name": "BROWN^LEO"}}) == clinical
+
+
+def test_a_name_is_found_with_or_without_its_accents() -> None:
+    """Headers and reports disagree on accents: GARCÍA in one, Garcia in the other (and the reverse)."""
+    from radpipe.deid.span_audit import header_index
+
+    accented = header_index({"patient_name": "GARCÍA LÓPEZ^MARÍA JOSÉ"})
+    plain = header_index({"patient_name": "GARCIA LOPEZ^MARIA"})
+    for index, text in (
+        (accented, "Sra. Garcia Lopez ingresa"),
+        (accented, "GARCÍA LÓPEZ, MARÍA"),
+        (plain, "Paciente: García López, María"),
+        (plain, "la sra. garcía lópez"),
+    ):
+        spans = index.spans(text)
+        assert spans and all(kind == "person name" for _, _, kind in spans), text
+        covered = "".join(text[start:end] for start, end, _ in spans).lower()
+        assert "garc" in covered and "pez" in covered, (text, spans)
