@@ -146,7 +146,7 @@ def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
 
 
 def validate(dataset: str, on_batch: Callable[[str], None] | None = None) -> ValidationReport:
-    """Validate a local dataset with the expectation suites (see radpipe/quality)."""
+    """Validate a dataset (local or object storage) with the expectation suites (see radpipe/quality)."""
     from radpipe.quality.validate import validate_dataset
 
     return validate_dataset(dataset, on_batch=on_batch)

@@ -77,6 +77,31 @@ def _holder_alive(holder: dict[str, object]) -> bool:
     return True
 
 
+def _create_exclusive(store: DatasetStore, path: str, content: bytes) -> None:
+    """Create `path` only if it does not exist (FileExistsError otherwise).
+
+    Local disks and object stores with conditional writes do this atomically. A store without them (the
+    write fails with another OSError) gets write-then-read-back: two runs that start within one round trip
+    may both believe they hold the lock. Concurrent writers on such a store need the Delta commits of
+    issue 14; one writer at a time is safe.
+    """
+    try:
+        with store.fs.open(path, "xb") as fh:
+            fh.write(content)
+        return
+    except FileExistsError:
+        raise
+    except (OSError, ValueError, NotImplementedError):
+        pass  # no exclusive create on this store
+    if store.fs.exists(path):
+        raise FileExistsError(path)
+    with store.fs.open(path, "wb") as fh:
+        fh.write(content)
+    store.fs.invalidate_cache(path)
+    if store.fs.cat_file(path) != content:
+        raise FileExistsError(path)
+
+
 @contextmanager
 def dataset_lock(store: DatasetStore, run_id: str) -> Iterator[None]:
     """Hold the dataset's write lock for a run; a dead holder's lock (same host) is taken over."""
@@ -85,8 +110,7 @@ def dataset_lock(store: DatasetStore, run_id: str) -> Iterator[None]:
     store.fs.makedirs(store.root, exist_ok=True)
     for _ in range(2):
         try:
-            with store.fs.open(lock_path, "xb") as fh:  # exclusive create: fails if it exists
-                fh.write(json.dumps(me).encode())
+            _create_exclusive(store, lock_path, json.dumps(me).encode())
             break
         except FileExistsError:
             with store.fs.open(lock_path, "rb") as fh:

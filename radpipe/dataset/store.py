@@ -220,10 +220,22 @@ def recover(store: DatasetStore) -> tuple[int, int]:
                 data = json.load(fh)
             _apply(store, data["batch_id"], data["moves"])
             finished += 1
-        else:
-            store.fs.rm(folder, recursive=True)
-            dropped += 1
+            continue
+        # An object store (or a filer behind one) may keep an emptied prefix listed: nothing to roll back there.
+        held = _holds_files(store, folder)
+        store.fs.rm(folder, recursive=True)
+        dropped += held
     return finished, dropped
+
+
+def _holds_files(store: DatasetStore, folder: str) -> bool:
+    """Whether a staging folder holds any file (an emptied prefix may still list itself for a while)."""
+    if not store.fs.isdir(folder):
+        return True
+    entries = store.fs.find(folder, withdirs=False, detail=True)
+    return any(
+        info.get("type") != "directory" and path.rstrip("/") != folder.rstrip("/") for path, info in entries.items()
+    )
 
 
 def rewrite_without(store: DatasetStore, staged: str, table: str, column: str, drop: set[str]) -> int:

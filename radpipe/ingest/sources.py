@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import fsspec
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.spec import AbstractFileSystem
 
 from radpipe.errors import SourceError
 
@@ -94,9 +95,37 @@ def walk(source: str) -> Iterator[tuple[str, int, str] | WalkError]:
         yield from _walk_local(root)
         return
     errors: list[Exception] = []
-    entries = fs.find(root, detail=True, withdirs=False, on_error=errors.append)
+    try:
+        if type(fs).find is AbstractFileSystem.find:  # the generic walk reports unlistable folders one by one
+            entries = fs.find(root, detail=True, withdirs=False, on_error=errors.append)
+        else:  # object stores list a prefix in one call (s3fs's find takes no on_error)
+            entries = fs.find(root, detail=True, withdirs=False)
+    except (OSError, PermissionError) as exc:
+        yield WalkError(fs.unstrip_protocol(root), type(exc).__name__)
+        return
     for error in errors:
         yield WalkError(fs.unstrip_protocol(root), type(error).__name__)
+    folders = _folders(entries)
     for path in sorted(entries):
         info = entries[path]
+        if _is_folder_marker(path, info, folders):
+            continue
         yield fs.unstrip_protocol(path), int(info.get("size") or 0), _marker(info)
+
+
+def _folders(entries: dict[str, dict[str, object]]) -> set[str]:
+    """Every folder above a listed object ("bucket/a/b" for "bucket/a/b/c.dcm")."""
+    folders: set[str] = set()
+    for path in entries:
+        parts = path.rstrip("/").split("/")
+        folders.update("/".join(parts[:n]) for n in range(1, len(parts)))
+    return folders
+
+
+def _is_folder_marker(path: str, info: dict[str, object], folders: set[str]) -> bool:
+    """A zero-byte object standing for a folder (the AWS console's "Create folder", Hadoop S3A, pyarrow):
+    named with a trailing slash or by a folder that holds other objects. It is not a file of the archive."""
+    if info.get("type") == "directory":
+        return True
+    empty = str(info.get("size") or 0) == "0"
+    return empty and (path.endswith("/") or str(info.get("name", path)).endswith("/") or path.rstrip("/") in folders)

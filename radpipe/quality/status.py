@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import RadpipeError
@@ -34,9 +33,17 @@ def dataset_version(store: DatasetStore) -> str:
 
 
 def last_validation(uri: str) -> dict[str, object] | None:
-    """The summary of the last validation, for steps that need a validated dataset version."""
-    path = Path(DatasetStore(uri).path(QUALITY_DIR, SUMMARY_FILE))
-    return json.loads(path.read_text()) if path.exists() else None
+    """The summary of the last validation, for steps that need a validated dataset version.
+
+    Read through the dataset's filesystem, so it answers where the dataset lives (local or object storage).
+    """
+    store = DatasetStore(uri)
+    path = store.path(QUALITY_DIR, SUMMARY_FILE)
+    if not store.fs.exists(path):
+        return None
+    with store.fs.open(path, "r") as fh:
+        loaded: dict[str, object] = json.load(fh)
+    return loaded
 
 
 def require_validated(store: DatasetStore) -> str:

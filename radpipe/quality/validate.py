@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from fsspec.implementations.local import LocalFileSystem
 
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.gate import require_gate_passed
@@ -38,11 +40,27 @@ def validate_dataset(
     store = DatasetStore(uri)
     if not store.table_files("instances"):
         raise SourceError(f"not an ingested radpipe dataset (no instances/): {uri}")
-    if "://" in uri and not uri.startswith("file://"):
-        raise SourceError("validation writes Data Docs next to the data: use a local dataset path for now")
     require_gate_passed(store)  # never validate (and so never release) data that may hold PHI
     config = config or QualityConfig()
-    root = Path(store.path(QUALITY_DIR))
+    if isinstance(store.fs, LocalFileSystem):
+        return _validate(store, config, Path(store.path(QUALITY_DIR)), on_batch)
+    # Great Expectations writes its project and Data Docs to a local folder: build them in a scratch folder,
+    # then copy them next to the data, summary last (what later steps read to see that the version passed).
+    with tempfile.TemporaryDirectory(prefix="radpipe-quality-") as scratch:
+        report = _validate(store, config, Path(scratch), on_batch)
+        docs = Path(report.data_docs)
+        (Path(scratch) / SUMMARY_FILE).unlink()  # written below with the docs' new address
+        store.fs.put(scratch + "/", store.path(QUALITY_DIR), recursive=True)
+        if docs.is_relative_to(scratch):
+            report.data_docs = store.fs.unstrip_protocol(store.path(QUALITY_DIR, str(docs.relative_to(scratch))))
+        with store.fs.open(store.path(QUALITY_DIR, SUMMARY_FILE), "w") as fh:
+            fh.write(json.dumps(asdict(report), indent=2))
+    return report
+
+
+def _validate(
+    store: DatasetStore, config: QualityConfig, root: Path, on_batch: Callable[[str], None] | None
+) -> ValidationReport:
     suites = {**table_suites(config), "dataset": dataset_suite(config)}
     validator = GxValidator(root, suites)
     failures: list[Failure] = []

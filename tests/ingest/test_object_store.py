@@ -1,0 +1,99 @@
+"""The chain on s3:// against a real S3-compatible server on loopback (SeaweedFS, started by the tests).
+
+Credentials and the endpoint come from the standard AWS environment variables only (never the URL), so the
+Dask workers the real engine starts reach the server the same way a cluster's workers would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fsspec
+import pyarrow.parquet as pq
+import pytest
+
+from radpipe.context import curate_dataset, ingest_sources, validate
+from radpipe.dataset.guard import DatasetBusy, dataset_lock
+from radpipe.dataset.store import DatasetStore
+from radpipe.deid import Deidentifier
+from radpipe.engine import SerialEngine
+from radpipe.ingest.run import ingest
+from radpipe.preprocess import get_profile
+from radpipe.quality.status import require_validated
+from radpipe.settings import get_settings
+from tests import s3server
+
+s3_server = s3server.s3_server
+s3_env = s3server.s3_env
+
+pytestmark = pytest.mark.integration
+
+
+def _archive_files(archive: Path) -> list[Path]:
+    return sorted(p for p in archive.rglob("*") if p.is_file() and p.parent != archive)
+
+
+def _rows(fs: fsspec.AbstractFileSystem, folder: str) -> int:
+    return sum(pq.ParquetFile(fs.open(f, "rb")).metadata.num_rows for f in fs.find(folder) if f.endswith(".parquet"))
+
+
+def test_local_archive_into_s3_dataset_then_rerun_curate_validate(archive: Path, s3_env: str) -> None:
+    """The CLI's path (ingest_sources: a real Dask cluster, then the PHI gate) into s3://, and what follows."""
+    dataset = s3_env + "dataset"
+    first = ingest_sources(str(archive / "dicom"), str(archive / "reports"), dataset, "cxr-224")
+    dicom_files = sum(1 for p in _archive_files(archive / "dicom"))
+    assert first.files_in == dicom_files and first.balanced and first.instances_added > 0
+    fs, root = fsspec.url_to_fs(dataset)
+    assert _rows(fs, f"{root}/instances") == first.instances_added
+
+    again = ingest_sources(str(archive / "dicom"), str(archive / "reports"), dataset, "cxr-224")
+    assert (again.files_in, again.instances_added, again.reports_added) == (0, 0, 0)
+    assert (again.recovered_batches, again.dropped_batches) == (0, 0)  # no emptied prefix counted as rolled back
+    assert _rows(fs, f"{root}/instances") == first.instances_added  # nothing doubled
+
+    curation = curate_dataset(dataset)
+    assert sum(curation.studies_per_split.values()) == first.studies and curation.patients_in_several_splits == 0
+    report = validate(dataset)
+    assert report.passed, report.failures
+    assert report.data_docs.startswith("s3://") and fs.exists(report.data_docs)
+    with fs.open(f"{root}/_quality/summary.json", "r") as fh:
+        assert json.load(fh)["dataset_version"] == report.dataset_version
+    assert require_validated(DatasetStore(dataset)) == report.dataset_version  # read where the dataset lives
+
+
+def test_s3_source_with_folder_markers_into_s3_and_local(
+    archive: Path, s3_env: str, deid: Deidentifier, tmp_path: Path
+) -> None:
+    """Zero-byte folder markers (AWS console "Create folder", Hadoop S3A) are folders, not empty files."""
+    fs, root = fsspec.url_to_fs(s3_env)
+    files = _archive_files(archive)
+    for path in files:
+        fs.pipe(f"{root}/src/{path.relative_to(archive)}", path.read_bytes())
+    folders = {str(p.parent.relative_to(archive)) for p in files}
+    for folder in folders:
+        fs.pipe(f"{root}/src/{folder}/", b"")  # a marker object named "folder/"
+    dicom = sum(1 for p in files if p.parts[len(archive.parts)] == "dicom")
+
+    for dataset in (s3_env + "from-s3", str(tmp_path / "from-s3-local")):
+        summary = ingest(
+            s3_env + "src/dicom",
+            s3_env + "src/reports",
+            dataset,
+            deid,
+            get_profile("cxr-224"),
+            SerialEngine(),
+            home=get_settings().home,
+        )
+        assert summary.files_in == dicom and summary.balanced, summary.quarantined
+        assert "empty_file" not in summary.quarantined
+
+
+def test_the_dataset_lock_holds_on_s3(s3_env: str) -> None:
+    store = DatasetStore(s3_env + "locked")
+    with dataset_lock(store, "first"):
+        with pytest.raises(DatasetBusy, match="being written by another run"):
+            with dataset_lock(store, "second"):
+                pass
+    with dataset_lock(store, "third"):  # released: the next run takes it
+        pass
