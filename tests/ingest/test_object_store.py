@@ -97,3 +97,31 @@ def test_the_dataset_lock_holds_on_s3(s3_env: str) -> None:
                 pass
     with dataset_lock(store, "third"):  # released: the next run takes it
         pass
+
+
+def test_erasure_on_s3_removes_the_patient_and_keeps_the_others(archive: Path, s3_env: str, deid: Deidentifier) -> None:
+    from radpipe.context import erase, phi_gate
+
+    dataset = s3_env + "erase"
+    ingest(
+        str(archive / "dicom"),
+        str(archive / "reports"),
+        dataset,
+        deid,
+        get_profile("cxr-224"),
+        SerialEngine(),
+        home=get_settings().home,
+    )
+    phi_gate(dataset)
+    truth = [json.loads(line) for line in (archive / "truth.jsonl").read_text().splitlines()]
+    target = next(t for t in truth if t["has_images"])["patient_id"]
+    pseudonym = deid.pseudonymizer.pseudonym("patient_id", target)
+    store = DatasetStore(dataset)
+    before = store.read_table("instances", ["patient_id"])["patient_id"].to_pylist()
+    assert pseudonym in before
+
+    summary = erase(dataset, target)
+
+    after = store.read_table("instances", ["patient_id"])["patient_id"].to_pylist()
+    assert summary.rows_removed["instances"] == before.count(pseudonym) and pseudonym not in after
+    assert len(after) == len(before) - before.count(pseudonym)  # every other patient's row kept
