@@ -36,7 +36,9 @@ class DatasetStore:
         self.uri = uri
         self.fs: AbstractFileSystem
         try:
-            self.fs, self.root = url_to_fs(uri)
+            # No listings cache: an object store's client would otherwise keep serving the folder listings it
+            # saw first, and miss what another process (a worker, a concurrent run) committed since.
+            self.fs, self.root = url_to_fs(uri, use_listings_cache=False)
         except (ValueError, ImportError) as exc:  # an unknown protocol, or its package not installed
             raise SourceError(f"cannot open dataset {uri!r}: {exc}") from None
 

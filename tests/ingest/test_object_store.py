@@ -7,6 +7,11 @@ Dask workers the real engine starts reach the server the same way a cluster's wo
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import fsspec
@@ -125,3 +130,49 @@ def test_erasure_on_s3_removes_the_patient_and_keeps_the_others(archive: Path, s
     after = store.read_table("instances", ["patient_id"])["patient_id"].to_pylist()
     assert summary.rows_removed["instances"] == before.count(pseudonym) and pseudonym not in after
     assert len(after) == len(before) - before.count(pseudonym)  # every other patient's row kept
+
+
+def _table_keys(dataset: str) -> dict[str, list[str]]:
+    store = DatasetStore(dataset)
+    keys = {"instances": "sop_instance_uid", "images": "sop_instance_uid", "reports": "report_id"}
+    found = {table: sorted(store.read_table(table, [column])[column].to_pylist()) for table, column in keys.items()}
+    found["_ledger"] = sorted(store.read_table("_ledger", ["source_key"])["source_key"].to_pylist())
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_commits", [1])
+def test_kill_9_during_an_ingest_into_s3_then_rerun_gives_the_uninterrupted_rows(
+    tmp_path: Path, s3_env: str, kill_after_commits: int
+) -> None:
+    from radpipe.synth import write_archive
+
+    src = tmp_path / "src"
+    write_archive(src, studies=40, seed=5)
+    command = [sys.executable, "-m", "radpipe.cli", "ingest", "--dicom", str(src / "dicom")]
+    command += ["--reports", str(src / "reports"), "--out"]
+    environment = {**os.environ, "RADPIPE_DASK_WORKERS": "1"}  # batches commit one after another
+    fs, root = fsspec.url_to_fs(s3_env)
+
+    whole = subprocess.run([*command, s3_env + "whole"], env=environment, capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    killed = s3_env + "killed"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    process = subprocess.Popen([*command, killed], env=environment, start_new_session=True, **quiet)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        committed = [f for f in fs.find(f"{root}/killed/_ledger") if f.endswith(".parquet")]
+        staged = [f for f in fs.find(f"{root}/killed/_staging") if f.endswith(".parquet")]
+        if len(committed) >= kill_after_commits and staged:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "ingest finished before it could be killed; make the archive larger"
+    os.killpg(process.pid, signal.SIGKILL)  # driver, scheduler and workers
+    process.wait()
+
+    rerun = subprocess.run([*command, killed], env=environment, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    expected, got = _table_keys(s3_env + "whole"), _table_keys(killed)
+    assert got == expected  # exactly the rows of the uninterrupted run: none lost, none doubled
+    assert len(got["_ledger"]) == len(set(got["_ledger"]))
