@@ -15,7 +15,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table = Table(title="radpipe ingest", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    rate = summary.files_in / summary.seconds if summary.seconds else 0.0
+    files = summary.files_in + summary.report_files_in  # DICOM and report files read this run
+    rate = files / summary.seconds if summary.seconds else 0.0
     mb = summary.input_bytes / 1e6
     table.add_row("DICOM files seen", f"{summary.files_seen:,}")
     table.add_row("  already ingested (skipped)", f"{summary.files_skipped:,}")
@@ -28,7 +29,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table.add_row("  quarantined", f"{summary.quarantined_files:,}")
     for reason, count in sorted(summary.quarantined.items()):
         table.add_row(f"    {reason}", f"{count:,}")
-    table.add_row("Report files read", f"{summary.report_files:,}")
+    table.add_row("Report files seen", f"{summary.report_files:,}")
+    table.add_row("  new or changed, read this run", f"{summary.report_files_in:,}")
     table.add_row("  reports added", f"{summary.reports_added:,}")
     if summary.reports_unchanged:
         table.add_row("  unchanged (file re-read)", f"{summary.reports_unchanged:,}")
@@ -46,7 +48,10 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
             table.add_row(f"    {issue}", f"{count:,}")
     table.add_row("Studies in dataset", f"{summary.studies:,}")
     table.add_row("Time", f"{summary.seconds:,.1f} s")
-    table.add_row("Throughput", f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s")
+    throughput = f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s"
+    if summary.reports_added and summary.seconds:
+        throughput += f", {summary.reports_added / summary.seconds:,.0f} reports/s"
+    table.add_row("Throughput", throughput)
     if summary.recovered_batches or summary.dropped_batches:
         table.add_row(
             "Recovered from an interrupted run",

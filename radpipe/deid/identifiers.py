@@ -228,6 +228,13 @@ def gate_hashes(key: bytes, forms: dict[str, PhiKind]) -> dict[str, str]:
     return result
 
 
+def _joinable(window: list[str]) -> bool:
+    """Whether words may be read as one ID written apart: all numbers, or holding enough digits to be specific."""
+    if all(any(c.isdigit() for c in word) for word in window):
+        return True
+    return sum(c.isdigit() for word in window for c in word) >= MIN_NUMERIC_FORM
+
+
 def _longest_first(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Spans found in two spellings of one text, without overlaps: at each place the longest wins."""
     kept: list[tuple[int, int, str]] = []
@@ -308,8 +315,9 @@ class IdentifierIndex:
                 kind = self.stored.get(self.hash(" ".join(window)))
                 if kind is not None:
                     return size, kind
-            # An ID written with other separators or spacing ("NM 2023/5510", "K 229 0417" for "K2290417").
-            if size > 1 and any(c.isdigit() for c in window[0] + window[-1]):
+            # An ID written with other separators or spacing ("NM 2023/5510", "K 229 0417" for "K2290417"). With a
+            # word of letters in it, only a long number: "cxr,786.2" (a code) is not the accession CXR786.
+            if size > 1 and any(c.isdigit() for c in window[0] + window[-1]) and _joinable(window):
                 kind = self.stored.get(self.hash("".join(window)))
                 if kind is not None:
                     return size, kind

@@ -111,76 +111,124 @@ def ingest_dicom_batch(
     return _finish(batch, writers, deid, forms)
 
 
-def ingest_report_file(
+def ingest_report_files(
     dataset_uri: str,
     batch_id: str,
-    source: SourceFile,
+    sources: list[SourceFile],
     deid: Deidentifier,
-    records_read_before: int = 0,
+    records_read_before: dict[str, int] | None = None,
     erased: frozenset[str] = frozenset(),
     known_forms: dict[str, str] | None = None,
 ) -> StagedBatch:
-    """Read one report file into staged reports/ and quarantine/ files.
+    """Read report files into one batch: staged reports/ and quarantine/ files, one ledger row per file.
+
+    Many small files (one report per XML file) share a task and a data file; a large file (a JSONL of 10^5
+    reports) is a batch of its own and streams. A file whose read fails half way keeps nothing: the rows
+    of a file in a shared batch are held until the file is read whole.
 
     `known_forms` is the PHI gate's store (keyed hashes of the identifier forms headers gave): the scrubber
     removes every form it knows from the text (radpipe/deid/text.py).
 
-    `records_read_before` is how many records an earlier run read from this file (it has changed
-    since, typically by lines appended): broken records up to there were quarantined then and are
+    `records_read_before` (per source key) is how many records an earlier run read from a file that has
+    changed since, typically by lines appended: broken records up to there were quarantined then and are
     not recorded again; good ones are recognised by the driver as unchanged.
     """
     _quiet_libraries()
     store = DatasetStore(dataset_uri)
-    writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
-    batch = StagedBatch(batch_id, keys={"reports": []})
-    seen: set[str] = set()
-    forms: dict[str, PhiKind] = {}
-    index = IdentifierIndex(deid.pseudonymizer.key, known_forms) if known_forms else None
-    last_position = 0
-    try:
-        with fsspec.open(source.url, "rb") as stream:
-            for item in read_reports(source.url, stream):
-                last_position = max(last_position, item.position)
-                if isinstance(item, BadReport) and 0 < item.position <= records_read_before:
-                    batch.counts["report_bad_unchanged"] = batch.counts.get("report_bad_unchanged", 0) + 1
-                    continue
-                forms.update(identifier_forms(report_identifiers(item)))
-                outcome = _report_outcome(item, source.source_key, deid, seen, index)
-                if not isinstance(outcome, Quarantined) and _erased(outcome, erased):
-                    outcome = Quarantined(
-                        source.source_key,
-                        Stage.PRIVACY,
-                        Reason.ERASED_PATIENT,
-                        "patient erased on request",
-                        item.position,
-                    )
-                if isinstance(outcome, Quarantined):
-                    writers["quarantine"].add(outcome.row(), batch_id)
-                    key = f"report_quarantined:{outcome.reason.value}"
-                else:
-                    seen.add(outcome["report_id"])
-                    if outcome["language"] not in LABELLED_LANGUAGES:
-                        language_key = f"report_unlabelled:{outcome['language']}"
-                        batch.counts[language_key] = batch.counts.get(language_key, 0) + 1
-                    writers["reports"].add(outcome, batch_id)
-                    batch.keys["reports"].append((outcome["report_id"], source.source_key))
-                    key = "reports"
-                batch.counts[key] = batch.counts.get(key, 0) + 1
-    except OSError as exc:
-        # A read that fails half way must not keep half a file: drop what was staged, retry next run.
-        for writer in writers.values():
-            writer.discard()
-        writers["quarantine"] = StagedTableWriter(store, batch_id, "quarantine")
+    reader = _ReportBatch(store, batch_id, deid, erased, known_forms, streaming=len(sources) == 1)
+    for source in sources:
+        reader.read(source, (records_read_before or {}).get(source.source_key, 0))
+    reader.batch.input_bytes = sum(source.size for source in sources)
+    return _finish(reader.batch, reader.writers, deid, reader.forms)
+
+
+class _ReportBatch:
+    """The state of one report batch while its files are read (see ingest_report_files)."""
+
+    def __init__(
+        self,
+        store: DatasetStore,
+        batch_id: str,
+        deid: Deidentifier,
+        erased: frozenset[str],
+        known_forms: dict[str, str] | None,
+        streaming: bool,
+    ) -> None:
+        self.store, self.batch_id, self.deid, self.erased, self.streaming = store, batch_id, deid, erased, streaming
+        self.writers = {t: StagedTableWriter(store, batch_id, t) for t in ("reports", "quarantine")}
+        self.batch = StagedBatch(batch_id, keys={"reports": []})
+        self.forms: dict[str, PhiKind] = {}
+        self.index = IdentifierIndex(deid.pseudonymizer.key, known_forms) if known_forms else None
+        self.seen: dict[str, str] = {}  # report_id -> source key of its first copy in this batch
+
+    def read(self, source: SourceFile, records_read_before: int) -> None:
+        held: list[tuple[str, dict[str, Any]]] = []  # rows of this file, until it is read whole
+        counts: dict[str, int] = {}
+        keys: list[tuple[str, str]] = []
+        added: list[str] = []
+        last_position = 0
+
+        def emit(table: str, row: dict[str, Any]) -> None:
+            if self.streaming:
+                self.writers[table].add(row, self.batch_id)
+            else:
+                held.append((table, row))
+
+        try:
+            with fsspec.open(source.url, "rb") as stream:
+                for item in read_reports(source.url, stream):
+                    last_position = max(last_position, item.position)
+                    if isinstance(item, BadReport) and 0 < item.position <= records_read_before:
+                        counts["report_bad_unchanged"] = counts.get("report_bad_unchanged", 0) + 1
+                        continue
+                    self.forms.update(identifier_forms(report_identifiers(item)))
+                    outcome = self._outcome(item, source.source_key)
+                    if isinstance(outcome, Quarantined):
+                        emit("quarantine", outcome.row())
+                        key = f"report_quarantined:{outcome.reason.value}"
+                    else:
+                        self.seen[outcome["report_id"]] = source.source_key
+                        added.append(outcome["report_id"])
+                        if outcome["language"] not in LABELLED_LANGUAGES:
+                            language_key = f"report_unlabelled:{outcome['language']}"
+                            counts[language_key] = counts.get(language_key, 0) + 1
+                        emit("reports", outcome)
+                        keys.append((outcome["report_id"], source.source_key))
+                        key = "reports"
+                    counts[key] = counts.get(key, 0) + 1
+        except OSError as exc:
+            self._unreadable(source, exc, added)
+            return
+        for table, row in held:
+            self.writers[table].add(row, self.batch_id)
+        for key, count in counts.items():
+            self.batch.counts[key] = self.batch.counts.get(key, 0) + count
+        self.batch.keys["reports"] += keys
+        self.batch.ledger.append(_ledger_row(source, "report", f"reports:{counts.get('reports', 0)}"))
+        self.batch.ledger[-1]["records"] = last_position
+
+    def _outcome(self, item: ReportRecord | BadReport, source_key: str) -> dict[str, Any] | Quarantined:
+        outcome = _report_outcome(item, source_key, self.deid, self.seen, self.index)
+        if not isinstance(outcome, Quarantined) and _erased(outcome, self.erased):
+            return Quarantined(
+                source_key, Stage.PRIVACY, Reason.ERASED_PATIENT, "patient erased on request", item.position
+            )
+        return outcome
+
+    def _unreadable(self, source: SourceFile, exc: OSError, added: list[str]) -> None:
+        """A read that fails half way must not keep half a file: drop its rows, retry it next run."""
+        for report_id in added:
+            self.seen.pop(report_id, None)
+        if self.streaming:  # its rows went straight to the staged files: the file is the whole batch
+            for writer in self.writers.values():
+                writer.discard()
+            self.writers["quarantine"] = StagedTableWriter(self.store, self.batch_id, "quarantine")
         row = Quarantined(source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})")
-        writers["quarantine"].add(row.row(), batch_id)
-        batch.keys["reports"] = []
-        batch.counts = {"report_quarantined:unreadable": 1}
-        batch.ledger.append(_ledger_row(source, "report", "quarantined:unreadable"))
-    else:
-        batch.ledger.append(_ledger_row(source, "report", f"reports:{batch.counts.get('reports', 0)}"))
-        batch.ledger[-1]["records"] = last_position
-    batch.input_bytes = source.size
-    return _finish(batch, writers, deid, forms)
+        self.writers["quarantine"].add(row.row(), self.batch_id)
+        self.batch.counts["report_quarantined:unreadable"] = (
+            self.batch.counts.get("report_quarantined:unreadable", 0) + 1
+        )
+        self.batch.ledger.append(_ledger_row(source, "report", "quarantined:unreadable"))
 
 
 def _finish(
@@ -218,7 +266,7 @@ def _report_outcome(
     item: ReportRecord | BadReport,
     source_key: str,
     deid: Deidentifier,
-    seen: set[str],
+    seen: dict[str, str],
     index: IdentifierIndex | None = None,
 ) -> dict[str, Any] | Quarantined:
     try:
@@ -228,7 +276,7 @@ def _report_outcome(
             source_key, Stage.REPORT, Reason.PARSE_ERROR, f"unprocessable ({type(exc).__name__})", item.position
         )
     if not isinstance(outcome, Quarantined) and outcome["report_id"] in seen:
-        return Quarantined(
-            source_key, Stage.DEDUP, Reason.DUPLICATE, "same report as an earlier line of this file", item.position
-        )
+        first = seen[outcome["report_id"]]
+        where = "an earlier line of this file" if first == source_key else "a file read earlier in this batch"
+        return Quarantined(source_key, Stage.DEDUP, Reason.DUPLICATE, f"same report as {where}", item.position)
     return outcome

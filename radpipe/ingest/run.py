@@ -24,7 +24,7 @@ from radpipe.deid.erasure import read_erased_keys
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.engine import Engine, TaskFailure
 from radpipe.errors import SourceError
-from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_file
+from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_files
 from radpipe.ingest.identifier_repair import repair_identifiers
 from radpipe.ingest.ledger import Ledger, pending
 from radpipe.ingest.publish import key_map, publish, publish_unlisted
@@ -49,6 +49,26 @@ def _chunks(files: list[SourceFile], workers: int, profile: Profile) -> Iterator
     size = max(1, min(largest, math.ceil(len(files) / (workers * MIN_BATCHES_PER_WORKER))))
     for start in range(0, len(files), size):
         yield files[start : start + size]
+
+
+# Report files share a task (and a data file) up to these sizes; a larger file is a task of its own and streams.
+REPORT_BATCH_BYTES = 64 * 1024**2
+REPORT_BATCH_FILES = 2000
+
+
+def _report_chunks(files: list[SourceFile], workers: int) -> Iterator[list[SourceFile]]:
+    """Consecutive report files grouped by bytes and count, with enough groups to keep every worker busy."""
+    per_batch = max(1, min(REPORT_BATCH_FILES, math.ceil(len(files) / (workers * MIN_BATCHES_PER_WORKER))))
+    group: list[SourceFile] = []
+    group_bytes = 0
+    for source in files:
+        if group and (len(group) >= per_batch or group_bytes + source.size > REPORT_BATCH_BYTES):
+            yield group
+            group, group_bytes = [], 0
+        group.append(source)
+        group_bytes += source.size
+    if group:
+        yield group
 
 
 def check_sources(dicom_source: str | None, report_source: str | None, dataset_uri: str | None = None) -> None:
@@ -155,6 +175,7 @@ def _ingest_locked(
         f for f in report_files if not f.url.lower().endswith(REPORT_SUFFIXES)
     ]
     summary.files_in = len(dicom_files) + len(unlisted)
+    summary.report_files_in = len(report_files)
     instances = store.read_table("instances", ["sop_instance_uid", "source_key"])
     reports = store.read_table("reports", ["report_id", "source_key"])
     known = {
@@ -175,10 +196,10 @@ def _ingest_locked(
         # Reports after the images: the scrubber then knows every name and ID the headers gave (keyed hashes).
         known_forms = engine.share(state.identifiers.load())
         report_tasks: list[tuple[object, ...]] = []
-        for n, source in enumerate(report_files):
-            read_before = ledger.records.get(source.source_key, 0)
-            report_args = (store.uri, f"{run_id}-r{n:05d}", source, deid, read_before, erased, known_forms)
-            report_tasks.append((ingest_report_file, report_args, 1))
+        for n, group in enumerate(_report_chunks(report_files, engine.workers)):
+            read_before = {f.source_key: ledger.records[f.source_key] for f in group if f.source_key in ledger.records}
+            report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms)
+            report_tasks.append((ingest_report_files, report_args, len(group)))
         _run_all(engine, report_tasks, store, known, summary, state, progress)
     volumes = assemble_volumes(store, volume_profiles)
     summary.volumes_assembled = volumes.assembled
@@ -205,7 +226,7 @@ def _run_all(
         work = []
         for fn, args, size, error in crashed:
             files = args[2]
-            if fn is ingest_dicom_batch and isinstance(files, list) and len(files) > 1:
+            if isinstance(files, list) and len(files) > 1:  # a batch of files: split until the culprit stands alone
                 half = len(files) // 2
                 for suffix, chunk in (("a", files[:half]), ("b", files[half:])):
                     work.append((fn, (args[0], f"{args[1]}{suffix}", chunk, *args[3:]), len(chunk)))

@@ -20,7 +20,8 @@ class IngestSummary:
     # Reports in a language no labeller rules exist for (und: too short or mixed to tell): stored, labels null.
     reports_unlabelled_language: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)  # DICOM files by reason
-    report_files: int = 0
+    report_files: int = 0  # report files seen in the source
+    report_files_in: int = 0  # new or changed since the ledger: read this run
     reports_added: int = 0
     reports_unchanged: int = 0  # re-read from a report file that changed; already in reports/
     reports_quarantined: Counter[str] = field(default_factory=Counter)

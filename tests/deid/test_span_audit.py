@@ -67,3 +67,12 @@ def test_a_name_is_found_with_or_without_its_accents() -> None:
         assert spans and all(kind == "person name" for _, _, kind in spans), text
         covered = "".join(text[start:end] for start, end, _ in spans).lower()
         assert "garc" in covered and "pez" in covered, (text, spans)
+
+
+def test_an_id_written_apart_is_found_but_a_short_code_is_not_an_accession() -> None:
+    """Open-i writes "pa/lat cxr,786.2" (an ICD-9 code); its accession numbers are CXR1..CXR3999."""
+    from radpipe.deid.span_audit import header_index
+
+    assert header_index({"accession_number": "NM2023-5510"}).spans("Bone scan (accession NM 2023/5510).")
+    assert header_index({"patient_id": "K2290417"}).spans("Film library request: pt id K 229 0417.")
+    assert header_index({"accession_number": "CXR786"}).spans("INDICATION: pa/lat cxr,786.2 XXXX") == []

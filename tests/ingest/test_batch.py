@@ -192,3 +192,32 @@ def test_a_file_that_crashes_its_worker_is_isolated_and_the_rest_ingested(
     (row,) = pq.read_table(tmp_path / "ds" / "quarantine").to_pylist()
     assert row["source_key"] == deid.pseudonymizer.source_key("file://" + victim)
     assert "crashed the worker" in row["detail"]
+
+
+def test_many_small_report_files_share_batches_and_one_unreadable_file_loses_only_itself(
+    tmp_path: Path, deid: Deidentifier
+) -> None:
+    """One report per file (Open-i's layout) was one task and one Parquet file per report."""
+    from radpipe.ingest.batch import ingest_report_files
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    lines = [f'{{"accession_number": "A{n}", "text": "FINDINGS: Finding number {n}."}}\n' for n in range(60)]
+    for n, line in enumerate(lines):
+        (folder / f"r{n:03d}.jsonl").write_text(line)
+    (folder / "copy.jsonl").write_text(lines[0])  # the same report as r000, in another file
+    summary = _ingest_reports(folder, tmp_path / "ds", deid)
+    assert summary.report_files_in == 61 and summary.reports_added == 60
+    assert summary.reports_quarantined["duplicate"] == 1
+    report_files = list((tmp_path / "ds" / "reports").glob("*.parquet"))
+    assert len(report_files) <= 8  # SerialEngine: one worker, 8 batches at most (MIN_BATCHES_PER_WORKER)
+    assert pq.read_table(tmp_path / "ds" / "_ledger").num_rows == 61  # still one ledger row per file
+    assert _ingest_reports(folder, tmp_path / "ds", deid).report_files_in == 0  # a rerun reads nothing
+
+    good = SourceFile(url=f"file://{folder}/r001.jsonl", source_key="k-good", size=80, mtime="0")
+    gone = SourceFile(url=f"file://{folder}/gone.jsonl", source_key="k-gone", size=80, mtime="0")
+    later = SourceFile(url=f"file://{folder}/r002.jsonl", source_key="k-later", size=80, mtime="0")
+    batch = ingest_report_files(str(tmp_path / "ds2"), "b1", [good, gone, later], deid)
+    assert (batch.counts["reports"], batch.counts["report_quarantined:unreadable"]) == (2, 1)
+    assert [row["outcome"] for row in batch.ledger] == ["reports:1", "quarantined:unreadable", "reports:1"]
+    assert pq.read_table(batch.files["reports"]).num_rows == 2

@@ -125,3 +125,24 @@ def test_a_diffusion_enhanced_mr_is_assembled_from_one_b_value(tmp_path: Path, d
     assert stacks == {"1/DiffusionBValue=1", "1/DiffusionBValue=2"}
     assert volume["issues"] == [] and volume["n_slices"] == 112
     assert (volume["stacks"], volume["time_points"]) == (2, 1)
+
+
+def test_open_i_report_files_ingest_in_shared_batches_with_nothing_withheld(tmp_path: Path) -> None:
+    """Open-i: 3,955 one-report XML files (real English reports, identifiers already XXXX) through the CLI's
+    path. They were one task and one Parquet file each; a code such as "cxr,786.2" was once taken for the
+    accession number CXR786 of another report and withheld."""
+    import tarfile
+
+    from tests.corpora import openi_reports
+
+    source = tmp_path / "openi"
+    with tarfile.open(openi_reports()) as archive:
+        archive.extractall(source, filter="data")
+    files = sum(1 for p in source.rglob("*.xml"))
+    dataset = str(tmp_path / "dataset")
+    summary = ingest_sources(None, str(source), dataset, "cxr-224")
+    assert files == 3955 and summary.report_files_in == files
+    assert summary.reports_added == 3927 and summary.reports_quarantined["missing_text"] == 28
+    assert not summary.withheld  # the gate withheld nothing: no identifier reached a table
+    assert len(list((tmp_path / "dataset" / "reports").glob("*.parquet"))) <= 32  # a few shared batches
+    assert ingest_sources(None, str(source), dataset, "cxr-224").report_files_in == 0  # nothing to read again
