@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, RadpipeError
 
 LOCK_FILE = "_lock"
+log = logging.getLogger("radpipe")
 META_FILE = "_meta.json"
 
 
@@ -103,30 +106,55 @@ def _create_exclusive(store: DatasetStore, path: str, content: bytes) -> None:
 
 
 @contextmanager
-def dataset_lock(store: DatasetStore, run_id: str) -> Iterator[None]:
-    """Hold the dataset's write lock for a run; a dead holder's lock (same host) is taken over."""
+def dataset_lock(store: DatasetStore, run_id: str, wait: float | None = None) -> Iterator[None]:
+    """Hold the dataset's write lock for a run; a dead holder's lock (same host) is taken over.
+
+    A run that finds the lock held waits up to `wait` seconds (default RADPIPE_LOCK_WAIT) for the holder to
+    finish, then fails with DatasetBusy: two ingests started together into one dataset both commit, one
+    after the other.
+    """
+    if wait is None:
+        from radpipe.settings import get_settings
+
+        wait = get_settings().radpipe_lock_wait
     lock_path = store.path(LOCK_FILE)
     me = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
     store.fs.makedirs(store.root, exist_ok=True)
-    for _ in range(2):
-        try:
-            _create_exclusive(store, lock_path, json.dumps(me).encode())
-            break
-        except FileExistsError:
-            with store.fs.open(lock_path, "rb") as fh:
-                try:
-                    holder = json.loads(fh.read() or b"{}")
-                except ValueError:
-                    holder = {}
-            if _holder_alive(holder):
-                raise DatasetBusy(
-                    f"{store.uri} is being written by another run (pid {holder.get('pid')} on "
-                    f"{holder.get('host')}); wait for it, or remove {lock_path} if that run is gone"
-                ) from None
-            store.fs.rm(lock_path)
-    else:
-        raise DatasetBusy(f"could not take the lock {lock_path}")
+    deadline, delay, announced = time.monotonic() + wait, 0.2, False
+    while (holder := _try_lock(store, lock_path, me)) is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DatasetBusy(
+                f"{store.uri} is being written by another run (pid {holder.get('pid')} on {holder.get('host')}); "
+                f"wait for it (RADPIPE_LOCK_WAIT), or remove {lock_path} if that run is gone"
+            )
+        if not announced:
+            log.warning("the dataset is being written by another run: waiting up to %.0f s for it", wait)
+            announced = True
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 5.0)
     try:
         yield
     finally:
         store.fs.rm(lock_path)
+
+
+def _try_lock(store: DatasetStore, lock_path: str, me: dict[str, object]) -> dict[str, object] | None:
+    """Take the lock (None), or say who holds it; a dead holder's lock is removed and taken."""
+    for _ in range(2):
+        try:
+            _create_exclusive(store, lock_path, json.dumps(me).encode())
+            return None
+        except FileExistsError:
+            pass
+        try:
+            with store.fs.open(lock_path, "rb") as fh:
+                holder = json.loads(fh.read() or b"{}")
+        except FileNotFoundError:
+            continue  # released between the two calls: try again
+        except ValueError:
+            holder = {}  # being written this instant, or torn: alive until proved otherwise
+        if _holder_alive(holder):
+            return dict(holder)
+        store.fs.rm(lock_path)
+    return {}

@@ -1,5 +1,6 @@
 import json
 import os
+import time
 
 import pytest
 
@@ -8,13 +9,40 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError
 
 
-def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path) -> None:
+def test_a_second_writer_is_refused_once_its_wait_runs_out(tmp_path) -> None:
     store = DatasetStore(str(tmp_path))
     with dataset_lock(store, "run-1"):
         with pytest.raises(DatasetBusy, match="being written by another run"):
-            with dataset_lock(store, "run-2"):
+            with dataset_lock(store, "run-2", wait=0):
                 pass
+        started = time.monotonic()
+        with pytest.raises(DatasetBusy, match="RADPIPE_LOCK_WAIT"):
+            with dataset_lock(store, "run-2", wait=0.5):
+                pass
+        assert time.monotonic() - started >= 0.5  # it waited before giving up
     assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_waiting_writer_takes_the_lock_when_the_first_lets_go(tmp_path) -> None:
+    import threading
+
+    store = DatasetStore(str(tmp_path))
+    order: list[str] = []
+    first_holds = threading.Event()
+
+    def first() -> None:
+        with dataset_lock(store, "run-1"):
+            first_holds.set()
+            time.sleep(0.6)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_holds.wait()
+    with dataset_lock(store, "run-2", wait=30):
+        order.append("second in")
+    thread.join()
+    assert order == ["first done", "second in"]
 
 
 def test_a_dead_runs_lock_is_taken_over(tmp_path) -> None:

@@ -72,3 +72,24 @@ def test_kill_9_then_rerun_completes_without_duplicates(tmp_path: Path, kill_aft
     assert not (dataset / "_staging").exists() or not any((dataset / "_staging").iterdir())
     quarantine = pq.read_table(dataset / "quarantine") if (dataset / "quarantine").exists() else None
     assert quarantine is None or quarantine.num_rows == 0
+
+
+def test_two_ingests_of_different_sources_into_one_dataset_at_once_both_commit(tmp_path: Path) -> None:
+    """Two processes started together: the second waits for the lock (RADPIPE_LOCK_WAIT), then commits too."""
+    first, second, dataset = tmp_path / "first", tmp_path / "second", tmp_path / "dataset"
+    write_archive(first, studies=12, seed=31)
+    write_archive(second, studies=12, seed=32)
+    files = {src: sum(1 for p in (src / "dicom").rglob("*") if p.is_file()) for src in (first, second)}
+    runs = [
+        subprocess.Popen(
+            _ingest_cmd(src, dataset), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for src in (first, second)
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err[-1500:] for _, err in outputs]
+    instances = pq.read_table(dataset / "instances").column("sop_instance_uid").to_pylist()
+    ledger = pq.read_table(dataset / "_ledger").column("source_key").to_pylist()
+    assert len(instances) == len(set(instances)) == sum(files.values())  # nothing lost, nothing doubled
+    assert len(ledger) == len(set(ledger))
+    assert any("waiting up to" in err for _, err in outputs)  # one of them did wait for the other

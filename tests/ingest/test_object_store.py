@@ -98,7 +98,7 @@ def test_the_dataset_lock_holds_on_s3(s3_env: str) -> None:
     store = DatasetStore(s3_env + "locked")
     with dataset_lock(store, "first"):
         with pytest.raises(DatasetBusy, match="being written by another run"):
-            with dataset_lock(store, "second"):
+            with dataset_lock(store, "second", wait=0):
                 pass
     with dataset_lock(store, "third"):  # released: the next run takes it
         pass
