@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def source_identifiers(kind: str, source: SourceFile) -> dict[str, PhiKind]:
     """The identifier forms ingest collects from one file (radpipe/ingest/batch.py), read again."""
-    if kind == "report":
+    if kind in ("report", "report_part"):  # a part: the whole file's identifiers, a superset
         forms: dict[str, PhiKind] = {}
         with fsspec.open(source.url, "rb") as stream:
             for item in read_reports(source.url, stream):

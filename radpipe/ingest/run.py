@@ -29,6 +29,7 @@ from radpipe.ingest.identifier_repair import repair_identifiers
 from radpipe.ingest.ledger import Ledger, pending
 from radpipe.ingest.publish import key_map, publish, publish_unlisted
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
+from radpipe.ingest.report_parts import split_report_file
 from radpipe.ingest.sources import SourceFile, check_source
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.ingest.summary import IngestSummary
@@ -62,6 +63,12 @@ def _report_chunks(files: list[SourceFile], workers: int) -> Iterator[list[Sourc
     group: list[SourceFile] = []
     group_bytes = 0
     for source in files:
+        if source.part is not None:  # a part of a large file is a batch of its own
+            if group:
+                yield group
+                group, group_bytes = [], 0
+            yield [source]
+            continue
         if group and (len(group) >= per_batch or group_bytes + source.size > REPORT_BATCH_BYTES):
             yield group
             group, group_bytes = [], 0
@@ -196,10 +203,13 @@ def _ingest_locked(
         # Reports after the images: the scrubber then knows every name and ID the headers gave (keyed hashes).
         known_forms = engine.share(state.identifiers.load())
         report_tasks: list[tuple[object, ...]] = []
-        for n, group in enumerate(_report_chunks(report_files, engine.workers)):
+        # A large JSONL is read by several workers at once, one line-aligned byte range each.
+        report_parts = [part for source in report_files for part in split_report_file(source, engine.workers)]
+        for n, group in enumerate(_report_chunks(report_parts, engine.workers)):
             read_before = {f.source_key: ledger.records[f.source_key] for f in group if f.source_key in ledger.records}
             report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms)
-            report_tasks.append((ingest_report_files, report_args, len(group)))
+            files_done = sum(1 for f in group if f.part is None or f.part.final)  # for the progress bar
+            report_tasks.append((ingest_report_files, report_args, files_done))
         _run_all(engine, report_tasks, store, known, summary, state, progress)
     volumes = assemble_volumes(store, volume_profiles)
     summary.volumes_assembled = volumes.assembled

@@ -15,6 +15,17 @@ from radpipe.errors import SourceError
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """A byte range of a line-oriented file, from a line start to a line start (radpipe/ingest/report_parts.py)."""
+
+    start: int
+    end: int
+    first_line: int  # the number of its first line in the whole file (1 for the first part)
+    final: bool  # the last part: its batch records the file in the ledger
+    encoding: str
+
+
+@dataclass(frozen=True)
 class SourceFile:
     """A file to ingest: where it is (never shown), its keyed name, and its change marker."""
 
@@ -22,6 +33,7 @@ class SourceFile:
     source_key: str
     size: int
     mtime: str
+    part: FilePart | None = None  # a range of a large report file read by its own task; None: the whole file
 
     def read(self) -> bytes:
         with fsspec.open(self.url, "rb") as fh:

@@ -84,8 +84,13 @@ def record_from_mapping(row: dict[str, Any], position: int) -> ReportRecord | Ba
     )
 
 
-def read_jsonl(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
-    for number, line in enumerate(lines, start=1):
+def read_jsonl_part(data: bytes, encoding: str, first_line: int) -> Iterator[ReportRecord | BadReport]:
+    """Records of a byte range of a JSONL file that starts at a line start (line numbers as in the whole file)."""
+    yield from read_jsonl(io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace"), first_line)
+
+
+def read_jsonl(lines: io.TextIOBase, first_line: int = 1) -> Iterator[ReportRecord | BadReport]:
+    for number, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
         try:

@@ -1,0 +1,70 @@
+"""A large JSONL report file is read by several tasks, one line-aligned byte range each."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from radpipe.deid import Deidentifier
+from radpipe.engine import SerialEngine
+from radpipe.ingest import report_parts
+from radpipe.ingest.report_parts import line_ranges
+from radpipe.ingest.run import ingest
+from radpipe.preprocess import get_profile
+from radpipe.settings import get_settings
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ranges_cut_after_newlines_cover_the_file_and_number_its_lines(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = [("x" * rng.randint(0, 300)) + "\n" for _ in range(rng.randint(1, 400))]
+    if rng.random() < 0.5:
+        lines[-1] = lines[-1].rstrip("\n")  # no newline at the very end
+    data = "".join(lines).encode()
+    step = rng.randint(1, 5000)
+    ranges = line_ranges(io.BytesIO(data), len(data), step)
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    for (_, end, _), (start, _, _) in zip(ranges, ranges[1:], strict=False):
+        assert end == start and data[start - 1 : start] == b"\n"  # contiguous, each part starts a line
+    for start, _, first_line in ranges:
+        assert first_line == data[:start].count(b"\n") + 1
+
+
+def test_a_large_jsonl_ingests_in_parts_with_whole_file_line_numbers(
+    tmp_path: Path, deid: Deidentifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_parts, "SPLIT_ABOVE_BYTES", 4096)
+    monkeypatch.setattr(report_parts, "MIN_PART_BYTES", 2048)
+    source = tmp_path / "reports"
+    source.mkdir()
+    rows = [json.dumps({"accession_number": f"A{n}", "text": f"FINDINGS: Nodule number {n}."}) for n in range(300)]
+    rows[250] = "{not json"  # line 251 of the file: its quarantine record must say so
+    (source / "big.jsonl").write_text("\n".join(rows) + "\n")
+
+    def run():
+        return ingest(
+            None,
+            str(source),
+            str(tmp_path / "ds"),
+            deid,
+            get_profile("cxr-224"),
+            SerialEngine(),
+            home=get_settings().home,
+        )
+
+    summary = run()
+    assert summary.reports_added == 299 and summary.reports_quarantined["parse_error"] == 1
+    assert len(list((tmp_path / "ds" / "reports").glob("*.parquet"))) > 2  # read in several parts
+    ledger = pq.read_table(tmp_path / "ds" / "_ledger").to_pylist()
+    (whole,) = [row for row in ledger if row["kind"] == "report"]  # one row marks the file read: the last part's
+    assert whole["records"] == 300 and len(ledger) > 2  # the others record their batches as parts
+    assert sum(int(row["outcome"].split(":")[1]) for row in ledger) == 299
+    (bad,) = pq.read_table(tmp_path / "ds" / "quarantine").to_pylist()
+    assert bad["position"] == 251 and "line 251" in bad["detail"]
+    again = run()
+    assert again.report_files_in == 0 and again.reports_added == 0
