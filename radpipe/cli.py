@@ -96,7 +96,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with LazyProgress("ingest") as progress:
         volume_profiles = {"CT": args.ct_profile, "MR": args.mr_profile}
         summary = ingest_sources(
-            args.dicom, args.reports, args.out, args.profile, progress.update, volume_profiles=volume_profiles
+            args.dicom,
+            args.reports,
+            args.out,
+            args.profile,
+            progress.update,
+            volume_profiles=volume_profiles,
+            dicom_manifest=args.manifest,
         )
     print_ingest_summary(summary, out)
     return 0
@@ -360,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
     ingest.add_argument("--ct-profile", default="ct-small", help="volume profile for CT series (ct-small, ct-merlin)")
     ingest.add_argument("--mr-profile", default="mr-small", help="volume profile for MR series")
+    ingest.add_argument(
+        "--manifest",
+        metavar="FILE|URL",
+        help="the DICOM objects to consider (a newline list of paths or URLs under --dicom, or an S3 Inventory "
+        "CSV, .gz allowed) instead of listing the --dicom source",
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     validate = sub.add_parser("validate", help="run the expectation suites; exit 0 only if all pass")

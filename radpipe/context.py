@@ -62,6 +62,7 @@ def ingest_sources(
     on_progress: ProgressCallback | None = None,
     gate: bool = True,
     volume_profiles: dict[str, str] | None = None,
+    dicom_manifest: str | None = None,
 ) -> IngestSummary:
     """Ingest with the configured key and Dask engine, then (by default) the PHI gate."""
     settings = get_settings()
@@ -69,6 +70,8 @@ def ingest_sources(
     for name in (volume_profiles or {}).values():
         get_volume_profile(name)  # an unknown name fails now, not after the whole archive is read
     check_sources(dicom, reports, dataset)  # before a cluster starts: a typo should cost a second, not ten
+    if dicom_manifest and not dicom:
+        raise SourceError("a manifest lists DICOM objects under a source: give the --dicom source too")
     deid = deidentifier(settings)
     with engine(settings) as dask:
         summary = ingest(
@@ -82,6 +85,7 @@ def ingest_sources(
             home=settings.home,
             log_quarantined_paths=settings.radpipe_log_quarantined_paths,
             volume_profiles=volume_profiles,
+            dicom_manifest=dicom_manifest,
         )
     if gate:
         summary.withheld = phi_gate(dataset, summary.instances_added + summary.reports_added, volume_profiles).by_reason

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.deid.withhold import withheld_sources
+from radpipe.ingest.manifest import walk_manifest
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.sources import SourceFile, WalkError, walk
 from radpipe.ingest.summary import IngestSummary
@@ -52,16 +53,18 @@ def pending(
     summary: IngestSummary,
     wanted: set[str],
     found: dict[str, SourceFile],
+    manifest: str | None = None,
 ) -> tuple[list[SourceFile], list[Quarantined]]:
-    """Files under `source` the ledger does not hold yet, and folders that could not be listed.
+    """Files under `source` (or those a `manifest` lists) the ledger does not hold yet, and what could not be
+    listed.
 
     Files whose source key is in `wanted` are also put in `found`, pending or not.
     """
     pending, unlisted = [], []
-    for entry in walk(source):
+    for entry in walk(source) if manifest is None else walk_manifest(manifest, source):
         if isinstance(entry, WalkError):
             key = deid.pseudonymizer.source_key(entry.url)
-            unlisted.append(Quarantined(key, Stage.READ, Reason.UNREADABLE, f"folder not listable ({entry.error})"))
+            unlisted.append(Quarantined(key, Stage.READ, Reason.UNREADABLE, entry.detail))
             continue
         url, size, mtime = entry
         key = deid.pseudonymizer.source_key(url)

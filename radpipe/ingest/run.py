@@ -116,8 +116,12 @@ def ingest(
     home: Path,
     log_quarantined_paths: bool = False,
     volume_profiles: dict[str, str] | None = None,
+    dicom_manifest: str | None = None,
 ) -> IngestSummary:
     """Ingest new files from the sources into the dataset; safe to rerun and to interrupt.
+
+    `dicom_manifest` (a newline list of paths or URLs, or an S3 Inventory CSV) names the DICOM objects to
+    consider instead of listing the DICOM source (radpipe/ingest/manifest.py).
 
     The source identifiers of each batch are kept under `home` (RADPIPE_HOME) as keyed hashes for the
     PHI gate, before the batch commits; entries a lost or old store lacks are rebuilt from the sources.
@@ -125,6 +129,8 @@ def ingest(
     (mode 0600). `volume_profiles` maps CT/MR to a volume profile
     (default radpipe.ingest.volumes.DEFAULT_VOLUME_PROFILES).
     """
+    if dicom_manifest and not dicom_source:
+        raise SourceError("a manifest lists DICOM objects under a source: give the --dicom source too")
     check_sources(dicom_source, report_source, dataset_uri)
     started = time.perf_counter()
     store = DatasetStore(dataset_uri)
@@ -135,7 +141,17 @@ def ingest(
         operator_log = _operator_log(home, dataset_id) if log_quarantined_paths else None
         state = _RunState(IdentifierStore(home, dataset_id), operator_log)
         summary = _ingest_locked(
-            dicom_source, report_source, store, deid, profile, engine, run_id, on_progress, state, volume_profiles
+            dicom_source,
+            report_source,
+            store,
+            deid,
+            profile,
+            engine,
+            run_id,
+            on_progress,
+            state,
+            volume_profiles,
+            dicom_manifest,
         )
         summary.dataset_id = dataset_id
         state.identifiers.merge_batches(state.committed, run_id)
@@ -159,6 +175,7 @@ def _ingest_locked(
     on_progress: ProgressCallback | None,
     state: _RunState,
     volume_profiles: dict[str, str] | None = None,
+    dicom_manifest: str | None = None,
 ) -> IngestSummary:
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
@@ -168,7 +185,9 @@ def _ingest_locked(
     wanted = {key for batch in uncovered for _, key in ledger.batches[batch]}
     found: dict[str, SourceFile] = {}
     dicom_files, unlisted = (
-        pending(dicom_source, "dicom", deid, ledger, summary, wanted, found) if dicom_source else ([], [])
+        pending(dicom_source, "dicom", deid, ledger, summary, wanted, found, dicom_manifest)
+        if dicom_source
+        else ([], [])
     )
     report_files, unlisted_reports = (
         pending(report_source, "report", deid, ledger, summary, wanted, found) if report_source else ([], [])

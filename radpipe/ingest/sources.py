@@ -63,6 +63,11 @@ class WalkError:
 
     url: str
     error: str
+    file: bool = False  # a listed file that could not be found or read, not a folder
+
+    @property
+    def detail(self) -> str:
+        return f"{'file' if self.file else 'folder'} not listable ({self.error})"
 
 
 def _walk_local(root: str) -> Iterator[tuple[str, int, str] | WalkError]:
