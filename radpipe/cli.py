@@ -322,6 +322,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from radpipe.bench_volume import run_volume_memory_bench
 
         run_volume_memory_bench(Path(args.out), console=out)
+    if args.suite in ("all", "scale"):
+        from radpipe.bench_scale import SIZES, run_scale_bench
+
+        run_scale_bench(Path(args.out), console=out, sizes=tuple(args.scale_sizes or SIZES))
     if args.suite in ("all", "deid"):
         from radpipe.bench_deid import run_deid_bench
 
@@ -465,7 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
         "full data vs a SemDeDup-pruned third vs a random third",
     )
     bench.add_argument("--out", default="bench-out")
-    bench.add_argument("--suite", choices=["all", "ingest", "train", "prune", "volume-memory", "deid"], default="all")
+    bench.add_argument(
+        "--suite", choices=["all", "ingest", "train", "prune", "volume-memory", "deid", "scale"], default="all"
+    )
+    bench.add_argument(
+        "--scale-sizes", type=int, nargs="+", metavar="FILES", help="dataset sizes of the scale suite (10000 100000)"
+    )
     bench.add_argument("--prune-studies", type=int, default=1000, help="corpus size of the data-efficiency suite")
     bench.add_argument("--train-repeat", type=int, default=2, help="rounds of the training benchmark")
     bench.add_argument("--studies", type=int, default=2400, help="corpus size (cached under --out)")
