@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import posixpath
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from radpipe.dataset.schema import STUDIES
 from radpipe.dataset.store import DatasetStore
@@ -18,8 +23,44 @@ class LinkStats:
     reports_orphaned: int  # kept in reports/, waiting for their images
 
 
+# studies/ records what it was derived from (its inputs' files) and its link counts: an ingest that changed none
+# of them (a rerun that finds nothing new) keeps it instead of reading every instance and report again.
+_INPUTS_KEY, _LINKS_KEY = b"radpipe.inputs", b"radpipe.links"
+_INPUT_TABLES = ("instances", "images", "volumes", "reports")
+
+
+def _inputs_digest(store: DatasetStore) -> str:
+    digest = hashlib.sha256()
+    for table in _INPUT_TABLES:
+        for file in store.table_files(table):  # name, size and change marker: a rewrite in place shows too
+            info = store.fs.info(file)
+            marker = next((info[k] for k in ("mtime", "LastModified", "ETag", "etag") if info.get(k)), "")
+            digest.update(f"{table}/{posixpath.basename(file)}:{info.get('size')}:{marker}\n".encode())
+    return digest.hexdigest()
+
+
+def _kept_links(store: DatasetStore, inputs: str) -> LinkStats | None:
+    """The link counts of the current studies/, when it was derived from exactly these inputs."""
+    files = store.table_files("studies")
+    if len(files) != 1:
+        return None
+    with store.fs.open(files[0], "rb") as fh:
+        metadata = pq.read_schema(fh).metadata or {}
+    if metadata.get(_INPUTS_KEY, b"").decode() != inputs or _LINKS_KEY not in metadata:
+        return None
+    return LinkStats(**json.loads(metadata[_LINKS_KEY]))
+
+
 def rebuild_studies(store: DatasetStore) -> LinkStats:
-    """Derive studies/ (one row per study with images) and link reports by study UID or accession."""
+    """Derive studies/ (one row per study with images) and link reports by study UID or accession.
+
+    Skipped, with the recorded counts, when instances, images, volumes and reports are the files studies/ was
+    derived from (curate rewrites studies/ without the record, so the next ingest derives it again).
+    """
+    inputs = _inputs_digest(store)
+    kept = _kept_links(store, inputs)
+    if kept is not None:
+        return kept
     instances = store.read_table(
         "instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]
     ).to_pylist()
@@ -67,5 +108,7 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         studies[uid]["has_report"] = True
         studies[uid]["report_id"] = studies[uid]["report_id"] or report["report_id"]
     table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
-    store.write_whole_table("studies", table)
-    return LinkStats(len(studies), len(reports), linked, len(reports) - linked)
+    links = LinkStats(len(studies), len(reports), linked, len(reports) - linked)
+    record = {_INPUTS_KEY: inputs.encode(), _LINKS_KEY: json.dumps(dataclasses.asdict(links)).encode()}
+    store.write_whole_table("studies", table.replace_schema_metadata(record))
+    return links

@@ -221,3 +221,20 @@ def test_many_small_report_files_share_batches_and_one_unreadable_file_loses_onl
     assert (batch.counts["reports"], batch.counts["report_quarantined:unreadable"]) == (2, 1)
     assert [row["outcome"] for row in batch.ledger] == ["reports:1", "quarantined:unreadable", "reports:1"]
     assert pq.read_table(batch.files["reports"]).num_rows == 2
+
+
+def test_a_rerun_that_finds_nothing_new_keeps_studies_and_a_change_rebuilds_it(tmp_path: Path, deid) -> None:
+    from radpipe.dataset.store import DatasetStore
+    from radpipe.ingest.studies import rebuild_studies
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "a.jsonl").write_text(LINE_A)
+    _ingest_reports(reports, tmp_path / "ds", deid)
+    (studies,) = (tmp_path / "ds" / "studies").glob("*.parquet")
+    written = studies.stat().st_mtime_ns
+    again = rebuild_studies(DatasetStore(str(tmp_path / "ds")))
+    assert studies.stat().st_mtime_ns == written and (again.reports, again.reports_orphaned) == (1, 1)  # kept
+    (reports / "b.jsonl").write_text(LINE_B)
+    _ingest_reports(reports, tmp_path / "ds", deid)
+    assert rebuild_studies(DatasetStore(str(tmp_path / "ds"))).reports == 2  # new input: derived again
