@@ -139,7 +139,7 @@ def ingest_report_files(
     reader = _ReportBatch(store, batch_id, deid, erased, known_forms, streaming=len(sources) == 1)
     for source in sources:
         reader.read(source, (records_read_before or {}).get(source.source_key, 0))
-    reader.batch.input_bytes = sum(source.size for source in sources)
+    reader.batch.input_bytes = sum(s.size if s.part is None else s.part.end - s.part.start for s in sources)
     return _finish(reader.batch, reader.writers, deid, reader.forms)
 
 

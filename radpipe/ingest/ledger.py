@@ -26,11 +26,15 @@ class Ledger:
         columns = ["kind", "source_key", "size", "mtime", "outcome", "records", "batch_id"]
         rows = store.read_table("_ledger", columns).to_pylist()
         withheld = withheld_sources(store)  # read again until a rule change lets their records through
-        done = {
-            (row["kind"], row["source_key"], row["size"], row["mtime"])
-            for row in rows
-            if row["outcome"] not in RETRYABLE_OUTCOMES and row["source_key"] not in withheld
-        }
+        # A file is done when some run recorded it with no retryable outcome among that run's rows for it: a part
+        # of a large report file that failed (its batch may publish after the last part's) keeps the file unread.
+        runs: dict[tuple[str, str, int, str], dict[str, bool]] = {}
+        for row in rows:
+            file = (row["kind"], row["source_key"], row["size"], row["mtime"])
+            run = runs.setdefault(file, {})
+            run_id = _run_of(row["batch_id"])
+            run[run_id] = run.get(run_id, True) and row["outcome"] not in RETRYABLE_OUTCOMES
+        done = {file for file, by_run in runs.items() if any(by_run.values()) and file[1] not in withheld}
         records: dict[str, int] = {}
         for row in rows:
             if row["kind"] == "report" and row["records"]:
@@ -43,6 +47,11 @@ class Ledger:
 
 # A file that could not be read is tried again by the next run (the outage may be over).
 RETRYABLE_OUTCOMES = frozenset({"quarantined:unreadable"})
+
+
+def _run_of(batch_id: str) -> str:
+    """The run a batch belongs to: "20261129T143720-5d904a" of "20261129T143720-5d904a-r00003x"."""
+    return "-".join(batch_id.split("-")[:2])
 
 
 def pending(

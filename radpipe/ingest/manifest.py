@@ -37,6 +37,7 @@ def walk_manifest(manifest: str, source: str) -> Iterator[tuple[str, int, str] |
             path = url_to_fs(path)[1]
         elif not absolute and not path.startswith("/"):  # relative to the source
             path = posixpath.join(root, path)
+        path = posixpath.normpath(path) if not path.endswith("/") else path  # "src/../x" is not under src
         if path.startswith(prefix) and not path.endswith("/"):  # a folder marker is not an object to read
             entries.append((path, size, modified))
     for path, size, modified in sorted(set(entries)):

@@ -34,12 +34,15 @@ def split_report_file(source: SourceFile, workers: int) -> list[SourceFile]:
     """The file itself, or its parts when it is a large line-oriented file in a byte-splittable encoding."""
     if source.size <= SPLIT_ABOVE_BYTES or not source.url.lower().endswith(SPLITTABLE):
         return [source]
-    with fsspec.open(source.url, "rb") as fh:
-        encoding = sniff_encoding(fh.read(SNIFF_BYTES))
-        if encoding == "utf-16":  # two bytes a character: a newline byte may sit inside one
-            return [source]
-        fh.seek(0)
-        ranges = line_ranges(fh, source.size, part_bytes(source.size, workers))
+    try:
+        with fsspec.open(source.url, "rb") as fh:
+            encoding = sniff_encoding(fh.read(SNIFF_BYTES))
+            if encoding == "utf-16":  # two bytes a character: a newline byte may sit inside one
+                return [source]
+            fh.seek(0)
+            ranges = line_ranges(fh, source.size, part_bytes(source.size, workers))
+    except OSError:  # read as one task, which quarantines it (unreadable, retried) without stopping the run
+        return [source]
     if len(ranges) < 2:
         return [source]
     last = len(ranges) - 1

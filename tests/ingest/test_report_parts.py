@@ -68,3 +68,44 @@ def test_a_large_jsonl_ingests_in_parts_with_whole_file_line_numbers(
     assert bad["position"] == 251 and "line 251" in bad["detail"]
     again = run()
     assert again.report_files_in == 0 and again.reports_added == 0
+
+
+def test_a_part_that_fails_keeps_the_file_unread_so_the_next_run_completes_it(
+    tmp_path: Path, deid: Deidentifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last part's ledger row must not mark the file read when an earlier part of the same run failed."""
+    from radpipe.ingest import batch
+
+    monkeypatch.setattr(report_parts, "SPLIT_ABOVE_BYTES", 4096)
+    monkeypatch.setattr(report_parts, "MIN_PART_BYTES", 2048)
+    source = tmp_path / "reports"
+    source.mkdir()
+    rows = [json.dumps({"accession_number": f"A{n}", "text": f"FINDINGS: Nodule number {n}."}) for n in range(300)]
+    (source / "big.jsonl").write_text("\n".join(rows) + "\n")
+    records = batch._records
+
+    def second_part_fails(file):
+        if file.part is not None and file.part.first_line > 1 and not file.part.final:
+            raise OSError("read timed out")  # a transient store error, once per part after the first
+        return records(file)
+
+    def run():
+        return ingest(
+            None,
+            str(source),
+            str(tmp_path / "ds"),
+            deid,
+            get_profile("cxr-224"),
+            SerialEngine(),
+            home=get_settings().home,
+        )
+
+    monkeypatch.setattr(batch, "_records", lambda file: iter(list(second_part_fails(file))))
+    first = run()
+    assert 0 < first.reports_added < 300 and first.reports_quarantined["unreadable"] >= 1
+    monkeypatch.setattr(batch, "_records", records)  # the outage is over
+    second = run()
+    assert second.report_files_in == 1  # read again, not taken for done by the last part's row
+    assert first.reports_added + second.reports_added == 300
+    assert pq.read_table(tmp_path / "ds" / "reports").num_rows == 300  # whole, nothing doubled
+    assert run().report_files_in == 0
