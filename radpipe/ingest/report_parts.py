@@ -1,4 +1,5 @@
-"""Split a large JSONL report file into line-aligned byte ranges, so several workers read it at once.
+"""How report files become batches: small files share one, a large JSONL is cut into line-aligned byte
+ranges so several workers read it at once.
 
 One 110k-report JSONL was one task on one worker for 35 minutes. The driver reads the file once, in
 blocks, to find a line start near each cut and to number the lines before it (quarantine records and
@@ -11,6 +12,7 @@ unchanged, never doubled.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import fsspec
 
@@ -78,3 +80,29 @@ def line_ranges(fh: object, size: int, step: int) -> list[tuple[int, int, int]]:
         offset += len(block)
     ranges.append((start, size, first_line))
     return ranges
+
+
+# Report files share a task (and a data file) up to these sizes; a larger file is a task of its own and streams.
+REPORT_BATCH_BYTES = 64 * 1024**2
+REPORT_BATCH_FILES = 2000
+
+
+def report_chunks(files: list[SourceFile], workers: int, min_batches_per_worker: int) -> Iterator[list[SourceFile]]:
+    """Consecutive report files grouped by bytes and count, with enough groups to keep every worker busy."""
+    per_batch = max(1, min(REPORT_BATCH_FILES, math.ceil(len(files) / (workers * min_batches_per_worker))))
+    group: list[SourceFile] = []
+    group_bytes = 0
+    for source in files:
+        if source.part is not None:  # a part of a large file is a batch of its own
+            if group:
+                yield group
+                group, group_bytes = [], 0
+            yield [source]
+            continue
+        if group and (len(group) >= per_batch or group_bytes + source.size > REPORT_BATCH_BYTES):
+            yield group
+            group, group_bytes = [], 0
+        group.append(source)
+        group_bytes += source.size
+    if group:
+        yield group

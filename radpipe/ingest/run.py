@@ -29,7 +29,7 @@ from radpipe.ingest.identifier_repair import repair_identifiers
 from radpipe.ingest.ledger import Ledger, pending
 from radpipe.ingest.publish import key_map, publish, publish_unlisted
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
-from radpipe.ingest.report_parts import split_report_file
+from radpipe.ingest.report_parts import report_chunks, split_report_file
 from radpipe.ingest.sources import SourceFile, check_source
 from radpipe.ingest.studies import rebuild_studies
 from radpipe.ingest.summary import IngestSummary
@@ -50,32 +50,6 @@ def _chunks(files: list[SourceFile], workers: int, profile: Profile) -> Iterator
     size = max(1, min(largest, math.ceil(len(files) / (workers * MIN_BATCHES_PER_WORKER))))
     for start in range(0, len(files), size):
         yield files[start : start + size]
-
-
-# Report files share a task (and a data file) up to these sizes; a larger file is a task of its own and streams.
-REPORT_BATCH_BYTES = 64 * 1024**2
-REPORT_BATCH_FILES = 2000
-
-
-def _report_chunks(files: list[SourceFile], workers: int) -> Iterator[list[SourceFile]]:
-    """Consecutive report files grouped by bytes and count, with enough groups to keep every worker busy."""
-    per_batch = max(1, min(REPORT_BATCH_FILES, math.ceil(len(files) / (workers * MIN_BATCHES_PER_WORKER))))
-    group: list[SourceFile] = []
-    group_bytes = 0
-    for source in files:
-        if source.part is not None:  # a part of a large file is a batch of its own
-            if group:
-                yield group
-                group, group_bytes = [], 0
-            yield [source]
-            continue
-        if group and (len(group) >= per_batch or group_bytes + source.size > REPORT_BATCH_BYTES):
-            yield group
-            group, group_bytes = [], 0
-        group.append(source)
-        group_bytes += source.size
-    if group:
-        yield group
 
 
 def check_sources(dicom_source: str | None, report_source: str | None, dataset_uri: str | None = None) -> None:
@@ -224,7 +198,7 @@ def _ingest_locked(
         report_tasks: list[tuple[object, ...]] = []
         # A large JSONL is read by several workers at once, one line-aligned byte range each.
         report_parts = [part for source in report_files for part in split_report_file(source, engine.workers)]
-        for n, group in enumerate(_report_chunks(report_parts, engine.workers)):
+        for n, group in enumerate(report_chunks(report_parts, engine.workers, MIN_BATCHES_PER_WORKER)):
             read_before = {f.source_key: ledger.records[f.source_key] for f in group if f.source_key in ledger.records}
             report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms)
             files_done = sum(1 for f in group if f.part is None or f.part.final)  # for the progress bar

@@ -19,6 +19,19 @@ from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 
 
+def _report_folder(tmp_path: Path) -> tuple[Path, list[str]]:
+    source = tmp_path / "reports"
+    source.mkdir()
+    rows = [json.dumps({"accession_number": f"A{n}", "text": f"FINDINGS: Nodule number {n}."}) for n in range(300)]
+    return source, rows
+
+
+def _ingest_reports(source: Path, dataset: Path, deid: Deidentifier):
+    return ingest(
+        None, str(source), str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home
+    )
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_ranges_cut_after_newlines_cover_the_file_and_number_its_lines(seed: int) -> None:
     rng = random.Random(seed)
@@ -38,24 +51,14 @@ def test_ranges_cut_after_newlines_cover_the_file_and_number_its_lines(seed: int
 def test_a_large_jsonl_ingests_in_parts_with_whole_file_line_numbers(
     tmp_path: Path, deid: Deidentifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(report_parts, "SPLIT_ABOVE_BYTES", 4096)
+    monkeypatch.setattr(report_parts, "SPLIT_ABOVE_BYTES", 4096)  # a 12 KB file is cut into parts
     monkeypatch.setattr(report_parts, "MIN_PART_BYTES", 2048)
-    source = tmp_path / "reports"
-    source.mkdir()
-    rows = [json.dumps({"accession_number": f"A{n}", "text": f"FINDINGS: Nodule number {n}."}) for n in range(300)]
+    source, rows = _report_folder(tmp_path)
     rows[250] = "{not json"  # line 251 of the file: its quarantine record must say so
     (source / "big.jsonl").write_text("\n".join(rows) + "\n")
 
     def run():
-        return ingest(
-            None,
-            str(source),
-            str(tmp_path / "ds"),
-            deid,
-            get_profile("cxr-224"),
-            SerialEngine(),
-            home=get_settings().home,
-        )
+        return _ingest_reports(source, tmp_path / "ds", deid)
 
     summary = run()
     assert summary.reports_added == 299 and summary.reports_quarantined["parse_error"] == 1
@@ -76,11 +79,9 @@ def test_a_part_that_fails_keeps_the_file_unread_so_the_next_run_completes_it(
     """The last part's ledger row must not mark the file read when an earlier part of the same run failed."""
     from radpipe.ingest import batch
 
-    monkeypatch.setattr(report_parts, "SPLIT_ABOVE_BYTES", 4096)
+    monkeypatch.setattr(report_parts, "SPLIT_ABOVE_BYTES", 4096)  # a 12 KB file is cut into parts
     monkeypatch.setattr(report_parts, "MIN_PART_BYTES", 2048)
-    source = tmp_path / "reports"
-    source.mkdir()
-    rows = [json.dumps({"accession_number": f"A{n}", "text": f"FINDINGS: Nodule number {n}."}) for n in range(300)]
+    source, rows = _report_folder(tmp_path)
     (source / "big.jsonl").write_text("\n".join(rows) + "\n")
     records = batch._records
 
@@ -90,15 +91,7 @@ def test_a_part_that_fails_keeps_the_file_unread_so_the_next_run_completes_it(
         return records(file)
 
     def run():
-        return ingest(
-            None,
-            str(source),
-            str(tmp_path / "ds"),
-            deid,
-            get_profile("cxr-224"),
-            SerialEngine(),
-            home=get_settings().home,
-        )
+        return _ingest_reports(source, tmp_path / "ds", deid)
 
     monkeypatch.setattr(batch, "_records", lambda file: iter(list(second_part_fails(file))))
     first = run()
