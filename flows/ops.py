@@ -22,8 +22,6 @@ from radpipe.settings import get_settings
 
 def record_ops(flow: Any, flow_run: Any, state: Any) -> None:
     """Append the run's ops row and publish it as the `ops-<flow>` table artifact."""
-    from flows.quality import ValidationFailed  # here, not at the top: flows/quality.py imports this module
-
     try:
         outcome = state.result(raise_on_failure=False)
     except Exception as exc:  # a result that could not be read back still deserves its row
@@ -38,7 +36,6 @@ def record_ops(flow: Any, flow_run: Any, state: Any) -> None:
         flow_run.parameters or {},
         result=None if failed else outcome,
         error=error,
-        validation_failed=isinstance(error, ValidationFailed),
     )
     settings = get_settings()
     append_ops_row(settings.home, row)

@@ -14,10 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from flows.ops import record_ops
 from radpipe.context import curate_dataset, validate
 from radpipe.errors import RadpipeError
+from radpipe.quality.status import ValidationFailed
 
-
-class ValidationFailed(RadpipeError):
-    """At least one expectation failed; nothing downstream may use this dataset version."""
+__all__ = ["ValidationFailed", "curate_validate_flow"]
 
 
 @task(cache_policy=NO_CACHE)
@@ -39,12 +38,7 @@ def validate_task(dataset: str) -> dict[str, Any]:
             "| suite | expectation | column | batch | rows |\n|---|---|---|---|---|\n" + failed
         ),
     )
-    if not report.passed:
-        first = report.failures[0]
-        raise ValidationFailed(
-            f"{len(report.failures)} expectation(s) failed, first {first.suite}: "
-            f"{first.expectation}({first.column}); see {report.data_docs}"
-        )
+    report.require_passed()
     return {"dataset_version": report.dataset_version, "batches": report.batches, "data_docs": report.data_docs}
 
 

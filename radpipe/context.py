@@ -54,6 +54,18 @@ def engine(settings: Settings | None = None) -> Iterator[DaskEngine]:
         yield e
 
 
+def open_dataset(uri: str, key: bytes | None = None, gate: bool = False) -> DatasetStore:
+    """The dataset at `uri`, checked: a radpipe dataset, keyed with `key` (when given), its PHI gate passed (`gate`)."""
+    store = DatasetStore(uri)
+    if dataset_id(store) is None:
+        raise SourceError(f"not a radpipe dataset (no _meta.json): {uri}")
+    if key is not None:
+        check_key(store, key)  # another key would find no one, reshuffle patients, or pseudonymise differently
+    if gate:
+        require_gate_passed(store)
+    return store
+
+
 def ingest_sources(
     dicom: str | None,
     reports: str | None,
@@ -101,9 +113,7 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
     written to DATASET/_gate.json either way; messages name tables, columns and kinds only.
     """
     settings = get_settings()
-    store = DatasetStore(dataset)
-    if dataset_id(store) is None:
-        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
+    store = open_dataset(dataset)
     deid = deidentifier(settings)
     identity = check_key(store, deid.pseudonymizer.key)
     identifiers = IdentifierStore(settings.home, identity)
@@ -136,11 +146,8 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
 
 def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
     """Erase one patient's rows from every table (key holder), under the dataset lock."""
-    store = DatasetStore(dataset)
-    if dataset_id(store) is None:
-        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     deid = deidentifier()
-    check_key(store, deid.pseudonymizer.key)  # another key would find no one and erase nothing
+    store = open_dataset(dataset, key=deid.pseudonymizer.key)
     with dataset_lock(store, "erase"):
         recover(store)
         summary = erase_patient(store, deid.pseudonymizer, source_patient_id)
@@ -162,12 +169,8 @@ def curate_dataset(
     """Splits, duplicates and prune flags, under the dataset lock, with the dataset's own key."""
     from radpipe.curate.run import DEFAULT_NEAR_THRESHOLD, curate
 
-    store = DatasetStore(dataset)
-    if dataset_id(store) is None:
-        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
     deid = deidentifier()
-    check_key(store, deid.pseudonymizer.key)  # splits are keyed: another key would reshuffle patients
-    require_gate_passed(store)
+    store = open_dataset(dataset, key=deid.pseudonymizer.key, gate=True)
     with dataset_lock(store, "curate"):
         recover(store)
         threshold = DEFAULT_NEAR_THRESHOLD if near_threshold is None else near_threshold
@@ -180,19 +183,8 @@ def train_model(dataset: str, config: str | None, on_status: Callable[[str], Non
     from radpipe.train.run import train
 
     experiment = load_config(config)  # a bad config fails before any data is read
-    store = DatasetStore(dataset)
-    if dataset_id(store) is None:
-        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
-    require_gate_passed(store)
+    open_dataset(dataset, gate=True)
     return train(dataset, experiment, get_settings(), on_status)
-
-
-def _open_gated(dataset: str) -> DatasetStore:
-    store = DatasetStore(dataset)
-    if dataset_id(store) is None:
-        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
-    require_gate_passed(store)
-    return store
 
 
 def evaluate_model(
@@ -201,7 +193,7 @@ def evaluate_model(
     """Zero-shot, retrieval and linear-probe metrics on the test split, logged to MLflow."""
     from radpipe.evaluate.run import evaluate
 
-    _open_gated(dataset)
+    open_dataset(dataset, gate=True)
     return evaluate(model_uri, dataset, get_settings(), resamples=resamples, seed=seed, on_status=on_status)
 
 
@@ -215,7 +207,7 @@ def promote_model(
     """Move @champion to the model if it beats the champion on this dataset version."""
     from radpipe.evaluate.promotion import DEFAULT_METRIC, promote
 
-    _open_gated(dataset)
+    open_dataset(dataset, gate=True)
     return promote(
         model_uri,
         dataset,
@@ -232,7 +224,7 @@ def embed_images(
     """Write embeddings/ for every image, under the dataset lock."""
     from radpipe.embeddings import embed_dataset
 
-    store = _open_gated(dataset)
+    store = open_dataset(dataset, gate=True)
     with dataset_lock(store, "embed"):
         return embed_dataset(model_uri, dataset, get_settings(), on_progress)
 
@@ -253,10 +245,7 @@ def finetune_model(
     # A bad setting, label or dataset fails in a second, before torch, MLflow or any model loads.
     config = finetune_config(mode=mode, shots=shots, seed=seed, **({} if epochs is None else {"epochs": epochs}))
     finding_label(label)
-    store = DatasetStore(dataset)
-    if dataset_id(store) is None:
-        raise SourceError(f"not a radpipe dataset (no _meta.json): {dataset}")
-    require_gate_passed(store)
+    open_dataset(dataset, gate=True)
     from radpipe.finetune.run import finetune
 
     return finetune(model_uri, dataset, label, config, get_settings(), on_status)

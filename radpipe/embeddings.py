@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.schema import EMBEDDINGS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
@@ -33,28 +33,22 @@ class EmbeddingSummary:
 
 def embedding_rows(store: DatasetStore, embedder: Embedder, model: str) -> Iterator[pa.Table]:
     """One embeddings/ part per images/ row group."""
-    for file in store.table_files("images"):
-        with store.fs.open(file, "rb") as fh:
-            parquet = pq.ParquetFile(fh)
-            for group in range(parquet.num_row_groups):
-                rows = parquet.read_row_group(
-                    group, columns=["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
-                ).to_pylist()
-                if not rows:
-                    continue
-                inputs = [
-                    embedder.image_input(np.frombuffer(r["pixels"], dtype=r["dtype"]).reshape(r["shape"])) for r in rows
-                ]
-                vectors = embedder.embed_images(inputs)
-                yield pa.Table.from_pydict(
-                    {
-                        "sop_instance_uid": [r["sop_instance_uid"] for r in rows],
-                        "study_instance_uid": [r["study_instance_uid"] for r in rows],
-                        "embedding": [v.astype(np.float32) for v in vectors],
-                        "model": [model] * len(rows),
-                    },
-                    schema=EMBEDDINGS,
-                )
+    for group in store.iter_row_groups(
+        "images", ["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
+    ):
+        rows = group.rows.to_pylist()
+        if not rows:
+            continue
+        vectors = embedder.embed_images([embedder.image_input(decode_row(r)) for r in rows])
+        yield pa.Table.from_pydict(
+            {
+                "sop_instance_uid": [r["sop_instance_uid"] for r in rows],
+                "study_instance_uid": [r["study_instance_uid"] for r in rows],
+                "embedding": [v.astype(np.float32) for v in vectors],
+                "model": [model] * len(rows),
+            },
+            schema=EMBEDDINGS,
+        )
 
 
 def embed_dataset(
@@ -73,10 +67,7 @@ def embed_dataset(
     profile = dataset_profile(store)
     if embedder.spec.profile != profile:
         raise ConfigError(f"{ref.pinned} expects profile {embedder.spec.profile}, the dataset holds {profile}")
-    total = 0
-    for file in store.table_files("images"):
-        with store.fs.open(file, "rb") as fh:
-            total += pq.ParquetFile(fh).metadata.num_rows
+    total = store.count_rows("images")
     done = [0]
 
     def counted() -> Iterator[pa.Table]:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from radpipe.curate.duplicates import near_duplicate_groups, perceptual_hash
 from radpipe.curate.semantic import SemanticRule, semantic_duplicates
 from radpipe.curate.splits import SPLITS, SplitFractions, assign_split
+from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.schema import CURATION, STUDIES
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.pseudonym import Pseudonymizer
@@ -36,16 +36,11 @@ class CurationSummary:
 def _phashes(store: DatasetStore) -> dict[str, tuple[str, int]]:
     """sop_instance_uid -> (study, dHash), reading images one row group at a time."""
     found: dict[str, tuple[str, int]] = {}
-    for file in store.table_files("images"):
-        with store.fs.open(file, "rb") as fh:
-            parquet = pq.ParquetFile(fh)
-            for group in range(parquet.num_row_groups):
-                data = parquet.read_row_group(
-                    group, columns=["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
-                ).to_pylist()
-                for row in data:
-                    pixels = np.frombuffer(row["pixels"], row["dtype"]).reshape(row["shape"])
-                    found[row["sop_instance_uid"]] = (row["study_instance_uid"], perceptual_hash(pixels))
+    for group in store.iter_row_groups(
+        "images", ["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
+    ):
+        for row in group.rows.to_pylist():
+            found[row["sop_instance_uid"]] = (row["study_instance_uid"], perceptual_hash(decode_row(row)))
     return found
 
 

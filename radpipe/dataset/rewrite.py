@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from radpipe.dataset.schema import TABLES
-from radpipe.dataset.store import STAGING, DatasetStore, filter_file, write_options
+from radpipe.dataset.store import STAGING, THREADS, DatasetStore, filter_file, write_options
 
 # table -> (key column, keys to drop)
 RemovalPlan = dict[str, tuple[str, set[str]]]
@@ -45,7 +45,7 @@ def stage_rewrite(
     moves: list[tuple[str, str]] = []
     for file in store.table_files(table):
         with store.fs.open(file, "rb") as fh:
-            changed = change(pq.read_table(fh))
+            changed = change(pq.read_table(fh, use_threads=THREADS))
         if changed is None:
             continue
         staged = store.path(STAGING, batch_id, f"{table}-rewrite-{len(moves)}.parquet")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
@@ -27,6 +28,24 @@ STAGING = "_staging"
 COMMIT_FILE = "COMMIT"
 # Row groups of ~128 MB keep readers' memory bounded; batches are sized for 0.5-1 GB files.
 ROW_GROUP_BYTES = 128 * 1024**2
+# Every read here goes through a Python file object (fsspec), so Arrow holds Python buffers. With Arrow's thread
+# pool, a pool thread may drop the last of them just after the read returns; if the interpreter is shutting
+# down by then, the thread cannot take the GIL and the process aborts ("terminate called without an active
+# exception", apache/arrow#34314): `radpipe summary` exited 134 in 4 of 30 runs. Reads stay on the calling thread.
+THREADS = False
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One row group of a table file: its rows, with the columns asked for that the file has."""
+
+    file: str
+    index: int
+    rows: pa.Table
+
+    @property
+    def name(self) -> str:
+        return f"{posixpath.basename(self.file)}#{self.index}"
 
 
 class DatasetStore:
@@ -66,8 +85,35 @@ class DatasetStore:
         parts = []
         for file in files:
             with self.fs.open(file, "rb") as fh:
-                parts.append(pq.read_table(fh, columns=columns))
+                parts.append(pq.read_table(fh, columns=columns, use_threads=THREADS))
         return pa.concat_tables(parts, promote_options="default")
+
+    def iter_row_groups(
+        self, table: str, columns: list[str] | None = None, where: tuple[str, Collection[str]] | None = None
+    ) -> Iterator[RowGroup]:
+        """A table one row group at a time (bounded memory), in file order.
+
+        `where=(column, values)` keeps only the rows whose `column` is one of `values`. A file written before a
+        column existed yields its groups without that column.
+        """
+        wanted = None if where is None else pa.array(list(where[1]), pa.string())
+        for file in self.table_files(table):
+            with self.fs.open(file, "rb") as fh:
+                parquet = pq.ParquetFile(fh)
+                present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+                for index in range(parquet.num_row_groups):
+                    rows = parquet.read_row_group(index, columns=present, use_threads=THREADS)
+                    if where is not None:
+                        rows = rows.filter(pc.is_in(rows[where[0]], value_set=wanted))
+                    yield RowGroup(file, index, rows)
+
+    def count_rows(self, table: str) -> int:
+        """Rows of a table, from the files' footers (no data read)."""
+        total = 0
+        for file in self.table_files(table):
+            with self.fs.open(file, "rb") as fh:
+                total += pq.ParquetFile(fh).metadata.num_rows
+        return total
 
     def write_whole_table(self, table: str, data: pa.Table, name: str = "part-0.parquet") -> None:
         """Replace a derived table (studies/) atomically: write aside, then rename over."""
@@ -256,7 +302,7 @@ def filter_file(
         reader = pq.ParquetFile(source)
         writer = pq.ParquetWriter(target, TABLES[table], **write_options(TABLES[table]))
         for index in range(reader.num_row_groups):
-            group = reader.read_row_group(index)
+            group = reader.read_row_group(index, use_threads=THREADS)
             mask = pa.array([value not in drop for value in group.column(column).to_pylist()])
             group = group.filter(mask)
             if group.num_rows:

@@ -15,8 +15,6 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
@@ -152,37 +150,27 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: Identif
     for table in SCANNED_TABLES:
         columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
         key_column = KEY_COLUMNS.get(table)
-        for file in store.table_files(table):
-            with store.fs.open(file, "rb") as fh:
-                parquet = pq.ParquetFile(fh)
-                present = [c for c in columns if c in parquet.schema_arrow.names]
-                wanted = sorted(set(present) | ({key_column} if key_column else set()))
-                for group in range(parquet.num_row_groups):
-                    data = parquet.read_row_group(group, columns=wanted)
-                    keys = data.column(key_column).to_pylist() if key_column else None
-                    for column in present:
-                        for row, value in enumerate(data.column(column).to_pylist()):
-                            texts = value if isinstance(value, list) else [value]
-                            kind = next(
-                                (k for t in texts if isinstance(t, str) and (k := leak(t, columns[column]))), None
-                            )
-                            if not kind:
-                                continue
-                            counts[(table, column, kind)] += 1
-                            if keys is not None:
-                                result.offending.add(table, str(keys[row]), column, kind)
-                            elif table == "quarantine" and column == "detail":
-                                result.offending.details[str(value)] = kind
+        wanted = sorted(set(columns) | ({key_column} if key_column else set()))
+        for group in store.iter_row_groups(table, wanted):
+            data = group.rows
+            keys = data.column(key_column).to_pylist() if key_column else None
+            for column in (c for c in columns if c in data.column_names):
+                for row, value in enumerate(data.column(column).to_pylist()):
+                    texts = value if isinstance(value, list) else [value]
+                    kind = next((k for t in texts if isinstance(t, str) and (k := leak(t, columns[column]))), None)
+                    if not kind:
+                        continue
+                    counts[(table, column, kind)] += 1
+                    if keys is not None:
+                        result.offending.add(table, str(keys[row]), column, kind)
+                    elif table == "quarantine" and column == "detail":
+                        result.offending.details[str(value)] = kind
     result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
     return result
 
 
 def _rows(store: DatasetStore, table: str) -> int:
-    total = 0
-    for file in store.table_files(table):
-        with store.fs.open(file, "rb") as fh:
-            total += pq.ParquetFile(fh).metadata.num_rows
-    return total
+    return store.count_rows(table)
 
 
 GATED_TABLES = ("instances", "images", "reports", "quarantine")

@@ -96,6 +96,9 @@ def dask_engine(address: str | None, workers: int, scratch: Path) -> Iterator[Da
         threads_per_worker=1,  # decoding holds the GIL in places; processes scale, threads do not
         processes=True,
         dashboard_address=None,
+        # The scheduler serves /health even without a dashboard, on 8787 unless told: a second run beside the
+        # first would warn "Port 8787 is already in use". Any free port will do.
+        scheduler_kwargs={"dashboard_address": ":0"},
         local_directory=str(scratch),
         silence_logs=logging.ERROR,
     )

@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.embed import CHUNK, VOLUME_CHUNK, Embedder
@@ -100,32 +99,18 @@ def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> La
 
 def iter_volumes(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray, str]]:
     """(series uid, stored volume, its profile) for the wanted series, one row group at a time."""
-    wanted = pa.array(uids, pa.string())
-    for file in store.table_files("volumes"):
-        with store.fs.open(file, "rb") as fh:
-            parquet = pq.ParquetFile(fh)
-            for group in range(parquet.num_row_groups):
-                rows = parquet.read_row_group(
-                    group, columns=["series_instance_uid", "pixels", "shape", "dtype", "profile"]
-                )
-                rows = rows.filter(pc.is_in(rows["series_instance_uid"], value_set=wanted))
-                for row in rows.to_pylist():
-                    volume = np.frombuffer(row["pixels"], dtype=row["dtype"]).reshape(row["shape"])
-                    yield row["series_instance_uid"], volume, row["profile"]
+    columns = ["series_instance_uid", "pixels", "shape", "dtype", "profile"]
+    for group in store.iter_row_groups("volumes", columns, where=("series_instance_uid", uids)):
+        for row in group.rows.to_pylist():
+            yield row["series_instance_uid"], decode_row(row), row["profile"]
 
 
 def iter_pixels(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray]]:
     """(uid, stored image) for the wanted images, one row group at a time (bounded memory), in file order."""
-    wanted = pa.array(uids, pa.string())
-    for file in store.table_files("images"):
-        with store.fs.open(file, "rb") as fh:
-            parquet = pq.ParquetFile(fh)
-            for group in range(parquet.num_row_groups):
-                rows = parquet.read_row_group(group, columns=["sop_instance_uid", "pixels", "shape", "dtype"])
-                rows = rows.filter(pc.is_in(rows["sop_instance_uid"], value_set=wanted))
-                for row in rows.to_pylist():
-                    pixels = np.frombuffer(row["pixels"], dtype=row["dtype"]).reshape(row["shape"])
-                    yield row["sop_instance_uid"], pixels
+    columns = ["sop_instance_uid", "pixels", "shape", "dtype"]
+    for group in store.iter_row_groups("images", columns, where=("sop_instance_uid", uids)):
+        for row in group.rows.to_pylist():
+            yield row["sop_instance_uid"], decode_row(row)
 
 
 def embed_images_of(

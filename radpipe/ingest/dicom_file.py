@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from pydicom.errors import InvalidDicomError
 
+from radpipe.dataset.pixels import encode_pixels
 from radpipe.deid import Deidentifier
 from radpipe.deid.burned_in import burned_in_reason
 from radpipe.deid.identifiers import PhiKind, header_forms
@@ -239,8 +240,6 @@ def _image_row(header: InstanceHeader, pixels: np.ndarray, profile: Profile) -> 
     return {
         "sop_instance_uid": header.sop_instance_uid,
         "study_instance_uid": header.study_instance_uid,
-        "pixels": pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes(),
-        "shape": list(pixels.shape),
-        "dtype": pixels.dtype.newbyteorder("<").str,  # "|u1" or "<u2": numpy.frombuffer restores exactly
+        **encode_pixels(pixels),
         "profile": profile.name,
     }

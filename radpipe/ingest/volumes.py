@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
+from radpipe.dataset.pixels import decode_row, encode_pixels
 from radpipe.dataset.schema import SLICES
-from radpipe.dataset.store import STAGING, DatasetStore, StagedTableWriter, commit_moves, filter_file
+from radpipe.dataset.store import STAGING, THREADS, DatasetStore, StagedTableWriter, commit_moves, filter_file
 from radpipe.dicom.codes import Modality
 from radpipe.dicom.geometry import GeometryError, SliceGeometry, assemble
 from radpipe.preprocess.volume import VolumeProfile, get_volume_profile, output_affine, volume_from_slices
@@ -109,15 +108,10 @@ def assemble_series(rows: list[dict[str, Any]], profile: VolumeProfile) -> dict[
     if not geometry.ok:
         row["issues"] = [str(finding) for finding in geometry.issues]
         return row
-    arrays = [np.frombuffer(rows[i]["pixels"], rows[i]["dtype"]).reshape(rows[i]["shape"]) for i in geometry.order]
+    arrays = [decode_row(rows[i]) for i in geometry.order]
     volume = volume_from_slices(arrays, geometry, profile)
-    stored = volume.astype(volume.dtype.newbyteorder("<"), copy=False)
-    row |= {
-        "pixels": stored.tobytes(),
-        "shape": list(stored.shape),
-        "dtype": stored.dtype.str,
-        "affine": output_affine(geometry, profile),  # where the volume sits in patient space, oblique or not
-    }
+    row |= encode_pixels(volume)
+    row["affine"] = output_affine(geometry, profile)  # where the volume sits in patient space, oblique or not
     return row
 
 
@@ -138,7 +132,7 @@ def assemble_volumes(
     slices = pads.dataset(store.table_files("slices"), schema=SLICES, filesystem=store.fs, format="parquet")
     for done, series in enumerate(stale, start=1):
         # One series in memory at a time; row-group statistics let the scan skip other series' groups.
-        rows = slices.to_table(filter=pc.field("series_instance_uid") == series).to_pylist()
+        rows = slices.to_table(filter=pc.field("series_instance_uid") == series, use_threads=THREADS).to_pylist()
         volume = assemble_series(rows, chosen[rows[0]["modality"]])
         writer.add(volume, batch_id)
         if volume["issues"]:
@@ -150,10 +144,11 @@ def assemble_volumes(
             on_series(done, len(stale))
     moves: list[tuple[str, str]] = []
     replaced = set(stale)
+    held: dict[str, set[str]] = {}
+    for group in store.iter_row_groups("volumes", ["series_instance_uid"]):
+        held.setdefault(group.file, set()).update(group.rows["series_instance_uid"].to_pylist())
     for file in store.table_files("volumes"):  # earlier volumes of re-assembled series go
-        with store.fs.open(file, "rb") as fh:
-            held = set(pq.read_table(fh, columns=["series_instance_uid"])["series_instance_uid"].to_pylist())
-        if not held & replaced:
+        if not held.get(file, set()) & replaced:
             continue  # only files holding a replaced series are rewritten
         store.fs.makedirs(store.path(STAGING, batch_id), exist_ok=True)
         staged = store.path(STAGING, batch_id, f"volumes-{len(moves)}.parquet")

@@ -15,6 +15,7 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Array, ColSpec, Schema
 
+from radpipe.dataset.pixels import decode_pixels
 from radpipe.model.embed import Embedder
 
 SPEC, WEIGHTS, TOKENIZER, TEXT_CHECKPOINT = "spec", "weights", "tokenizer", "text_checkpoint"
@@ -107,8 +108,7 @@ def image_of(embedder: Embedder, frame: pd.DataFrame, i: int) -> np.ndarray | No
     if _present(frame, "dicom", i):
         return embedder.dicom_input(bytes(frame["dicom"].iloc[i]))
     if _present(frame, "pixels", i):
-        shape = tuple(int(v) for v in frame["shape"].iloc[i])
-        pixels = np.frombuffer(frame["pixels"].iloc[i], dtype=np.dtype(frame["dtype"].iloc[i])).reshape(shape)
+        pixels = decode_pixels(frame["pixels"].iloc[i], frame["shape"].iloc[i], str(frame["dtype"].iloc[i]))
         if embedder.volumetric:
             profile = frame["profile"].iloc[i] if "profile" in frame else None
             return embedder.volume_input(pixels, str(profile))

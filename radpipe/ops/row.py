@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from radpipe.deid.gate import PhiGateFailed
+from radpipe.quality.status import ValidationFailed
 
 PASSED, FAILED, NONE = "passed", "failed", "none"
 COMPLETED = "completed"
@@ -82,18 +83,13 @@ def ops_row(
     parameters: Mapping[str, Any],
     result: Any = None,
     error: BaseException | None = None,
-    validation_failed: bool = False,
 ) -> OpsRow:
-    """The row of a finished run: `result` is the flow's return value, `error` what it raised.
-
-    Args:
-        validation_failed: the error is a failed expectation suite (the flows define that exception).
-    """
+    """The row of a finished run: `result` is the flow's return value, `error` what it raised."""
     fields: dict[str, Any] = {"dataset": parameters.get("dataset")}
     if error is None and isinstance(result, Mapping):
         fields.update(_FROM_RESULT.get(flow, _nothing)(result))
     elif error is not None:
-        fields.update(_from_failure(flow, error, validation_failed))
+        fields.update(_from_failure(flow, error))
     return OpsRow(
         flow=flow,
         run_id=run_id,
@@ -105,10 +101,10 @@ def ops_row(
     )
 
 
-def _from_failure(flow: str, error: BaseException, validation_failed: bool) -> dict[str, Any]:
+def _from_failure(flow: str, error: BaseException) -> dict[str, Any]:
     if isinstance(error, PhiGateFailed):
         return {"phi_gate": FAILED}
-    if validation_failed:
+    if isinstance(error, ValidationFailed):
         # The chain gates before it validates: reaching validation means the gate passed.
         return {"validation": FAILED, **({"phi_gate": PASSED} if flow == "pipeline" else {})}
     return {}

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from radpipe.dataset.store import DatasetStore
 
@@ -89,10 +88,5 @@ def _derive_volumes(frame: pd.DataFrame) -> pd.DataFrame:
 
 def iter_batches(store: DatasetStore, tables: tuple[str, ...] = VALIDATED_TABLES) -> Iterator[Batch]:
     for table in tables:
-        for file in store.table_files(table):
-            with store.fs.open(file, "rb") as fh:
-                parquet = pq.ParquetFile(fh)
-                for group in range(parquet.num_row_groups):
-                    data = parquet.read_row_group(group)
-                    name = f"{file.rsplit('/', 1)[-1]}#{group}"
-                    yield Batch(table, name, _derive(table, data))
+        for group in store.iter_row_groups(table):
+            yield Batch(table, group.name, _derive(table, group.rows))

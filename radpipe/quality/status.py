@@ -16,6 +16,10 @@ class NotValidated(RadpipeError):
     """Training or release asked of a dataset version that has not passed validation."""
 
 
+class ValidationFailed(RadpipeError):
+    """At least one expectation failed; nothing downstream may use this dataset version."""
+
+
 # Tables rewritten whole under one file name (studies/, curation/): a flipped flag can keep the size, so their
 # bytes are hashed. The others grow by new, uniquely named batch files, where name and size identify content.
 _REWRITTEN_TABLES = ("studies", "curation")

@@ -18,7 +18,7 @@ from radpipe.errors import SourceError
 from radpipe.quality.batches import VALIDATED_TABLES, iter_batches
 from radpipe.quality.dataset_checks import dataset_metrics
 from radpipe.quality.gx import Failure, GxValidator
-from radpipe.quality.status import QUALITY_DIR, SUMMARY_FILE, dataset_version
+from radpipe.quality.status import QUALITY_DIR, SUMMARY_FILE, ValidationFailed, dataset_version
 from radpipe.quality.suites import QualityConfig, dataset_suite, table_suites
 
 
@@ -31,6 +31,15 @@ class ValidationReport:
     metrics: dict[str, float] = field(default_factory=dict)
     data_docs: str = ""
     validated_at: str = ""
+
+    def require_passed(self) -> None:
+        """ValidationFailed, naming the first failed expectation, unless every suite passed."""
+        if not self.passed:
+            first = self.failures[0]
+            raise ValidationFailed(
+                f"{len(self.failures)} expectation(s) failed, first {first.suite}: "
+                f"{first.expectation}({first.column}); see {self.data_docs}"
+            )
 
 
 def validate_dataset(

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from radpipe.dataset.pixels import decode_pixels
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.config import AugmentConfig
@@ -112,8 +113,7 @@ def prepare_batch(
     rng = np.random.default_rng()
     images = np.empty((len(keep), 1, input_size, input_size), dtype=np.float32)
     for out, i in enumerate(keep):
-        stored = np.frombuffer(batch["pixels"][i], dtype=batch["dtype"][i]).reshape(batch["shape"][i])
-        image = to_model_input(stored, input_size)
+        image = to_model_input(decode_pixels(batch["pixels"][i], batch["shape"][i], batch["dtype"][i]), input_size)
         images[out, 0] = augment(image, augmentation, rng) if augmentation is not None else image
     ids, mask = tokenize([texts[batch["sop_instance_uid"][i]] for i in keep])
     return {"image": images, "ids": ids, "mask": mask}
@@ -124,7 +124,7 @@ def prepare_volume_batch(batch: dict[str, Any], texts: dict[str, str], tokenize:
     keep = [i for i, uid in enumerate(batch["series_instance_uid"]) if uid in texts]
     volumes = []
     for i in keep:
-        stored = np.frombuffer(batch["pixels"][i], dtype=batch["dtype"][i]).reshape(batch["shape"][i])
+        stored = decode_pixels(batch["pixels"][i], batch["shape"][i], batch["dtype"][i])
         volumes.append(to_model_volume(stored, get_volume_profile(str(batch["profile"][i]))))
     ids, mask = tokenize([texts[batch["series_instance_uid"][i]] for i in keep])
     images = np.stack(volumes) if volumes else np.empty((0, 3, 1, 1, 1), dtype=np.float32)

@@ -14,6 +14,7 @@ from radpipe.deid.gate import PhiGateFailed
 from radpipe.errors import SourceError
 from radpipe.ops import OPS_SCHEMA, OpsRow, append_ops_row, ops_row, read_ops
 from radpipe.ops import table as ops_table
+from radpipe.quality.status import ValidationFailed
 
 T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
 INGEST_SUMMARY = {
@@ -115,7 +116,7 @@ def test_an_ingest_summary_becomes_counts_by_reason() -> None:
 def test_gate_and_validation_failures_are_recorded_as_such() -> None:
     gate = ops_row("ingest", "r", T0, T0, {}, error=PhiGateFailed("PHI gate failed: in reports.text"))
     assert gate.phi_gate == "failed" and gate.status == "failed" and gate.error == "PhiGateFailed"
-    suite = ops_row("curate-validate", "r", T0, T0, {}, error=RuntimeError("x"), validation_failed=True)
+    suite = ops_row("curate-validate", "r", T0, T0, {}, error=ValidationFailed("x"))
     assert suite.validation == "failed" and suite.phi_gate == "none"
     other = ops_row("curate-validate", "r", T0, T0, {}, error=RuntimeError("x"))
     assert other.validation == "none"
