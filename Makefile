@@ -12,7 +12,7 @@ export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 
-.PHONY: install test lint demo bench clean browser deploy postgres stack stack-down corpora
+.PHONY: install test test-fast lint demo bench clean browser deploy postgres stack stack-down corpora
 
 install: $(STAMP)
 
@@ -45,7 +45,11 @@ corpora: install
 test: install browser postgres corpora
 	$(BIN)/ruff check radpipe flows tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
+
+# The unit tier (no integration or slow marks: no Dask cluster, Ray, MLflow run or server), under 2 minutes.
+test-fast: install corpora
+	$(BIN)/python -m pytest -q -m "not integration and not slow" --durations=10
 
 lint: install
 	$(BIN)/ruff check radpipe flows tests

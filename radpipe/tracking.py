@@ -42,6 +42,10 @@ def configure(settings: Settings) -> str:
     settings.home.mkdir(parents=True, exist_ok=True)
     uri = settings.tracking_uri
     mlflow.set_tracking_uri(uri)
+    # A new embedded store logs its table creation and migrations at INFO: noise on a user's first command
+    # (and a one-line error that became three lines).
+    for noisy in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     _artifact_root = (settings.home / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
     return uri
 

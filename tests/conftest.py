@@ -61,3 +61,15 @@ def trainable(tmp_path_factory: pytest.TempPathFactory, deid: Deidentifier) -> t
     curate_dataset(str(dataset))
     assert validate(str(dataset)).passed
     return root / "archive", dataset
+
+
+# Fixtures that ingest, gate, curate and validate a dataset, or start services: a test using one is in the
+# integration tier whatever its own marks say, so `make test-fast` (the unmarked tier) never builds them.
+_HEAVY_FIXTURES = frozenset({"trainable", "local_ray", "s3_server", "s3_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.slow)

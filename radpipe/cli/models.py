@@ -1,0 +1,182 @@
+"""Commands on models and the chain: train, evaluate, promote, embed, finetune, pipeline, dashboard."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from radpipe.cli.console import LazyProgress, console, count, out, say
+from radpipe.settings import get_settings
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from radpipe.context import train_model
+
+    summary = train_model(args.dataset, args.config, on_status=lambda message: console.print(message, highlight=False))
+    metrics = summary.metrics
+    shown = ", ".join(f"{k} {metrics[k]:.4g}" for k in ("train_loss", "val_loss", "val_top1") if k in metrics)
+    out.print(f"trained {summary.steps} steps on dataset version {summary.dataset_version}: {shown}")
+    if summary.resumed_from_step:
+        out.print(f"resumed from the checkpoint at step {summary.resumed_from_step} after a worker failure")
+    out.print(f"model: {summary.model_uri} (MLflow run {summary.run_id})")
+    from radpipe.tracking import display_uri
+
+    out.print(f"look: mlflow ui --backend-store-uri {display_uri(get_settings().tracking_uri)}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from radpipe.context import evaluate_model
+
+    summary = evaluate_model(args.model_uri, args.dataset, seed=args.seed, resamples=args.resamples, on_status=say)
+    print_evaluation(summary.metrics)
+    out.print(f"{summary.model_uri} on dataset {summary.dataset_version}: MLflow run {summary.run_id}")
+    return 0
+
+
+def print_evaluation(metrics: dict[str, float]) -> None:
+    """Per-finding zero-shot AUROCs with intervals, then the headline numbers."""
+    findings = sorted(
+        k.removeprefix("zeroshot_auroc_")
+        for k in metrics
+        if k.startswith("zeroshot_auroc_") and not k.endswith(("_ci_low", "_ci_high", "_macro"))
+    )
+    for name in [*findings, "macro"]:
+        key = f"zeroshot_auroc_{name}"
+        out.print(
+            f"  zero-shot AUROC {name:<18} {metrics[key]:.3f} "
+            f"[{metrics[key + '_ci_low']:.3f}, {metrics[key + '_ci_high']:.3f}]"
+        )
+    for key in ("retrieval_image_to_text_recall_at_5", "retrieval_text_to_image_recall_at_5", "probe_auroc_macro"):
+        if key in metrics:
+            out.print(f"  {key:<40} {metrics[key]:.3f}")
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from radpipe.context import promote_model
+
+    summary = promote_model(
+        args.model_uri, args.dataset, metric=args.metric, min_improvement=args.min_improvement, on_status=say
+    )
+    verdict = "promoted to @champion" if summary.promoted else "not promoted"
+    out.print(f"{summary.model_uri}: {verdict} ({summary.metric}: {summary.reason})")
+    out.print(f"champion: {summary.champion_now}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from radpipe.context import embed_images
+
+    with LazyProgress("embed") as progress:
+        summary = embed_images(args.model_uri, args.dataset, on_progress=progress.update)
+    out.print(
+        f"embedded {summary.images} images ({summary.dimensions} dims) with {summary.model_uri} into {summary.table}"
+    )
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from radpipe.context import finetune_model
+
+    summary = finetune_model(
+        args.model_uri,
+        args.dataset,
+        args.label,
+        shots=args.shots,
+        mode=args.mode,
+        epochs=args.epochs,
+        seed=args.seed,
+        on_status=lambda message: console.print(message, highlight=False),
+    )
+    m = summary.metrics
+    shots = "" if summary.shots is None else f", {summary.shots} shots"
+    out.print(
+        f"{summary.label} ({summary.mode}{shots}): trained on {m['finetune_train_positives']:.0f} positive, "
+        f"{m['finetune_train_negatives']:.0f} negative images"
+    )
+    out.print(
+        f"finetune_auroc {m['finetune_auroc']:.3f} [{m['finetune_auroc_low']:.3f}, {m['finetune_auroc_high']:.3f}] "
+        f"on {m['finetune_test_positives']:.0f} positive, {m['finetune_test_negatives']:.0f} negative test images"
+    )
+    out.print(f"model: {summary.model_uri}")
+    out.print(f"from: {summary.parent_uri} and dataset {summary.dataset_version}")
+    out.print(f"MLflow run {summary.run_id}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    # The one command that runs Prefect: the chain is a flow (flows/pipeline.py), imported only here so the
+    # library and every other command stay free of it.
+    from flows.pipeline import run
+
+    return run(args)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from radpipe.ops.dashboard import render_dashboard, tracking_uri_for
+
+    settings = get_settings()
+    home = Path(args.home) if args.home else settings.home
+    page = render_dashboard(home, Path(args.out), tracking_uri_for(home, settings.mlflow_tracking_uri))
+    out.print(f"ops dashboard: {page}", highlight=False)
+    return 0
+
+
+def add_model_commands(sub: Any) -> None:
+    """train, evaluate, promote, embed, finetune: models from a validated dataset."""
+    train = sub.add_parser("train", help="image-report pretraining on Ray Train, tracked and registered in MLflow")
+    train.add_argument("dataset")
+    train.add_argument("--config", help="experiment YAML (see configs/); default: built-in defaults")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="zero-shot, retrieval and linear-probe metrics, logged to MLflow")
+    evaluate.add_argument("model_uri", help="e.g. models:/radpipe-foundation@champion or models:/radpipe-foundation/3")
+    evaluate.add_argument("dataset")
+    evaluate.add_argument("--seed", type=count, default=0, help="bootstrap and probe sampling seed")
+    evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    promote = sub.add_parser("promote", help="move @champion to the model if it beats the champion on this data")
+    promote.add_argument("model_uri", help="a registered version, e.g. models:/radpipe-foundation/3")
+    promote.add_argument("dataset")
+    promote.add_argument("--metric", default=None, help="metric compared (default zeroshot_auroc_macro)")
+    promote.add_argument("--min-improvement", type=float, default=0.0, help="margin the candidate must beat it by")
+    promote.set_defaults(func=cmd_promote)
+
+    embed = sub.add_parser("embed", help="embed every image into DATASET/embeddings/ (for pruning and retrieval)")
+    embed.add_argument("model_uri", help="e.g. models:/radpipe-foundation@champion")
+    embed.add_argument("dataset")
+    embed.set_defaults(func=cmd_embed)
+
+    finetune = sub.add_parser("finetune", help="train, measure and register a radpipe-<finding> classifier")
+    finetune.add_argument("model_uri", help="the foundation model, e.g. models:/radpipe-foundation@champion")
+    finetune.add_argument("dataset")
+    finetune.add_argument("--label", required=True, help="finding, e.g. pleural_effusion (see the reports/ labels)")
+    finetune.add_argument("--shots", type=int, help="train on N positive images (seeded) and every negative")
+    finetune.add_argument("--mode", choices=["frozen", "partial"], default="frozen", help="partial: last stage learns")
+    finetune.add_argument("--epochs", type=int, help="passes over the training images (default 100)")
+    finetune.add_argument("--seed", type=count, default=0)
+    finetune.set_defaults(func=cmd_finetune)
+
+
+def add_chain_commands(sub: Any) -> None:
+    """pipeline, dashboard: the whole chain as one Prefect flow, and its ops view."""
+    from radpipe.preprocess.profile import DEFAULT_PROFILE
+
+    pipeline = sub.add_parser("pipeline", help="the whole chain as one Prefect flow (what `make demo` runs)")
+    pipeline.add_argument("--dicom", help="DICOM source: folder, file or fsspec URL")
+    pipeline.add_argument("--reports", help="report source: JSONL/CSV/Open-i XML file or folder")
+    pipeline.add_argument("--out", required=True, help="dataset folder or fsspec URL")
+    pipeline.add_argument("--config", help="experiment YAML (see configs/); default: built-in defaults")
+    pipeline.add_argument("--finetune", action="append", metavar="FINDING", help="fine-tune a finding (repeatable)")
+    pipeline.add_argument("--no-finetune", action="store_true", help="stop after promotion")
+    pipeline.add_argument("--shots", type=int, help="few-shot fine-tunes: this many positive examples")
+    pipeline.add_argument("--metric", help="promotion metric (default zeroshot_auroc_macro)")
+    pipeline.add_argument("--profile", default=DEFAULT_PROFILE, help="preprocessing profile for images/")
+    pipeline.set_defaults(func=cmd_pipeline)
+
+    dashboard = sub.add_parser("dashboard", help="render the ops view (runs, ingest, validation, training, registry)")
+    dashboard.add_argument("--out", required=True, help="the HTML file to write (self-contained)")
+    dashboard.add_argument("--home", help="radpipe home holding ops/ (default RADPIPE_HOME)")
+    dashboard.set_defaults(func=cmd_dashboard)

@@ -1,0 +1,68 @@
+"""The plain PyTorch pieces of training (radpipe/train/steps.py), without Ray or data."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from radpipe.model.clip import ContrastiveModel
+from radpipe.train.steps import build_optimizer, build_scheduler, evaluate, train_step
+from tests.train.tiny import tiny_experiment
+
+
+def _model_and_batch(seed: int = 0) -> tuple[ContrastiveModel, dict[str, torch.Tensor]]:
+    torch.manual_seed(seed)
+    exp = tiny_experiment()
+    model = ContrastiveModel(exp.model, vocab_size=exp.model.text.vocab_size)
+    n, size, length = 8, exp.model.image.input_size, exp.model.text.max_length
+    batch = {
+        "image": torch.randn(n, 1, size, size),
+        "ids": torch.randint(1, exp.model.text.vocab_size, (n, length)),
+        "mask": torch.ones(n, length, dtype=torch.long),
+    }
+    return model, batch
+
+
+def test_the_loss_falls_on_a_fixed_batch() -> None:
+    model, batch = _model_and_batch()
+    cfg = tiny_experiment(steps=30, warmup_steps=2, lr=0.002).train
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg)
+    losses = [train_step(model, batch, optimizer, scheduler, "fp32") for _ in range(cfg.steps)]
+    assert all(math.isfinite(loss) for loss in losses)
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses  # eight pairs: the model learns them
+    held = evaluate(model, [batch], "fp32", limit=1)
+    assert held["val_top1"] >= 0.75 and held["val_loss"] < losses[0]
+
+
+def test_biases_norms_and_the_temperature_get_no_weight_decay() -> None:
+    model, _ = _model_and_batch()
+    optimizer = build_optimizer(model, tiny_experiment(weight_decay=0.05).train)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.05 and plain["weight_decay"] == 0.0
+    names = {id(p): name for name, p in model.named_parameters()}
+    assert all(p.ndim >= 2 for p in decayed["params"])
+    assert all(p.ndim < 2 or "logit_scale" in names[id(p)] for p in plain["params"])
+    assert any("logit_scale" in names[id(p)] for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == sum(1 for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize(("warmup", "steps"), [(10, 100), (0, 50)])
+def test_warm_up_rises_linearly_then_cosine_ends_at_a_tenth(warmup: int, steps: int) -> None:
+    model, _ = _model_and_batch()
+    cfg = tiny_experiment(steps=steps, warmup_steps=warmup, lr=1.0).train
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg)
+    rates = []
+    for _ in range(steps + 1):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    if warmup:
+        assert rates[0] == pytest.approx(1 / warmup)
+        assert rates[:warmup] == sorted(rates[:warmup])  # rising
+    assert rates[warmup] == pytest.approx(1.0)  # the peak, where warm-up ends
+    assert rates[steps] == pytest.approx(0.1)  # a tenth of the peak at the last step
+    assert rates[warmup:] == sorted(rates[warmup:], reverse=True)  # falling all the way
