@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.ops import record_ops
 from radpipe.context import evaluate_model, promote_model
 from radpipe.errors import RadpipeError
-from radpipe.evaluate.report import HEADLINE
+from radpipe.evaluate.protocol import HEADLINE
 
 
 @task(cache_policy=NO_CACHE)

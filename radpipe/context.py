@@ -30,11 +30,11 @@ from radpipe.settings import Settings, get_settings
 if TYPE_CHECKING:  # Dask, validation (pandas, GX) and curation load only for the commands that use them
     from radpipe.curate.run import CurationSummary
     from radpipe.curate.semantic import SemanticRule
-    from radpipe.embeddings import EmbeddingSummary
     from radpipe.engine.dask import DaskEngine
     from radpipe.evaluate.promotion import PromotionSummary
     from radpipe.evaluate.run import EvaluationSummary
     from radpipe.finetune.run import FinetuneSummary
+    from radpipe.model.embed_dataset import EmbeddingSummary
     from radpipe.quality.validate import ValidationReport
     from radpipe.train.run import TrainSummary
 
@@ -222,7 +222,7 @@ def embed_images(
     model_uri: str, dataset: str, on_progress: Callable[[int, int], None] | None = None
 ) -> EmbeddingSummary:
     """Write embeddings/ for every image, under the dataset lock."""
-    from radpipe.embeddings import embed_dataset
+    from radpipe.model.embed_dataset import embed_dataset
 
     store = open_dataset(dataset, gate=True)
     with dataset_lock(store, "embed"):

@@ -11,7 +11,7 @@ import pytest
 from radpipe.context import embed_images
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.data import iter_pixels
-from radpipe.evaluate.run import load_embedder
+from radpipe.model.registered import load_registered_embedder
 from tests.registry import register_untrained
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def test_every_image_is_embedded_once_as_the_model_embeds_it(trainable: tuple[Pa
     assert vectors.shape == (len(images), summary.dimensions)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
-    embedder = load_embedder(uri)
+    embedder = load_registered_embedder(uri)
     uid, pixels = next(iter_pixels(store, images[:1]))
     row = table["sop_instance_uid"].to_pylist().index(uid)
     np.testing.assert_allclose(vectors[row], embedder.embed_images([embedder.image_input(pixels)])[0], atol=1e-5)

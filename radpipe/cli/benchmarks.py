@@ -11,27 +11,27 @@ from radpipe.cli.console import out
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.suite in ("all", "ingest"):
-        from radpipe.bench import run_bench
+        from radpipe.bench.ingest import run_bench
 
         run_bench(Path(args.out), studies=args.studies, console=out, repeat=args.repeat)
     if args.suite in ("all", "train"):
-        from radpipe.bench_train import run_train_bench
+        from radpipe.bench.train import run_train_bench
 
         run_train_bench(Path(args.out), console=out, repeat=args.train_repeat)
     if args.suite in ("all", "volume-memory"):
-        from radpipe.bench_volume import run_volume_memory_bench
+        from radpipe.bench.volume import run_volume_memory_bench
 
         run_volume_memory_bench(Path(args.out), console=out)
     if args.suite in ("all", "scale"):
-        from radpipe.bench_scale import SIZES, run_scale_bench
+        from radpipe.bench.scale import SIZES, run_scale_bench
 
         run_scale_bench(Path(args.out), console=out, sizes=tuple(args.scale_sizes or SIZES))
     if args.suite in ("all", "deid"):
-        from radpipe.bench_deid import run_deid_bench
+        from radpipe.bench.deid import run_deid_bench
 
         run_deid_bench(Path(args.out), console=out)
     if args.suite in ("all", "prune"):
-        from radpipe.bench_prune import run_prune_bench
+        from radpipe.bench.prune import run_prune_bench
 
         run_prune_bench(Path(args.out), console=out, studies=args.prune_studies)
     return 0

@@ -43,8 +43,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from radpipe.cli.summaries import print_ingest_summary
     from radpipe.context import ingest_sources
-    from radpipe.report import print_ingest_summary
 
     with LazyProgress("ingest") as progress:
         volume_profiles = {"CT": args.ct_profile, "MR": args.mr_profile}
@@ -102,7 +102,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from radpipe.report import print_dataset_summary
+    from radpipe.cli.summaries import print_dataset_summary
 
     if not Path(args.dataset).exists() and "://" not in args.dataset:
         raise RadpipeError(f"dataset not found: {args.dataset}")

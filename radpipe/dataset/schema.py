@@ -187,7 +187,7 @@ CURATION = pa.schema(
     ]
 )
 
-# Written by `radpipe embed` (radpipe/embeddings.py): the input of semantic pruning and retrieval. Not part of
+# Written by `radpipe embed` (radpipe/model/embed_dataset.py): the input of semantic pruning and retrieval. Not part of
 # the dataset version: it is derived from a model, and curation/ records what it was used for.
 EMBEDDINGS = pa.schema(
     [

@@ -15,9 +15,9 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
-from radpipe.model.embed import CHUNK, VOLUME_CHUNK, Embedder
+from radpipe.model.embedder import CHUNK, VOLUME_CHUNK, Embedder
 from radpipe.reports.label_rules import LABELS
-from radpipe.train.data import report_text
+from radpipe.reports.sections import report_text
 
 Progress = Callable[[int, int], None]  # (done, total)
 

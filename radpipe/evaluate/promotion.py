@@ -153,7 +153,8 @@ def _metric_on(
 ) -> float:
     """The metric from the model's evaluation on this dataset version, evaluating it first if there is none."""
     from radpipe import tracking
-    from radpipe.evaluate.run import evaluate, protocol_digest
+    from radpipe.evaluate.protocol import protocol_digest
+    from radpipe.evaluate.run import evaluate
 
     ref = tracking.resolve_model(model_uri)
     run_id = ref.tags.get(f"eval.{version}.run_id")

@@ -7,23 +7,13 @@ The headline metrics are also tagged on the model version, keyed by dataset vers
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib.pyplot as plt
 
 from radpipe import tracking
 from radpipe.evaluate.plots import retrieval_grid, roc_figure
-
-if TYPE_CHECKING:
-    from radpipe.evaluate.run import Evaluation
-
-# The metrics recorded on the model version per dataset version: what promotion and dashboards compare.
-HEADLINE = (
-    "zeroshot_auroc_macro",
-    "probe_auroc_macro",
-    "retrieval_image_to_text_recall_at_5",
-    "retrieval_text_to_image_recall_at_5",
-)
+from radpipe.evaluate.protocol import HEADLINE, Evaluation, protocol_digest
 
 
 def version_tag(dataset_version: str, metric: str) -> str:
@@ -77,8 +67,6 @@ def log_evaluation(
         "dataset_version": dataset_version,
         "profile": profile,
     }
-    from radpipe.evaluate.run import protocol_digest
-
     protocol = protocol_digest(int(params.get("seed", 0)))
     # The retrieval grid shows these test images: the tag lets an erasure find the runs that hold them.
     tags |= {"protocol": protocol, "examples": ",".join(example.uid for example in result.examples)}

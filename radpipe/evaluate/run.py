@@ -6,29 +6,27 @@ reproducible for a seed (deterministic embedding, seeded bootstrap and probe sam
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
 
+from radpipe.dataset.profiles import dataset_profile
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
 from radpipe.evaluate.data import LabelledSplit, embed_images_of, iter_pixels, iter_volumes, labelled_split
 from radpipe.evaluate.metrics import Estimate, macro_bootstrap
 from radpipe.evaluate.probe import probe_aurocs
 from radpipe.evaluate.prompts import PROMPTS
+from radpipe.evaluate.protocol import PROBE_IMAGES, Evaluation
 from radpipe.evaluate.retrieval import retrieval_metrics, same_text
 from radpipe.evaluate.zeroshot import prompt_scores, zeroshot_aurocs
-from radpipe.model.embed import Embedder
+from radpipe.model.embedder import Embedder
+from radpipe.model.registered import load_registered_embedder
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 
-# A probe on more train images than this learns no more (embed_dim features), but costs embedding time.
-PROBE_IMAGES = 4000
 EXAMPLES = 4  # rows of the retrieval grid
 
 
@@ -39,43 +37,6 @@ class EvaluationSummary:
     run_id: str
     metrics: dict[str, float] = field(default_factory=dict)
     images: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Evaluation:
-    """Everything computed, before it is logged (pure; the tests check it without MLflow)."""
-
-    metrics: dict[str, float]
-    zeroshot: dict[str, Estimate]
-    probe: dict[str, Estimate]
-    truths: dict[str, np.ndarray]
-    scores: dict[str, np.ndarray]
-    examples: list[Any]
-    images: dict[str, int]
-
-
-def protocol_digest(seed: int) -> str:
-    """What makes two evaluations comparable: the evaluation code (prompts and metrics included) and the seed.
-
-    Promotion reuses a stored evaluation only when its digest matches, so an edited prompt or metric never
-    compares a stale champion number with a fresh candidate one.
-    """
-    digest = hashlib.sha256(f"seed={seed};probe={PROBE_IMAGES}".encode())
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(source.name.encode() + source.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def dataset_profile(store: DatasetStore, volumes: bool = False) -> str:
-    """The images' profile; with `volumes`, the assembled volumes' profiles, comma-joined (as a 3D model's spec)."""
-    if volumes:
-        held = store.read_table("volumes", ["profile", "issues"])
-        held = held.filter(pc.equal(pc.list_value_length(held["issues"]), 0))
-        return ",".join(sorted(str(p) for p in pc.unique(held["profile"]).to_pylist()))
-    profiles = pc.unique(store.read_table("images", ["profile"])["profile"]).to_pylist()
-    if len(profiles) != 1:
-        raise SourceError(f"images were ingested with several profiles ({', '.join(map(str, profiles))}); one expected")
-    return str(profiles[0])
 
 
 def _estimate_metrics(prefix: str, estimates: dict[str, Estimate]) -> dict[str, float]:
@@ -167,16 +128,6 @@ def _examples(
     return examples
 
 
-def load_embedder(model_uri: str) -> Embedder:
-    from radpipe import tracking
-
-    model = tracking.load_python_model(model_uri)
-    embedder = getattr(model, "embedder", None)
-    if not isinstance(embedder, Embedder):
-        raise ConfigError(f"{model_uri} is not a radpipe foundation model (no image/report embedder)")
-    return embedder
-
-
 def evaluate(
     model_uri: str,
     dataset: str,
@@ -194,7 +145,7 @@ def evaluate(
     version = require_validated(store)  # numbers on an unvalidated version would compare nothing
     tracking.configure(settings)
     ref = tracking.resolve_model(model_uri)
-    embedder = load_embedder(ref.pinned)
+    embedder = load_registered_embedder(ref.pinned)
     profile = dataset_profile(store, volumes=embedder.volumetric)
     if embedder.spec.profile != profile:
         raise ConfigError(

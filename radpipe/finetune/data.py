@@ -12,7 +12,7 @@ from radpipe.errors import SourceError
 from radpipe.evaluate.data import LabelledSplit, Progress, embed_images_of, iter_pixels
 from radpipe.finetune.classifier import last_stage_inputs
 from radpipe.finetune.config import Mode
-from radpipe.model.embed import CHUNK, Embedder
+from radpipe.model.embedder import CHUNK, Embedder
 
 
 @dataclass(frozen=True)

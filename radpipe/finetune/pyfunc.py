@@ -15,7 +15,7 @@ from mlflow.types.schema import ColSpec, Schema
 from torch import nn
 
 from radpipe.finetune.classifier import probabilities
-from radpipe.model.embed import Embedder
+from radpipe.model.embedder import Embedder
 from radpipe.model.pyfunc import SIGNATURE as FOUNDATION_SIGNATURE
 from radpipe.model.pyfunc import load_embedder, read_images
 

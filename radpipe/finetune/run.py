@@ -6,15 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from radpipe.dataset.profiles import dataset_profile
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError
 from radpipe.evaluate.data import embed_images_of, labelled_split
-from radpipe.evaluate.run import dataset_profile
 from radpipe.finetune.classifier import probabilities
 from radpipe.finetune.config import FinetuneConfig, finding_label, registered_name
 from radpipe.finetune.data import evaluation_rows, features_of, training_rows
 from radpipe.finetune.loop import auroc_metrics, train_classifier
-from radpipe.model.embed import Embedder
+from radpipe.model.embedder import Embedder
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 

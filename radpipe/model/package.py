@@ -11,7 +11,7 @@ import torch
 
 from radpipe import tracking
 from radpipe.model.config import ModelConfig
-from radpipe.model.embed import ModelSpec
+from radpipe.model.embedder import ModelSpec
 from radpipe.model.pyfunc import INPUT_EXAMPLE, SIGNATURE, SPEC, TEXT_CHECKPOINT, TOKENIZER, WEIGHTS, FoundationModel
 
 

@@ -16,7 +16,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Array, ColSpec, Schema
 
 from radpipe.dataset.pixels import decode_pixels
-from radpipe.model.embed import Embedder
+from radpipe.model.embedder import Embedder
 
 SPEC, WEIGHTS, TOKENIZER, TEXT_CHECKPOINT = "spec", "weights", "tokenizer", "text_checkpoint"
 

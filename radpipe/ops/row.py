@@ -13,19 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from radpipe.deid.gate import PhiGateFailed
+from radpipe.evaluate.protocol import HEADLINE
 from radpipe.quality.status import ValidationFailed
 
 PASSED, FAILED, NONE = "passed", "failed", "none"
 COMPLETED = "completed"
-
-# Evaluation metrics worth a row (the rest stay in MLflow): radpipe.evaluate.report.HEADLINE, copied since that
-# module loads MLflow and matplotlib (a test keeps the two equal).
-_EVALUATION_KEYS = (
-    "zeroshot_auroc_macro",
-    "probe_auroc_macro",
-    "retrieval_image_to_text_recall_at_5",
-    "retrieval_text_to_image_recall_at_5",
-)
 
 
 @dataclass(frozen=True)
@@ -174,7 +166,7 @@ def _evaluate(result: Mapping[str, Any]) -> dict[str, Any]:
     promotion = result.get("promotion")
     return {
         "dataset_version": evaluation.get("dataset_version"),
-        "metrics": _metrics(evaluation.get("metrics") or {}, _EVALUATION_KEYS),
+        "metrics": _metrics(evaluation.get("metrics") or {}, HEADLINE),
         "model_versions": [evaluation["model_uri"]] if evaluation.get("model_uri") else [],
         "champion": promotion.get("champion_now") if promotion else None,
     }

@@ -44,3 +44,9 @@ def split_sections(text: str) -> dict[str, str]:
         body = " ".join(text[match.end() : end].split())
         sections[name] = (sections.get(name, "") + " " + body).strip() if name in sections else body
     return sections
+
+
+def report_text(findings: str | None, impression: str | None, text: str | None) -> str:
+    """Findings and impression are what an image shows; the indication says why it was taken, so it is left out."""
+    parts = [p.strip() for p in (findings, impression) if p and p.strip()]
+    return " ".join(parts) if parts else (text or "").strip()

@@ -20,6 +20,7 @@ from radpipe.errors import SourceError
 from radpipe.model.config import AugmentConfig
 from radpipe.preprocess.profile import to_model_input
 from radpipe.preprocess.volume import get_volume_profile, to_model_volume
+from radpipe.reports.sections import report_text
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,6 @@ class TrainingView:
 
     def count(self, split: str) -> int:
         return len(self.texts.get(split, {}))
-
-
-def report_text(findings: str | None, impression: str | None, text: str | None) -> str:
-    """Findings and impression are what an image shows; the indication says why it was taken, so it is left out."""
-    parts = [p.strip() for p in (findings, impression) if p and p.strip()]
-    return " ".join(parts) if parts else (text or "").strip()
 
 
 def training_view(store: DatasetStore) -> TrainingView:

@@ -144,13 +144,6 @@ def test_the_chain_records_every_step_it_reports() -> None:
     assert row.champion == "models:/radpipe-foundation/4"
 
 
-def test_evaluation_keys_follow_the_headline_metrics() -> None:
-    from radpipe.evaluate.report import HEADLINE
-    from radpipe.ops.row import _EVALUATION_KEYS
-
-    assert tuple(HEADLINE) == _EVALUATION_KEYS
-
-
 def test_quarantine_counts_survive_a_counter_serialised_as_its_pairs() -> None:
     """Prefect returns a subflow's Counter as a Counter of (reason, count) pairs; zeros are not reasons."""
     from collections import Counter

@@ -13,7 +13,8 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.config import AugmentConfig
 from radpipe.quality.status import NotValidated, require_validated
-from radpipe.train.data import augment, prepare_batch, report_text, training_view
+from radpipe.reports.sections import report_text
+from radpipe.train.data import augment, prepare_batch, training_view
 
 
 def test_view_pairs_each_image_with_its_own_study_report(trainable: tuple[Path, Path]) -> None:

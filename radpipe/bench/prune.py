@@ -18,9 +18,9 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from radpipe.bench_train import prepared_dataset
+from radpipe.bench.train import prepared_dataset
 from radpipe.dataset.store import DatasetStore
-from radpipe.evaluate.report import HEADLINE
+from radpipe.evaluate.protocol import HEADLINE
 from radpipe.model.config import ExperimentConfig, load_config
 
 KEEP = 1 / 3
@@ -47,8 +47,8 @@ def run_prune_bench(out: Path, console: Console, studies: int = 1000, config: st
     """Train and evaluate the three contenders; print and save the table."""
     from radpipe.context import curate_dataset, validate
     from radpipe.curate.semantic import SemanticRule
-    from radpipe.embeddings import embed_dataset
     from radpipe.evaluate.run import evaluate
+    from radpipe.model.embed_dataset import embed_dataset
     from radpipe.settings import get_settings
     from radpipe.train.run import train
 

@@ -89,7 +89,7 @@ def build_dataset(root: Path, files: int, home: Path) -> None:
 def _measure(step: str, dataset: Path, source: Path, manifest: Path, home: Path) -> dict[str, float]:
     """Run one step in a fresh process; its wall time and peak RSS."""
     environment = {"RADPIPE_HOME": str(home), "RADPIPE_DEID_KEY": BENCH_KEY, "RADPIPE_DASK_WORKERS": "2"}
-    command = [sys.executable, "-m", "radpipe.bench_scale", step, str(dataset), str(source), str(manifest)]
+    command = [sys.executable, "-m", "radpipe.bench.scale", step, str(dataset), str(source), str(manifest)]
     started = time.perf_counter()
     done = subprocess.run(command, env={**os.environ, **environment}, capture_output=True, text=True)
     seconds = time.perf_counter() - started

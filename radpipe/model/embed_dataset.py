@@ -17,7 +17,7 @@ from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.schema import EMBEDDINGS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
-from radpipe.model.embed import Embedder
+from radpipe.model.embedder import Embedder
 from radpipe.settings import Settings
 
 Progress = Callable[[int, int], None]  # (images done, total)
@@ -56,14 +56,15 @@ def embed_dataset(
 ) -> EmbeddingSummary:
     """Embed every image with the model (its own profile checked against the data) into embeddings/."""
     from radpipe import tracking
-    from radpipe.evaluate.run import dataset_profile, load_embedder
+    from radpipe.dataset.profiles import dataset_profile
+    from radpipe.model.registered import load_registered_embedder
 
     store = DatasetStore(dataset)
     if not store.table_files("images"):
         raise SourceError(f"not an ingested radpipe dataset (no images/): {dataset}")
     tracking.configure(settings)
     ref = tracking.resolve_model(model_uri)
-    embedder = load_embedder(ref.pinned)
+    embedder = load_registered_embedder(ref.pinned)
     profile = dataset_profile(store)
     if embedder.spec.profile != profile:
         raise ConfigError(f"{ref.pinned} expects profile {embedder.spec.profile}, the dataset holds {profile}")

@@ -97,8 +97,11 @@ def run_bench(out: Path, studies: int, console: Console, repeat: int = 3) -> dic
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     python = sys.executable
     contenders = (
-        ("decode floor (all cores)", [python, "-m", "radpipe.bench", "floor", str(corpus)]),
-        ("naive loop (1 process)", [python, "-m", "radpipe.bench", "naive", str(corpus), str(out / "naive.parquet")]),
+        ("decode floor (all cores)", [python, "-m", "radpipe.bench.ingest", "floor", str(corpus)]),
+        (
+            "naive loop (1 process)",
+            [python, "-m", "radpipe.bench.ingest", "naive", str(corpus), str(out / "naive.parquet")],
+        ),
         (
             "radpipe ingest (Dask)",
             [

@@ -50,7 +50,7 @@ def run_volume_memory_bench(out: Path, console: Console, config: str | None = No
     for profile, batch in CASES:
         for checkpointing in (False, True):
             code = (
-                "import json,sys; from radpipe.bench_volume import one_step; "
+                "import json,sys; from radpipe.bench.volume import one_step; "
                 f"print(json.dumps(one_step({config!r}, {profile!r}, {batch}, {checkpointing})))"
             )
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,56 @@
+"""What an evaluation is and what makes two evaluations comparable (imports nothing else of radpipe at run time).
+
+Promotion, the ops table, the benchmarks and the flows read the headline metrics and the protocol digest from
+here without loading MLflow, matplotlib or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from radpipe.evaluate.metrics import Estimate
+
+# The metrics recorded on the model version per dataset version: what promotion, dashboards and ops compare.
+HEADLINE = (
+    "zeroshot_auroc_macro",
+    "probe_auroc_macro",
+    "retrieval_image_to_text_recall_at_5",
+    "retrieval_text_to_image_recall_at_5",
+)
+# A probe on more train images than this learns no more (embed_dim features), but costs embedding time.
+PROBE_IMAGES = 4000
+# The modules whose code defines the numbers: the data read, the prompts, the metrics and how they are combined.
+# Plots and how a run is logged (report.py, plots.py) and promotion do not change a number.
+_DEFINING = ("data.py", "metrics.py", "probe.py", "prompts.py", "protocol.py", "retrieval.py", "run.py", "zeroshot.py")
+
+
+@dataclass
+class Evaluation:
+    """Everything computed, before it is logged (pure; the tests check it without MLflow)."""
+
+    metrics: dict[str, float]
+    zeroshot: dict[str, Estimate]
+    probe: dict[str, Estimate]
+    truths: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray]
+    examples: list[Any]
+    images: dict[str, int]
+
+
+def protocol_digest(seed: int) -> str:
+    """What makes two evaluations comparable: the code that defines the numbers, and the seed.
+
+    Promotion reuses a stored evaluation only when its digest matches, so an edited prompt or metric never
+    compares a stale champion number with a fresh candidate one; a changed plot title does not force that.
+    """
+    digest = hashlib.sha256(f"seed={seed};probe={PROBE_IMAGES}".encode())
+    folder = Path(__file__).parent
+    for name in _DEFINING:
+        digest.update(name.encode() + (folder / name).read_bytes())
+    return digest.hexdigest()[:16]
