@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
-from dataclasses import asdict
+from collections import Counter
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -14,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.ops import record_ops
 from radpipe.context import ingest_sources, phi_gate
 from radpipe.errors import RadpipeError
+from radpipe.ingest.summary import IngestSummary
 from radpipe.preprocess.profile import DEFAULT_PROFILE
 
 # Errors that say the path or its permissions are wrong: retrying cannot help.
@@ -44,10 +43,8 @@ def ingest_task(dicom: str | None, reports: str | None, dataset: str, profile: s
             step["next"] = done * 10 // total + 1
 
     summary = ingest_sources(dicom, reports, dataset, profile, on_progress, gate=False)
-    result = asdict(summary)
-    result["quarantined_files"] = summary.quarantined_files
-    result["balanced"] = summary.balanced
-    return result
+    create_markdown_artifact(key="ingest-summary", markdown=summary.markdown())
+    return summary.record()
 
 
 @task(cache_policy=NO_CACHE)
@@ -57,48 +54,10 @@ def phi_gate_task(dataset: str, run_records: int) -> dict[str, int]:
     return dict(phi_gate(dataset, run_records).by_reason)
 
 
-@task(cache_policy=NO_CACHE)
-def publish_summary(summary: dict[str, Any]) -> None:
-    rows = "\n".join(f"| {reason} | {count} |" for reason, count in sorted(summary["quarantined"].items()))
-    create_markdown_artifact(
-        key="ingest-summary",
-        markdown=(
-            f"# Ingest\n\n{summary['files_in']} new files: {summary['instances_added']} instances, "
-            f"{summary['quarantined_files']} quarantined; {summary['reports_added']} reports added, "
-            f"{summary['reports_linked']} linked, {summary['reports_orphaned']} waiting for images; "
-            f"{summary['seconds']:.1f} s.\n\n| quarantine reason | files |\n|---|---|\n{rows}\n"
-        ),
-    )
-
-
 @flow(name="ingest", log_prints=True, on_completion=[record_ops], on_failure=[record_ops])
 def ingest_flow(dicom: str | None, reports: str | None, dataset: str, profile: str = DEFAULT_PROFILE) -> dict[str, Any]:
     """Ingest new DICOM and report files into `dataset`; a rerun over the same sources adds nothing."""
-    summary = ingest_task(dicom, reports, dataset, profile)
-    publish_summary(summary)
+    summary = IngestSummary.from_record(ingest_task(dicom, reports, dataset, profile))
     # Too many withheld records raise here: the flow fails before anything downstream reads the data.
-    summary["withheld"] = phi_gate_task(dataset, summary["instances_added"] + summary["reports_added"])
-    return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="run the radpipe ingest flow")
-    parser.add_argument("--dicom")
-    parser.add_argument("--reports")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--profile", default=DEFAULT_PROFILE)
-    args = parser.parse_args(argv)
-    try:
-        summary = ingest_flow(args.dicom, args.reports, args.out, args.profile)
-    except RadpipeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"ingest flow: {summary['instances_added']} instances added, {summary['quarantined_files']} quarantined, "
-        f"{summary['reports_added']} reports added ({summary['seconds']:.1f} s)"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    summary.withheld = Counter(phi_gate_task(dataset, summary.instances_added + summary.reports_added))
+    return summary.record()

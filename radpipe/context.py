@@ -54,6 +54,25 @@ def engine(settings: Settings | None = None) -> Iterator[DaskEngine]:
         yield e
 
 
+DEFAULT_FINETUNES = ("pneumothorax",)  # what `radpipe pipeline` fine-tunes unless told
+
+
+def check_chain_arguments(
+    labels: list[str], shots: int | None, metric: str | None, profile: str, config: str | None
+) -> None:
+    """Everything the late steps of the chain would refuse, refused before the first one starts."""
+    from radpipe.evaluate.promotion import DEFAULT_METRIC, higher_is_better
+    from radpipe.finetune.config import finding_label, finetune_config
+    from radpipe.model.config import load_config
+
+    get_profile(profile)
+    load_config(config)
+    higher_is_better(metric or DEFAULT_METRIC)
+    finetune_config(shots=shots)
+    for label in labels:
+        finding_label(label)
+
+
 def open_dataset(uri: str, key: bytes | None = None, gate: bool = False) -> DatasetStore:
     """The dataset at `uri`, checked: a radpipe dataset, keyed with `key` (when given), its PHI gate passed (`gate`)."""
     store = DatasetStore(uri)

@@ -108,9 +108,28 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_pipeline(args: argparse.Namespace) -> int:
     # The one command that runs Prefect: the chain is a flow (flows/pipeline.py), imported only here so the
     # library and every other command stay free of it.
-    from flows.pipeline import run
+    from radpipe.cli.summaries import chain_report
+    from radpipe.context import DEFAULT_FINETUNES, check_chain_arguments
 
-    return run(args)
+    labels = [] if args.no_finetune else args.finetune
+    # Before Prefect starts: a typo costs a second and prints one line, not a flow run's log.
+    check_chain_arguments(
+        list(DEFAULT_FINETUNES if labels is None else labels), args.shots, args.metric, args.profile, args.config
+    )
+    from flows.pipeline import pipeline_flow
+
+    result = pipeline_flow(
+        dicom=args.dicom,
+        reports=args.reports,
+        dataset=args.out,
+        config=args.config,
+        finetune_labels=labels,
+        shots=args.shots,
+        metric=args.metric,
+        profile=args.profile,
+    )
+    out.print(chain_report(result, get_settings().tracking_uri), highlight=False)
+    return 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

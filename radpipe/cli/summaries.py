@@ -1,8 +1,10 @@
-"""Human-readable summaries of an ingest run and of a dataset (one screen, no PHI)."""
+"""Human-readable summaries of an ingest run, a dataset and the whole chain (one screen, no PHI)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -126,3 +128,31 @@ def _first_column(table: str) -> str:
         "studies": "study_instance_uid",
         "quarantine": "source_key",
     }[table]
+
+
+def chain_report(result: Mapping[str, Any], tracking_uri: str) -> str:
+    """Where to look, after the chain (`radpipe pipeline`): the numbers, the champion, MLflow, Data Docs."""
+    from radpipe.evaluate.protocol import HEADLINE
+    from radpipe.tracking import display_uri
+
+    metrics = result["evaluation"]["metrics"]
+    lines = [
+        f"dataset version {result['validation']['dataset_version']}: "
+        f"{result['ingest']['instances_added']} instances added, validation passed",
+        f"trained {result['trained']['model_uri']} ({result['trained']['steps']} steps); "
+        + ", ".join(f"{k} {metrics[k]:.3f}" for k in HEADLINE if k in metrics),
+        f"promotion: {result['promotion']['reason']}; champion {result['champion']}",
+    ]
+    for tuned in result["finetunes"]:
+        m = tuned["metrics"]
+        lines.append(
+            f"fine-tune {tuned['model_uri']} ({tuned['label']}): AUROC {m['finetune_auroc']:.3f} "
+            f"[{m['finetune_auroc_low']:.3f}, {m['finetune_auroc_high']:.3f}]"
+        )
+    name = str(result["champion"]).removeprefix("models:/").split("/")[0].split("@")[0]
+    lines += [
+        f"Data Docs: {result['validation']['data_docs']}",
+        f"MLflow: mlflow ui --backend-store-uri {display_uri(tracking_uri)}   # then open http://127.0.0.1:5000",
+        f"Champion: mlflow.pyfunc.load_model('models:/{name}@champion')",
+    ]
+    return "\n".join(lines)

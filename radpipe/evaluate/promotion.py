@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError
+from radpipe.ops.facts import RunFacts, summary_record
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 
@@ -73,6 +75,22 @@ class PromotionSummary:
     @property
     def champion_now(self) -> str | None:
         return self.model_uri if self.promoted else self.champion_uri
+
+    def facts(self) -> RunFacts:
+        return RunFacts(dataset_version=self.dataset_version, champion=self.champion_now)
+
+    def record(self) -> dict[str, Any]:
+        return summary_record(self, self.facts(), champion_now=self.champion_now)
+
+    def markdown(self) -> str:
+        """The decision as a Markdown artifact: both numbers, the reason, and who holds @champion now."""
+        champion = "" if self.champion_value is None else f"{self.champion_value:.4f}"
+        return (
+            f"# Promotion: `{self.model_uri}` {'promoted to @champion' if self.promoted else 'not promoted'}\n\n"
+            f"{self.metric} on dataset {self.dataset_version}: candidate {self.candidate_value:.4f}, "
+            f"champion {self.champion_uri or 'none'} {champion}.\n\n"
+            f"Reason: {self.reason}. Champion now: `{self.champion_now}`.\n"
+        )
 
 
 @contextmanager

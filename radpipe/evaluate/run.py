@@ -19,11 +19,12 @@ from radpipe.evaluate.data import LabelledSplit, embed_images_of, iter_pixels, i
 from radpipe.evaluate.metrics import Estimate, macro_bootstrap
 from radpipe.evaluate.probe import probe_aurocs
 from radpipe.evaluate.prompts import PROMPTS
-from radpipe.evaluate.protocol import PROBE_IMAGES, Evaluation
+from radpipe.evaluate.protocol import HEADLINE, PROBE_IMAGES, Evaluation
 from radpipe.evaluate.retrieval import retrieval_metrics, same_text
 from radpipe.evaluate.zeroshot import prompt_scores, zeroshot_aurocs
 from radpipe.model.embedder import Embedder
 from radpipe.model.registered import load_registered_embedder
+from radpipe.ops.facts import RunFacts, metric_values, summary_record
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 
@@ -37,6 +38,31 @@ class EvaluationSummary:
     run_id: str
     metrics: dict[str, float] = field(default_factory=dict)
     images: dict[str, int] = field(default_factory=dict)
+
+    def facts(self) -> RunFacts:
+        return RunFacts(
+            dataset_version=self.dataset_version,
+            metrics=metric_values(self.metrics, HEADLINE),  # the rest stay in MLflow
+            model_versions=(self.model_uri,),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return summary_record(self, self.facts())
+
+    def markdown(self) -> str:
+        """The evaluation as a Markdown artifact: headline metrics, then every finding's zero-shot AUROC."""
+        m = self.metrics
+        findings = sorted(
+            k for k in m if k.startswith("zeroshot_auroc_") and not k.endswith(("_ci_low", "_ci_high", "_macro"))
+        )
+        rows = "\n".join(f"| {k} | {m[k]:.3f} | [{m[k + '_ci_low']:.3f}, {m[k + '_ci_high']:.3f}] |" for k in findings)
+        headline = "\n".join(f"| {k} | {m[k]:.3f} |" for k in HEADLINE if k in m)
+        return (
+            f"# Evaluation of `{self.model_uri}` on dataset {self.dataset_version}\n\n"
+            f"MLflow run `{self.run_id}`; {self.images.get('test', 0)} test images.\n\n"
+            f"| metric | value |\n|---|---|\n{headline}\n\n"
+            f"| zero-shot AUROC | value | 95% CI |\n|---|---|---|\n{rows}\n"
+        )
 
 
 def _estimate_metrics(prefix: str, estimates: dict[str, Estimate]) -> dict[str, float]:

@@ -15,6 +15,7 @@ from radpipe.finetune.config import FinetuneConfig, finding_label, registered_na
 from radpipe.finetune.data import evaluation_rows, features_of, training_rows
 from radpipe.finetune.loop import auroc_metrics, train_classifier
 from radpipe.model.embedder import Embedder
+from radpipe.ops.facts import RunFacts, metric_values, summary_record
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 
@@ -36,6 +37,24 @@ class FinetuneSummary:
     mode: str
     shots: int | None
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def facts(self) -> RunFacts:
+        return RunFacts(
+            dataset_version=self.dataset_version, metrics=metric_values(self.metrics), model_versions=(self.model_uri,)
+        )
+
+    def record(self) -> dict[str, Any]:
+        return summary_record(self, self.facts())
+
+    def markdown(self) -> str:
+        """The fine-tune as a Markdown artifact: the model, its parent, its mode, then every metric."""
+        metrics = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(self.metrics.items()))
+        return (
+            f"# Fine-tune for {self.label} on dataset {self.dataset_version}\n\n"
+            f"Model `{self.model_uri}` from `{self.parent_uri}`, MLflow run `{self.run_id}`, "
+            f"mode {self.mode}, shots {self.shots if self.shots is not None else 'all'}.\n\n"
+            "| metric | value |\n|---|---|\n" + metrics
+        )
 
 
 def _foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dict[str, str]]:

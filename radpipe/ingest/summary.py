@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from radpipe.ops.facts import NONE, PASSED, RunFacts, summary_record
 
 
 @dataclass
@@ -47,3 +51,41 @@ class IngestSummary:
     @property
     def balanced(self) -> bool:
         return self.files_in == self.instances_added + self.quarantined_files
+
+    def facts(self, gated: bool = True) -> RunFacts:
+        """What the ops row keeps; `gated`: the run went through the PHI gate (an ingest flow completes only so)."""
+        reasons = {k: v for k, v in self.quarantined.items() if v}
+        reasons |= {f"report:{k}": v for k, v in self.reports_quarantined.items() if v}
+        reasons |= {f"withheld:{k}": v for k, v in self.withheld.items() if v}  # by the PHI gate
+        unlabelled = sum(self.reports_unlabelled_language.values())
+        return RunFacts(
+            files_seen=self.files_seen,
+            files_ingested=self.instances_added,
+            files_quarantined=self.quarantined_files,
+            quarantine_reasons=reasons,
+            phi_gate=PASSED if gated else NONE,
+            # Counted only when there are some: reports whose language the labeller has no rules for.
+            metrics={"reports_unlabelled_language": float(unlabelled)} if unlabelled else {},
+        )
+
+    def record(self) -> dict[str, Any]:
+        return summary_record(self, self.facts(), quarantined_files=self.quarantined_files, balanced=self.balanced)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> IngestSummary:
+        """The summary a record was made of (a flow's tasks pass records, plain JSON, between them)."""
+        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
+        for name, value in values.items():
+            if isinstance(value, Mapping):
+                values[name] = Counter(value)
+        return cls(**values)
+
+    def markdown(self) -> str:
+        """The run as a Markdown artifact: counts, then files by quarantine reason."""
+        rows = "\n".join(f"| {reason} | {count} |" for reason, count in sorted(self.quarantined.items()))
+        return (
+            f"# Ingest\n\n{self.files_in} new files: {self.instances_added} instances, "
+            f"{self.quarantined_files} quarantined; {self.reports_added} reports added, "
+            f"{self.reports_linked} linked, {self.reports_orphaned} waiting for images; "
+            f"{self.seconds:.1f} s.\n\n| quarantine reason | files |\n|---|---|\n{rows}\n"
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,7 @@ from radpipe.dataset.schema import EMBEDDINGS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
 from radpipe.model.embedder import Embedder
+from radpipe.ops.facts import RunFacts, summary_record
 from radpipe.settings import Settings
 
 Progress = Callable[[int, int], None]  # (images done, total)
@@ -29,6 +31,12 @@ class EmbeddingSummary:
     images: int
     dimensions: int
     table: str
+
+    def facts(self) -> RunFacts:
+        return RunFacts(metrics={"images": float(self.images)}, model_versions=(self.model_uri,))
+
+    def record(self) -> dict[str, Any]:
+        return summary_record(self, self.facts())
 
 
 def embedding_rows(store: DatasetStore, embedder: Embedder, model: str) -> Iterator[pa.Table]:

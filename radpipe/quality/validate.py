@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
@@ -15,6 +16,7 @@ from fsspec.implementations.local import LocalFileSystem
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.gate import require_gate_passed
 from radpipe.errors import SourceError
+from radpipe.ops.facts import FACTS, FAILED, PASSED, RunFacts, json_clean
 from radpipe.quality.batches import VALIDATED_TABLES, iter_batches
 from radpipe.quality.dataset_checks import dataset_metrics
 from radpipe.quality.gx import Failure, GxValidator
@@ -31,6 +33,32 @@ class ValidationReport:
     metrics: dict[str, float] = field(default_factory=dict)
     data_docs: str = ""
     validated_at: str = ""
+
+    def facts(self) -> RunFacts:
+        return RunFacts(dataset_version=self.dataset_version, validation=PASSED if self.passed else FAILED)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-clean: the version, batches, where the Data Docs are, and the facts (failures stay in the docs)."""
+        return json_clean(
+            {
+                "dataset_version": self.dataset_version,
+                "batches": self.batches,
+                "data_docs": self.data_docs,
+                "passed": self.passed,
+                FACTS: self.facts().record(),
+            }
+        )
+
+    def markdown(self) -> str:
+        """The result as a Markdown artifact: verdict, Data Docs, then the first 50 failed expectations."""
+        failed = "\n".join(
+            f"| {f.suite} | {f.expectation} | {f.column} | {f.batch} | {f.unexpected} |" for f in self.failures[:50]
+        )
+        return (
+            f"# Validation of {self.dataset_version}: {'passed' if self.passed else 'FAILED'}\n\n"
+            f"{self.batches} batches; Data Docs: `{self.data_docs}`\n\n"
+            "| suite | expectation | column | batch | rows |\n|---|---|---|---|---|\n" + failed
+        )
 
     def require_passed(self) -> None:
         """ValidationFailed, naming the first failed expectation, unless every suite passed."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from radpipe.curate.splits import SPLITS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer, train_tokenizer
+from radpipe.ops.facts import RunFacts, metric_values, summary_record
 from radpipe.preprocess.profile import get_profile
 from radpipe.preprocess.volume import VOLUME_PROFILES, get_volume_profile
 from radpipe.quality.status import require_validated
@@ -28,6 +30,27 @@ class TrainSummary:
     resumed_from_step: int
     images: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+
+    def facts(self) -> RunFacts:
+        return RunFacts(
+            dataset_version=self.dataset_version,
+            metrics=metric_values(self.metrics),
+            mlflow_run_id=self.run_id,
+            model_versions=(self.model_uri,),
+        )
+
+    def record(self) -> dict[str, Any]:
+        return summary_record(self, self.facts())
+
+    def markdown(self) -> str:
+        """The run as a Markdown artifact: model, MLflow run, steps, then the last value of every metric."""
+        metrics = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(metric_values(self.metrics).items()))
+        return (
+            f"# Pretraining on dataset {self.dataset_version}\n\n"
+            f"Model `{self.model_uri}`, MLflow run `{self.run_id}`, profile `{self.profile}`, "
+            f"{self.steps} steps (resumed from {self.resumed_from_step}).\n\n"
+            "| metric | last value |\n|---|---|\n" + metrics
+        )
 
 
 def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:

@@ -15,10 +15,9 @@ from radpipe.settings import get_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _plain(counts) -> dict:
-    """Reasons with a non-zero count; a Counter read back from Prefect holds its (reason, count) pairs."""
-    pairs = (key if isinstance(key, tuple) else (key, n) for key, n in counts.items())
-    return {reason: n for reason, n in pairs if n}
+def _plain(counts: dict) -> dict:
+    """Reasons with a non-zero count (the flow's record is plain JSON: reason -> count)."""
+    return {reason: n for reason, n in counts.items() if n}
 
 
 def _row_of(state) -> dict:

@@ -8,8 +8,9 @@ import pytest
 from mlflow import MlflowClient
 from prefect.artifacts import Artifact
 
-from flows.pipeline import pipeline_flow, report
+from flows.pipeline import pipeline_flow
 from radpipe import tracking
+from radpipe.cli.summaries import chain_report
 from radpipe.synth import write_archive
 from tests.train.tiny import tiny_config, write_config
 
@@ -45,5 +46,5 @@ def test_the_chain_ends_with_a_champion_and_a_registered_fine_tune(tmp_path: Pat
     for key in ("evaluation", "promotion"):
         artifact = Artifact.get(key)
         assert artifact is not None and result["champion"] in str(artifact.data)
-    summary = report(result, tracking.current_uri())
+    summary = chain_report(result, tracking.current_uri())
     assert "zeroshot_auroc_macro" in summary and "@champion" in summary and "mlflow ui" in summary

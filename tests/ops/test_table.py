@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,19 +13,22 @@ import pytest
 
 from radpipe.deid.gate import PhiGateFailed
 from radpipe.errors import SourceError
+from radpipe.ingest.summary import IngestSummary
 from radpipe.ops import OPS_SCHEMA, OpsRow, append_ops_row, ops_row, read_ops
 from radpipe.ops import table as ops_table
+from radpipe.ops.facts import RunFacts, chain_facts
 from radpipe.quality.status import ValidationFailed
+from radpipe.quality.validate import ValidationReport
+from radpipe.train.run import TrainSummary
 
 T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
-INGEST_SUMMARY = {
-    "files_seen": 12,
-    "files_in": 12,
-    "instances_added": 9,
-    "quarantined": {"unreadable": 2, "duplicate": 1},
-    "reports_quarantined": {"no_text": 1},
-    "quarantined_files": 3,
-}
+INGEST_SUMMARY = IngestSummary(
+    files_seen=12,
+    files_in=12,
+    instances_added=9,
+    quarantined=Counter({"unreadable": 2, "duplicate": 1}),
+    reports_quarantined=Counter({"no_text": 1}),
+)
 
 
 def _row(run: str, minutes: int, **fields: Any) -> OpsRow:
@@ -107,7 +111,7 @@ def test_a_failure_keeps_the_error_type_never_its_message_nor_the_source_paths(t
 
 
 def test_an_ingest_summary_becomes_counts_by_reason() -> None:
-    row = ops_row("ingest", "r1", T0, T0, {"dataset": "s3://b/ds"}, result=INGEST_SUMMARY)
+    row = ops_row("ingest", "r1", T0, T0, {"dataset": "s3://b/ds"}, result=INGEST_SUMMARY.record())
     assert (row.files_seen, row.files_ingested, row.files_quarantined) == (12, 9, 3)
     assert row.quarantine_reasons == {"unreadable": 2, "duplicate": 1, "report:no_text": 1}
     assert row.phi_gate == "passed" and row.validation == "none" and row.status == "completed"
@@ -123,41 +127,43 @@ def test_gate_and_validation_failures_are_recorded_as_such() -> None:
 
 
 def test_the_chain_records_every_step_it_reports() -> None:
-    result = {
-        "ingest": INGEST_SUMMARY,
-        "validation": {"dataset_version": "abc123"},
-        "trained": {
-            "run_id": "m1",
-            "model_uri": "models:/radpipe-foundation/4",
-            "dataset_version": "abc123",
-            "metrics": {"train_loss": 1.5, "system/cpu": 50.0},
-        },
-        "evaluation": {},
-        "promotion": {},
-        "champion": "models:/radpipe-foundation/4",
-        "finetunes": [{"model_uri": "models:/radpipe-pneumothorax/1"}],
-    }
-    row = ops_row("pipeline", "r", T0, T0, {"dataset": "/d"}, result=result)
+    trained = TrainSummary(
+        run_id="m1",
+        model_uri="models:/radpipe-foundation/4",
+        model_version="4",
+        dataset_version="abc123",
+        profile="cxr-224",
+        steps=10,
+        resumed_from_step=0,
+        metrics={"train_loss": 1.5, "system/cpu": 50.0},
+    )
+    validation = ValidationReport(passed=True, dataset_version="abc123", batches=3)
+    facts = chain_facts(
+        INGEST_SUMMARY.record(),
+        {"validation": validation.record(), "facts": validation.record()["facts"]},
+        trained.record(),
+        [{"model_uri": "models:/radpipe-pneumothorax/1"}],
+        "models:/radpipe-foundation/4",
+    )
+    row = ops_row("pipeline", "r", T0, T0, {"dataset": "/d"}, result={"facts": facts.record()})
     assert row.files_ingested == 9 and row.validation == "passed" and row.dataset_version == "abc123"
     assert row.metrics == {"train_loss": 1.5} and row.mlflow_run_id == "m1"
     assert row.model_versions == ["models:/radpipe-foundation/4", "models:/radpipe-pneumothorax/1"]
     assert row.champion == "models:/radpipe-foundation/4"
 
 
-def test_quarantine_counts_survive_a_counter_serialised_as_its_pairs() -> None:
-    """Prefect returns a subflow's Counter as a Counter of (reason, count) pairs; zeros are not reasons."""
-    from collections import Counter
-    from datetime import UTC, datetime
+def test_a_record_is_json_and_reads_back_as_the_same_row() -> None:
+    """A flow's return value passes through Prefect's result handling: plain JSON, no Counter or tuple."""
+    record = INGEST_SUMMARY.record()
+    assert json.loads(json.dumps(record)) == record
+    before = ops_row("ingest", "run-1", T0, T0, {"dataset": "d"}, result=record)
+    after = ops_row("ingest", "run-1", T0, T0, {"dataset": "d"}, result=json.loads(json.dumps(record)))
+    assert before == after and before.quarantine_reasons == {"unreadable": 2, "duplicate": 1, "report:no_text": 1}
 
-    from radpipe.ops import ops_row
 
-    now = datetime.now(UTC)
-    summary = {
-        "files_seen": 5,
-        "instances_added": 3,
-        "quarantined_files": 2,
-        "quarantined": Counter([("not_dicom", 2)]),
-        "reports_quarantined": Counter([("duplicate", 0)]),
-    }
-    row = ops_row("ingest", "run-1", now, now, {"dataset": "d"}, result=summary)
-    assert row.quarantine_reasons == {"not_dicom": 2}
+def test_facts_of_a_later_step_win_and_models_are_listed_once() -> None:
+    first = RunFacts(dataset_version="a", metrics={"x": 1.0}, model_versions=("m/1",), validation="passed")
+    later = RunFacts(dataset_version="b", metrics={"y": 2.0}, model_versions=("m/1", "m/2"))
+    joined = first.then(later)
+    assert joined.dataset_version == "b" and joined.metrics == {"x": 1.0, "y": 2.0}
+    assert joined.model_versions == ("m/1", "m/2") and joined.validation == "passed"
