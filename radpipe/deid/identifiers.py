@@ -322,6 +322,3 @@ class IdentifierIndex:
                 if kind is not None:
                     return size, kind
         return 0, None
-
-    def contains(self, text: str) -> bool:
-        return self.find(text) is not None

@@ -102,7 +102,7 @@ def _process_parsed(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, "no transfer syntax in the file meta")
     privacy = burned_in_reason(ds, deid.burned_in_allowed)
     if privacy is not None:
-        return reject(Stage.PRIVACY, Reason(privacy), "burned-in text possible; allow the modality to ingest it")
+        return reject(Stage.PRIVACY, privacy, "burned-in text possible; allow the modality to ingest it")
     try:
         ds = deid.dataset(ds)  # the de-identification seam: nothing below sees a source identifier
         header = read_header(ds)

@@ -8,7 +8,7 @@ from typing import Any
 from radpipe.deid import Deidentifier
 from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import IdentifierKind
-from radpipe.ingest.quarantine import Quarantined, Reason, Stage
+from radpipe.ingest.quarantine import Quarantined, Stage
 from radpipe.reports.labeler import label_report
 from radpipe.reports.language import detect_language
 from radpipe.reports.record import BadReport, ReportRecord
@@ -26,7 +26,7 @@ def process_report(
 ) -> dict[str, Any] | Quarantined:
     """De-identify, split and label one record; a BadReport becomes its quarantine record."""
     if isinstance(item, BadReport):
-        return Quarantined(source_key, Stage.REPORT, Reason(item.reason), item.detail, item.position)
+        return Quarantined(source_key, Stage.REPORT, item.reason, item.detail, item.position)
     report_id = deid.pseudonymizer.pseudonym(IdentifierKind.REPORT_ID, report_identity(item))
     clean = deid.report(item, index)  # the de-identification seam: keys, dates, text
     sections = split_sections(clean.text)

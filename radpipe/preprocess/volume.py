@@ -14,7 +14,7 @@ that expects three channels (e.g. one shared with CT) repeats it, as greyscale r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -149,10 +149,17 @@ def resample(volume: np.ndarray, spacing: Sequence[float], profile: VolumeProfil
     """
     if volume.ndim != 3:
         raise ValueError(f"expected a (z, y, x) volume, got shape {volume.shape}")
-    planes = np.empty((volume.shape[0], *profile.size[1:]), dtype=np.float32)
-    for k in range(volume.shape[0]):
-        planes[k] = _resample_plane(volume[k].astype(np.float32, copy=False), spacing[1:], profile)
-    return _interpolate(planes, 0, spacing[0], profile.spacing[0], profile.size[0], profile.fill)
+    return _resample_planes((plane.astype(np.float32, copy=False) for plane in volume), len(volume), spacing, profile)
+
+
+def _resample_planes(
+    planes: Iterable[np.ndarray], depth: int, spacing: Sequence[float], profile: VolumeProfile
+) -> np.ndarray:
+    """`depth` float32 (y, x) planes in z order, each resampled in-plane as it comes, then along z."""
+    resampled = np.empty((depth, *profile.size[1:]), dtype=np.float32)
+    for k, plane in enumerate(planes):
+        resampled[k] = _resample_plane(plane, spacing[1:], profile)
+    return _interpolate(resampled, 0, spacing[0], profile.spacing[0], profile.size[0], profile.fill)
 
 
 def volume_from_slices(
@@ -175,16 +182,18 @@ def volume_from_slices(
         if profile.intensity is Intensity.PERCENTILE
         else None
     )
-    planes = np.empty((depth, *profile.size[1:]), dtype=np.float32)
-    for k, (stored, (slope, intercept)) in enumerate(zip(pixel_arrays_in_order, geometry.rescale, strict=True)):
-        values = to_hu(stored, slope, intercept)
-        if span is not None:
-            # Normalise before resampling, so the fill (0) lands exactly on the series' low percentile.
-            values -= span[0]
-            values *= 1.0 / (span[1] - span[0])
-            np.clip(values, 0.0, 1.0, out=values)
-        planes[k] = _resample_plane(values, geometry.spacing[1:], profile)
-    volume = _interpolate(planes, 0, geometry.spacing[0], profile.spacing[0], profile.size[0], profile.fill)
+
+    def values() -> Iterator[np.ndarray]:  # one full-resolution plane in memory at a time
+        for stored, (slope, intercept) in zip(pixel_arrays_in_order, geometry.rescale, strict=True):
+            plane = to_hu(stored, slope, intercept)
+            if span is not None:
+                # Normalise before resampling, so the fill (0) lands exactly on the series' low percentile.
+                plane -= span[0]
+                plane *= 1.0 / (span[1] - span[0])
+                np.clip(plane, 0.0, 1.0, out=plane)
+            yield plane
+
+    volume = _resample_planes(values(), depth, geometry.spacing, profile)
     if span is not None:
         volume *= PERCENTILE_SCALE
     return np.clip(np.rint(volume), _INT16.min, _INT16.max).astype(np.int16)

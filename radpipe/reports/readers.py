@@ -10,6 +10,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 
+from radpipe.dataset.reasons import Reason
 from radpipe.reports.record import BadReport, ReportRecord
 
 REPORT_SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".xml")
@@ -49,12 +50,7 @@ def read_reports(name: str, stream: Any) -> Iterator[ReportRecord | BadReport]:
         yield from read_openi_xml(stream.read())
     else:
         # The name itself is never echoed: file names in archives can hold patient names.
-        yield BadReport("unsupported_format", "report file is not JSONL, CSV or Open-i XML", 0)
-
-
-def suffix_of(name: str) -> str:
-    base = name.rsplit("/", 1)[-1]
-    return "." + base.rsplit(".", 1)[-1] if "." in base else ""
+        yield BadReport(Reason.UNSUPPORTED_FORMAT, "report file is not JSONL, CSV or Open-i XML", 0)
 
 
 def record_from_mapping(row: dict[str, Any], position: int) -> ReportRecord | BadReport:
@@ -69,10 +65,10 @@ def record_from_mapping(row: dict[str, Any], position: int) -> ReportRecord | Ba
 
     text = text_of("text")
     if text is None:
-        return BadReport("missing_text", "report has no text", position)
+        return BadReport(Reason.MISSING_TEXT, "report has no text", position)
     keys = {column: text_of(column) for column in KEY_COLUMNS}
     if not any(keys.values()):
-        return BadReport("missing_key", "report has neither accession_number nor study_instance_uid", position)
+        return BadReport(Reason.MISSING_KEY, "report has neither accession_number nor study_instance_uid", position)
     return ReportRecord(
         text=text,
         accession_number=keys["accession_number"],
@@ -96,13 +92,13 @@ def read_jsonl(lines: io.TextIOBase, first_line: int = 1) -> Iterator[ReportReco
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield BadReport("parse_error", f"line {number}: invalid JSON ({exc.msg})", number)
+            yield BadReport(Reason.PARSE_ERROR, f"line {number}: invalid JSON ({exc.msg})", number)
             continue
         except (ValueError, RecursionError) as exc:  # absurd numbers or nesting depth
-            yield BadReport("parse_error", f"line {number}: unreadable JSON ({type(exc).__name__})", number)
+            yield BadReport(Reason.PARSE_ERROR, f"line {number}: unreadable JSON ({type(exc).__name__})", number)
             continue
         if not isinstance(row, dict):
-            yield BadReport("parse_error", f"line {number}: a JSON object was expected", number)
+            yield BadReport(Reason.PARSE_ERROR, f"line {number}: a JSON object was expected", number)
             continue
         yield record_from_mapping(row, number)
 
@@ -125,10 +121,10 @@ def _read_csv_rows(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
     try:
         fieldnames = reader.fieldnames
     except csv.Error as exc:
-        yield BadReport("parse_error", f"unreadable CSV header ({exc})", 0)
+        yield BadReport(Reason.PARSE_ERROR, f"unreadable CSV header ({exc})", 0)
         return
     if fieldnames is None or "text" not in fieldnames:
-        yield BadReport("parse_error", "CSV header has no 'text' column", 0)
+        yield BadReport(Reason.PARSE_ERROR, "CSV header has no 'text' column", 0)
         return
     errors_in_a_row = 0
     while True:
@@ -138,18 +134,20 @@ def _read_csv_rows(lines: io.TextIOBase) -> Iterator[ReportRecord | BadReport]:
             return
         except csv.Error as exc:
             # The reader moves past the bad line; keep going so later rows are not lost.
-            yield BadReport("parse_error", f"line {reader.line_num}: {exc}", reader.line_num)
+            yield BadReport(Reason.PARSE_ERROR, f"line {reader.line_num}: {exc}", reader.line_num)
             errors_in_a_row += 1
             if errors_in_a_row >= MAX_CSV_ERRORS_IN_A_ROW:
                 yield BadReport(
-                    "parse_error", f"line {reader.line_num}: too many CSV errors, rest skipped", reader.line_num + 1
+                    Reason.PARSE_ERROR,
+                    f"line {reader.line_num}: too many CSV errors, rest skipped",
+                    reader.line_num + 1,
                 )
                 return
             continue
         errors_in_a_row = 0
         number = reader.line_num
         if None in row or any(value is None for value in row.values()):
-            yield BadReport("parse_error", f"line {number}: wrong number of fields", number)
+            yield BadReport(Reason.PARSE_ERROR, f"line {number}: wrong number of fields", number)
             continue
         yield record_from_mapping(row, number)
 
@@ -159,7 +157,7 @@ def read_openi_xml(data: bytes) -> Iterator[ReportRecord | BadReport]:
     try:
         root = SafeET.fromstring(data)
     except Exception as exc:  # defusedxml raises ParseError or its own security errors
-        yield BadReport("parse_error", f"invalid XML ({type(exc).__name__})", 0)
+        yield BadReport(Reason.PARSE_ERROR, f"invalid XML ({type(exc).__name__})", 0)
         return
     citations = [root] if root.tag == "eCitation" else list(root.iter("eCitation"))
     for number, citation in enumerate(citations, start=1):

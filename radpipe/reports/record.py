@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from radpipe.dataset.reasons import Reason
+
 
 @dataclass(frozen=True)
 class ReportRecord:
@@ -23,6 +25,6 @@ class ReportRecord:
 class BadReport:
     """A report line or element that could not be read; lands in quarantine with this reason."""
 
-    reason: str
+    reason: Reason
     detail: str
     position: int
