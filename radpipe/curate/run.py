@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -88,6 +89,9 @@ def _semantic_flags(
     }
 
 
+Flag = tuple[str, str, str]  # (duplicate kind, the image kept, why)
+
+
 def curate(
     uri: str,
     pseudonymizer: Pseudonymizer,
@@ -101,9 +105,31 @@ def curate(
     store = DatasetStore(uri)
     if not store.table_files("studies"):
         raise SourceError(f"not an ingested radpipe dataset (no studies/): {uri}")
-    fractions = fractions or SplitFractions()
     summary = CurationSummary()
     studies = store.read_table("studies").to_pylist()
+    _assign_splits(studies, pseudonymizer, fractions or SplitFractions(), summary)
+    hashes = _phashes(store)
+    flags = _duplicate_flags(store, hashes, near_threshold)
+    if semantic is not None:
+        # Only training images: pruning shapes what the model learns from, never what it is measured on.
+        split_of = {s["study_instance_uid"]: s["split"] for s in studies}
+        train = sorted(uid for uid, (study, _) in hashes.items() if split_of.get(study) == "train" and uid not in flags)
+        summary.semantic_model, semantic_of = _semantic_flags(store, train, semantic)
+        flags |= {uid: ("semantic", kept, reason) for uid, (kept, reason) in semantic_of.items()}
+    rows = [_curation_row(uid, study, value, flags.get(uid)) for uid, (study, value) in sorted(hashes.items())]
+    kinds = [r["duplicate_kind"] for r in rows]
+    summary.exact_duplicates, summary.near_duplicates = kinds.count("exact"), kinds.count("near")
+    summary.semantic_duplicates = kinds.count("semantic")
+    summary.pruned = sum(1 for r in rows if r["prune"])
+    store.write_whole_table("studies", pa.Table.from_pylist(studies, schema=STUDIES))
+    store.write_whole_table("curation", pa.Table.from_pylist(rows, schema=CURATION))
+    return summary
+
+
+def _assign_splits(
+    studies: list[dict[str, Any]], pseudonymizer: Pseudonymizer, fractions: SplitFractions, summary: CurationSummary
+) -> None:
+    """Each study's split, by its patient (keyed, so stable across runs); counts into `summary`."""
     real = any(not s["is_synthetic"] for s in studies)
     patients: dict[str, set[str]] = {s: set() for s in SPLITS}
     for study in studies:
@@ -119,6 +145,10 @@ def curate(
         owners.setdefault(study["patient_id"], set()).add(study["split"])
     summary.patients_in_several_splits = sum(1 for s in owners.values() if len(s) > 1)
 
+
+def _duplicate_flags(store: DatasetStore, hashes: dict[str, tuple[str, int]], near_threshold: int) -> dict[str, Flag]:
+    """Exact duplicates (same decoded pixels), then near ones (perceptual hash) among the rest; the first
+    image by uid is kept."""
     instances = store.read_table("instances", ["sop_instance_uid", "content_hash"]).to_pylist()
     exact_of: dict[str, str] = {}
     first_with: dict[str, str] = {}
@@ -126,36 +156,21 @@ def curate(
         kept = first_with.setdefault(row["content_hash"], row["sop_instance_uid"])
         if kept != row["sop_instance_uid"]:
             exact_of[row["sop_instance_uid"]] = kept
-    hashes = _phashes(store)
     near_of = near_duplicate_groups(
         ((uid, value) for uid, (_, value) in hashes.items() if uid not in exact_of), near_threshold
     )
     flags = {uid: ("exact", kept, f"exact duplicate of {kept}") for uid, kept in exact_of.items()}
-    flags |= {uid: ("near", kept, f"near duplicate of {kept}") for uid, kept in near_of.items()}
-    if semantic is not None:
-        # Only training images: pruning shapes what the model learns from, never what it is measured on.
-        split_of = {s["study_instance_uid"]: s["split"] for s in studies}
-        train = sorted(uid for uid, (study, _) in hashes.items() if split_of.get(study) == "train" and uid not in flags)
-        summary.semantic_model, semantic_of = _semantic_flags(store, train, semantic)
-        flags |= {uid: ("semantic", kept, reason) for uid, (kept, reason) in semantic_of.items()}
-    rows = []
-    for uid, (study, value) in sorted(hashes.items()):
-        kind, duplicate_of, reason = flags.get(uid, (None, None, None))
-        rows.append(
-            {
-                "sop_instance_uid": uid,
-                "study_instance_uid": study,
-                "phash": f"{value:064x}",
-                "duplicate_of": duplicate_of,
-                "duplicate_kind": kind,
-                "prune": kind is not None,
-                "prune_reason": reason,
-            }
-        )
-    summary.exact_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "exact")
-    summary.near_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "near")
-    summary.semantic_duplicates = sum(1 for r in rows if r["duplicate_kind"] == "semantic")
-    summary.pruned = sum(1 for r in rows if r["prune"])
-    store.write_whole_table("studies", pa.Table.from_pylist(studies, schema=STUDIES))
-    store.write_whole_table("curation", pa.Table.from_pylist(rows, schema=CURATION))
-    return summary
+    return flags | {uid: ("near", kept, f"near duplicate of {kept}") for uid, kept in near_of.items()}
+
+
+def _curation_row(uid: str, study: str, phash: int, flag: Flag | None) -> dict[str, Any]:
+    kind, duplicate_of, reason = flag or (None, None, None)
+    return {
+        "sop_instance_uid": uid,
+        "study_instance_uid": study,
+        "phash": f"{phash:064x}",
+        "duplicate_of": duplicate_of,
+        "duplicate_kind": kind,
+        "prune": kind is not None,
+        "prune_reason": reason,
+    }

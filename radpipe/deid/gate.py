@@ -124,6 +124,26 @@ class GateScan:
     records: int = 0  # instances and reports scanned: the denominator of the withheld fraction
 
 
+class _Finder:
+    """The kind of identifier a value holds, remembered for short values (UIDs and codes repeat)."""
+
+    def __init__(self, index: IdentifierIndex) -> None:
+        self.index = index
+        self.memo: dict[tuple[str, bool], str | None] = {}
+
+    def kind(self, value: object, specific_only: bool) -> str | None:
+        texts = value if isinstance(value, list) else [value]
+        return next((k for t in texts if isinstance(t, str) and (k := self._find(t, specific_only))), None)
+
+    def _find(self, text: str, specific_only: bool) -> str | None:
+        found = self.memo.get((text, specific_only), "")
+        if found == "":
+            found = self.index.find(text, specific_only)
+            if len(text) < 200:  # long texts are rarely repeated
+                self.memo[(text, specific_only)] = found
+        return found
+
+
 def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: IdentifierStore) -> GateScan:
     """Every (table, column, kind of identifier) found, with the rows holding it.
 
@@ -135,38 +155,34 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: Identif
     stored = identifiers.load()
     if not stored:
         return result
-    index = IdentifierIndex(pseudonymizer.key, stored)
-    memo: dict[tuple[str, bool], str | None] = {}
-
-    def leak(value: str, specific_only: bool) -> str | None:
-        found = memo.get((value, specific_only), "")
-        if found == "":
-            found = index.find(value, specific_only)
-            if len(value) < 200:  # repeated short values (UIDs, codes); long texts are rarely repeated
-                memo[(value, specific_only)] = found
-        return found
-
+    finder = _Finder(IdentifierIndex(pseudonymizer.key, stored))
     counts: Counter[tuple[str, str, str]] = Counter()
     for table in SCANNED_TABLES:
-        columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
-        key_column = KEY_COLUMNS.get(table)
-        wanted = sorted(set(columns) | ({key_column} if key_column else set()))
-        for group in store.iter_row_groups(table, wanted):
-            data = group.rows
-            keys = data.column(key_column).to_pylist() if key_column else None
-            for column in (c for c in columns if c in data.column_names):
-                for row, value in enumerate(data.column(column).to_pylist()):
-                    texts = value if isinstance(value, list) else [value]
-                    kind = next((k for t in texts if isinstance(t, str) and (k := leak(t, columns[column]))), None)
-                    if not kind:
-                        continue
-                    counts[(table, column, kind)] += 1
-                    if keys is not None:
-                        result.offending.add(table, str(keys[row]), column, kind)
-                    elif table == "quarantine" and column == "detail":
-                        result.offending.details[str(value)] = kind
+        _scan_table(store, table, finder, counts, result.offending)
     result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
     return result
+
+
+def _scan_table(
+    store: DatasetStore, table: str, finder: _Finder, counts: Counter[tuple[str, str, str]], offending: Offending
+) -> None:
+    """One table's scanned columns, a row group at a time: hits counted, their rows named in `offending`."""
+    # column -> scanned for specific forms only (radpipe's own text) or for every form (source content)
+    columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
+    key_column = KEY_COLUMNS.get(table)
+    wanted = sorted(set(columns) | ({key_column} if key_column else set()))
+    for group in store.iter_row_groups(table, wanted):
+        keys = group.rows.column(key_column).to_pylist() if key_column else None
+        for column in (c for c in columns if c in group.rows.column_names):
+            for row, value in enumerate(group.rows.column(column).to_pylist()):
+                kind = finder.kind(value, columns[column])
+                if not kind:
+                    continue
+                counts[(table, column, kind)] += 1
+                if keys is not None:
+                    offending.add(table, str(keys[row]), column, kind)
+                elif table == "quarantine" and column == "detail":
+                    offending.details[str(value)] = kind
 
 
 def _rows(store: DatasetStore, table: str) -> int:

@@ -81,13 +81,38 @@ def withhold(store: DatasetStore, pseudonymizer: Pseudonymizer, offending: Offen
     }
     records = _records(offending, instances, reports)  # (table, key) -> (source_key, reason, detail)
     earlier = store.read_table(WITHHELD_TABLE).to_pylist()
-    earlier_tags = {row["tag"] for row in earlier}
     batch_id = "withhold-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     result = Withheld()
+    moves, _ = stage_removals(store, _removal_plan(records, instances, result), batch_id)
+    writers = _stage_records(store, pseudonymizer, batch_id, records, {row["tag"] for row in earlier}, result)
+    offending_tags = {tag(pseudonymizer, t, k) for t, k in records}
+    present = {tag(pseudonymizer, "instances", r["sop_instance_uid"]) for r in instances}
+    present |= {tag(pseudonymizer, "reports", key) for key in reports}
+    released = {row["tag"] for row in earlier if row["tag"] in present and row["tag"] not in offending_tags}
+    result.released = len(released)
+    moves += _rewrite_quarantine(store, batch_id, offending.details, released, result)
+    if released:
+        moves += stage_rewrite(store, WITHHELD_TABLE, batch_id, lambda t: _without_tags(t, released))
+    for writer, final in zip(
+        writers, (f"quarantine/part-{batch_id}.parquet", f"{WITHHELD_TABLE}/part-{batch_id}.parquet"), strict=True
+    ):
+        staged = writer.close()
+        if staged is not None:
+            moves.append((staged, final))
+    if moves:
+        commit_moves(store, batch_id, moves)
+    return result
+
+
+def _removal_plan(
+    records: dict[tuple[str, str], tuple[str, Reason, str]], instances: list[dict[str, str]], result: Withheld
+) -> dict[str, tuple[str, set[str]]]:
+    """table -> (key column, keys to remove): a withheld instance goes from every table holding it."""
     sops = {key for table, key in records if table == "instances"}
     series = {r["series_instance_uid"] for r in instances if r["sop_instance_uid"] in sops}
     report_ids = {key for table, key in records if table == "reports"}
-    plan = {
+    result.instances, result.reports = len(sops), len(report_ids)
+    return {
         "instances": ("sop_instance_uid", sops),
         "images": ("sop_instance_uid", sops),
         "slices": ("sop_instance_uid", sops),
@@ -96,8 +121,17 @@ def withhold(store: DatasetStore, pseudonymizer: Pseudonymizer, offending: Offen
         "volumes": ("series_instance_uid", series),  # re-assembled from the slices that remain
         "reports": ("report_id", report_ids),
     }
-    moves, _ = stage_removals(store, plan, batch_id)
-    result.instances, result.reports = len(sops), len(report_ids)
+
+
+def _stage_records(
+    store: DatasetStore,
+    pseudonymizer: Pseudonymizer,
+    batch_id: str,
+    records: dict[tuple[str, str], tuple[str, Reason, str]],
+    earlier_tags: set[str],
+    result: Withheld,
+) -> tuple[StagedTableWriter, StagedTableWriter]:
+    """A quarantine row and a withheld/ row for each record withheld for the first time."""
     quarantine = StagedTableWriter(store, batch_id, "quarantine")
     quarantine.staged = quarantine.staged.replace("quarantine.parquet", "quarantine-withheld.parquet")
     ledger = StagedTableWriter(store, batch_id, WITHHELD_TABLE)
@@ -113,24 +147,7 @@ def withhold(store: DatasetStore, pseudonymizer: Pseudonymizer, offending: Offen
             {"tag": name, "source_key": source_key, "table": table, "reason": reason.value, "withheld_at": now},
             batch_id,
         )
-    offending_tags = {tag(pseudonymizer, t, k) for t, k in records}
-    present = {tag(pseudonymizer, "instances", r["sop_instance_uid"]) for r in instances}
-    present |= {tag(pseudonymizer, "reports", key) for key in reports}
-    released = {row["tag"] for row in earlier if row["tag"] in present and row["tag"] not in offending_tags}
-    result.released = len(released)
-    moves += _rewrite_quarantine(store, batch_id, offending.details, released, result)
-    if released:
-        moves += stage_rewrite(store, WITHHELD_TABLE, batch_id, lambda t: _without_tags(t, released))
-    for writer, final in (
-        (quarantine, f"quarantine/part-{batch_id}.parquet"),
-        (ledger, f"{WITHHELD_TABLE}/part-{batch_id}.parquet"),
-    ):
-        staged = writer.close()
-        if staged is not None:
-            moves.append((staged, final))
-    if moves:
-        commit_moves(store, batch_id, moves)
-    return result
+    return quarantine, ledger
 
 
 def withheld_sources(store: DatasetStore) -> frozenset[str]:

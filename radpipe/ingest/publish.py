@@ -57,23 +57,12 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[
 
 
 def publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary) -> None:
+    """Drop what earlier batches hold, stage the duplicates' quarantine rows and the ledger, commit, count."""
     dedup = _deduplicate(store, batch, known)
-    duplicates = [record for records in dedup.duplicates.values() for record in records]
     for row in batch.ledger:
         if row["kind"] == "dicom" and row["source_key"] in dedup.files_unchanged:
             row["outcome"] = "unchanged"
-    if duplicates:
-        writer = StagedTableWriter(store, batch.batch_id, "quarantine")
-        writer.staged = writer.staged.replace("quarantine.parquet", "quarantine-dedup.parquet")
-        for record in duplicates:
-            writer.add(record.row(), batch.batch_id)
-        staged = writer.close()
-        assert staged is not None
-        batch.files["quarantine#dedup"] = staged
-        duplicate_sources = Counter(record.source_key for record in duplicates)
-        for row in batch.ledger:
-            if row["kind"] == "dicom" and duplicate_sources[str(row["source_key"])]:
-                row["outcome"] = "quarantined:duplicate"
+    _stage_duplicates(store, batch, [record for records in dedup.duplicates.values() for record in records])
     ledger = StagedTableWriter(store, batch.batch_id, "_ledger")
     for row in batch.ledger:
         ledger.add(dict(row), batch.batch_id)
@@ -81,34 +70,63 @@ def publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, 
     assert staged_ledger is not None
     batch.files["_ledger"] = staged_ledger
     commit(store, batch.batch_id, batch.files)
+    _count_outcomes(batch, summary)
+    report_duplicates = len(dedup.duplicates.get("reports", []))
+    summary.reports_added -= report_duplicates + dedup.reports_unchanged
+    summary.reports_quarantined["duplicate"] += report_duplicates
+    summary.reports_unchanged += dedup.reports_unchanged
+    summary.input_bytes += batch.input_bytes
+
+
+def _stage_duplicates(store: DatasetStore, batch: StagedBatch, duplicates: list[Quarantined]) -> None:
+    """Quarantine rows for second copies, in a file of their own; their files' ledger rows say so."""
+    if not duplicates:
+        return
+    writer = StagedTableWriter(store, batch.batch_id, "quarantine")
+    writer.staged = writer.staged.replace("quarantine.parquet", "quarantine-dedup.parquet")
+    for record in duplicates:
+        writer.add(record.row(), batch.batch_id)
+    staged = writer.close()
+    assert staged is not None
+    batch.files["quarantine#dedup"] = staged
+    duplicate_sources = Counter(record.source_key for record in duplicates)
     for row in batch.ledger:
-        if row["kind"] == "dicom":
-            outcome = str(row["outcome"])
-            if outcome == "ingested":
-                summary.instances_added += 1
-            elif outcome == "unchanged":  # not new input after all: count it with the skipped files
-                summary.files_in -= 1
-                summary.files_skipped += 1
-            else:
-                summary.quarantined[outcome.split(":", 1)[1]] += 1
-    for key, count in batch.counts.items():
+        if row["kind"] == "dicom" and duplicate_sources[str(row["source_key"])]:
+            row["outcome"] = "quarantined:duplicate"
+
+
+def _count_outcomes(batch: StagedBatch, summary: IngestSummary) -> None:
+    """A committed batch's ledger outcomes, added to the run's summary."""
+    for row in batch.ledger:
+        if row["kind"] != "dicom":
+            continue
+        outcome = str(row["outcome"])
+        if outcome == "ingested":
+            summary.instances_added += 1
+        elif outcome == "unchanged":  # not new input after all: count it with the skipped files
+            summary.files_in -= 1
+            summary.files_skipped += 1
+        else:
+            summary.quarantined[outcome.split(":", 1)[1]] += 1  # the ledger stores "quarantined:<reason>"
+    _count_counters(batch.counts, summary)
+
+
+def _count_counters(counts: dict[str, int], summary: IngestSummary) -> None:
+    """The batch's own counters ("<what>" or "<what>:<reason>"), added to the run's summary."""
+    for key, count in counts.items():
+        what, _, reason = key.partition(":")
         if key == "reports":
             summary.reports_added += count
-        elif key.startswith("report_quarantined:"):
-            summary.reports_quarantined[key.split(":", 1)[1]] += count
         elif key == "report_bad_unchanged":
             summary.reports_unchanged += count
         elif key == "stand_in_patient":
             summary.instances_without_patient_id += count
         elif key == "unknown_body_part":
             summary.images_without_body_part += count
-        elif key.startswith("report_unlabelled:"):
-            summary.reports_unlabelled_language[key.split(":", 1)[1]] += count
-    report_duplicates = len(dedup.duplicates.get("reports", []))
-    summary.reports_added -= report_duplicates + dedup.reports_unchanged
-    summary.reports_quarantined["duplicate"] += report_duplicates
-    summary.reports_unchanged += dedup.reports_unchanged
-    summary.input_bytes += batch.input_bytes
+        elif what == "report_quarantined":
+            summary.reports_quarantined[reason] += count
+        elif what == "report_unlabelled":
+            summary.reports_unlabelled_language[reason] += count
 
 
 def publish_unlisted(
