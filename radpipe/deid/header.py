@@ -194,18 +194,20 @@ def _apply(ds: Dataset, tag: BaseTag, context: _Context) -> None:
         value = str(ds[tag].value or "").strip()
         if value:
             ds[tag].value = context.pseudonymizer.pseudonym(PSEUDONYMISED[keyword], value)
-        return
-    if context.policy.modified_dates and vr in ("DA", "DT") and action is not Action.K:
+    elif context.policy.modified_dates and vr in ("DA", "DT") and action is not Action.K:
         _shift(ds[tag], context.shift)
-        return
-    if context.policy.clean_descriptors and keyword in CLEAN_DESCRIPTORS and vr not in ("SQ",):
-        element = ds[tag]
-        if element.value:
-            element.value = context.scrub(str(element.value), context.known)
-        return
-    if action is None:
+    elif context.policy.clean_descriptors and keyword in CLEAN_DESCRIPTORS and vr not in ("SQ",):
+        if ds[tag].value:  # any descriptor value, scrubbed as its text
+            ds[tag].value = context.scrub(str(ds[tag].value), context.known)
+    elif action is None:
         _unlisted(ds, tag, vr, context)
-    elif action is Action.X:
+    else:
+        _annex_e_action(ds, tag, vr, action, context)
+
+
+def _annex_e_action(ds: Dataset, tag: BaseTag, vr: str, action: Action, context: _Context) -> None:
+    """The basic profile's action for a listed attribute (after the options resolved it)."""
+    if action is Action.X:
         del ds[tag]
     elif action is Action.Z:
         ds[tag].value = Sequence() if vr == "SQ" else ("" if vr not in DUMMY or isinstance(DUMMY[vr], str) else None)
@@ -214,10 +216,13 @@ def _apply(ds: Dataset, tag: BaseTag, context: _Context) -> None:
     elif action is Action.D:
         _dummy(ds, tag, vr, context)
     elif action is Action.C:
-        element = ds[tag]
-        if isinstance(element.value, str) and element.value:
-            element.value = context.scrub(element.value, context.known)
+        _scrub_text(ds[tag], context)
     # Action.K: keep as is.
+
+
+def _scrub_text(element: DataElement, context: _Context) -> None:
+    if isinstance(element.value, str) and element.value:
+        element.value = context.scrub(element.value, context.known)
 
 
 def _unlisted(ds: Dataset, tag: BaseTag, vr: str, context: _Context) -> None:
@@ -230,9 +235,7 @@ def _unlisted(ds: Dataset, tag: BaseTag, vr: str, context: _Context) -> None:
     elif vr == "UI":
         _uid(ds[tag], context)
     elif vr in TEXT_VRS and keyword_for_tag(tag) not in KEEP_TEXT:
-        element = ds[tag]
-        if isinstance(element.value, str) and element.value:
-            element.value = context.scrub(element.value, context.known)
+        _scrub_text(ds[tag], context)
 
 
 def _uid(element: DataElement, context: _Context) -> None:

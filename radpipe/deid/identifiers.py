@@ -163,29 +163,43 @@ def _value_forms(kind: PhiKind, value: str) -> set[str]:
         return set() if compact.startswith(STANDARD_UID_ROOT) else {compact}
     forms = {uid for uid in _UID.findall(value) if not uid.startswith(STANDARD_UID_ROOT)}
     value = _UID.sub(" ", value)  # a UID inside text (a private path) is whole or nothing, never "1 2 840"
-    parts = value.split("^")
     words = tokens(value.replace("^", " "))
     if not words:
         return forms
+    forms |= _word_forms(words)
+    parts = value.split("^")
+    if len(parts) > 1:
+        forms |= _person_name_forms(parts, words)
+    return {form for form in forms if _specific(kind, form)}
+
+
+def _word_forms(words: list[str]) -> set[str]:
+    """The words together, joined ("MRN-0012345" also as "mrn0012345"), long numbers, and word trigrams."""
+    forms = set()
     if len(words) <= MAX_NGRAM and (len(words) > 1 or len(words[0]) >= MIN_SINGLE_FORM):
         forms.add(" ".join(words))
-    joined = "".join(words)  # "MRN-0012345" also as "mrn0012345", and its digits "0012345"
+    joined = "".join(words)
     if len(words) > 1 and len(joined) >= MIN_SINGLE_FORM:
         forms.add(joined)
     forms.update(word for word in words if word.isdigit() and len(word) >= 5)
     forms.update(" ".join(words[i : i + 3]) for i in range(max(0, len(words) - 2)) if len(words) >= 3)
-    if len(parts) > 1:  # a DICOM person name: Family^Given^Middle^Prefix^Suffix
-        given_family = tokens(" ".join(parts[1:2] + parts[:1]))
-        if given_family:
-            forms.add(" ".join(given_family))
-        for part in parts[:2]:  # the family name whole ("de vries", "van der berg"), and the given names whole
-            part_words = tokens(part)
-            if 1 < len(part_words) <= MAX_NGRAM:
-                forms.add(" ".join(part_words))
-            if 1 < len(part_words) and "".join(part_words) not in _NOT_A_NAME:
-                forms.add("".join(part_words))  # written without its apostrophe or hyphen: "ONEIL", "Alhashimi"
-        forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
-    return {form for form in forms if _specific(kind, form)}
+    return forms
+
+
+def _person_name_forms(parts: list[str], words: list[str]) -> set[str]:
+    """A DICOM person name (Family^Given^Middle^Prefix^Suffix): given-family order, each name whole, each word."""
+    forms = set()
+    given_family = tokens(" ".join(parts[1:2] + parts[:1]))
+    if given_family:
+        forms.add(" ".join(given_family))
+    for part in parts[:2]:  # the family name whole ("de vries", "van der berg"), and the given names whole
+        part_words = tokens(part)
+        if 1 < len(part_words) <= MAX_NGRAM:
+            forms.add(" ".join(part_words))
+        if 1 < len(part_words) and "".join(part_words) not in _NOT_A_NAME:
+            forms.add("".join(part_words))  # written without its apostrophe or hyphen: "ONEIL", "Alhashimi"
+    forms.update(word for word in words if len(word) >= MIN_SINGLE_FORM and word not in _NOT_A_NAME)
+    return forms
 
 
 def _specific(kind: PhiKind, form: str) -> bool:

@@ -94,39 +94,40 @@ class Labeler:
             text = fold_accents(text)
         text = _ABBREVIATION.sub(lambda match: match.group(0).replace(".", ""), text)
         for sentence in _SENTENCE_END.split(text):
-            if not sentence.strip():
-                continue
-            for rule in self.rules:
-                absent_spans = []
-                if rule.absent is not None:
-                    for match in rule.absent.finditer(sentence):
-                        found[rule.label].add(Mention.ABSENT)
-                        absent_spans.append(match.span())
-                for match in rule.mention.finditer(sentence):
-                    if any(a <= match.start() < b for a, b in absent_spans):
-                        continue
+            if sentence.strip():
+                self._mentions(sentence, found)
+        return _labels(found)
+
+    def _mentions(self, sentence: str, found: dict[str, set[Mention]]) -> None:
+        """Each finding's mentions in one sentence, and what they say of "no finding"."""
+        for rule in self.rules:
+            absent_spans = []
+            if rule.absent is not None:
+                for match in rule.absent.finditer(sentence):
+                    found[rule.label].add(Mention.ABSENT)
+                    absent_spans.append(match.span())
+            for match in rule.mention.finditer(sentence):
+                if not any(a <= match.start() < b for a, b in absent_spans):
                     found[rule.label].add(self._classify(sentence, match.start(), match.end()))
-            if self.no_finding.search(sentence):
-                found["no_finding"].add(Mention.PRESENT)
-            if self.other is not None:
-                for match in self.other.finditer(sentence):
-                    if self._classify(sentence, match.start(), match.end()) is not Mention.ABSENT:
-                        found["no_finding"].add(Mention.UNCERTAIN)  # something abnormal this labeller has no name for
-        labels: dict[str, int | None] = {}
-        for label, mentions in found.items():
-            if Mention.PRESENT in mentions:
-                labels[label] = int(Mention.PRESENT)
-            elif Mention.UNCERTAIN in mentions:
-                labels[label] = int(Mention.UNCERTAIN)
-            elif Mention.ABSENT in mentions:
-                labels[label] = int(Mention.ABSENT)
-            else:
-                labels[label] = None
-        pathologies = [label for label in rules.LABELS if label not in ("no_finding", "support_devices")]
-        # CheXpert: "No Finding" holds when no pathology is present or uncertain; otherwise it is not set.
-        abnormal = any(labels[label] in (1, -1) for label in pathologies) or Mention.UNCERTAIN in found["no_finding"]
-        labels["no_finding"] = None if abnormal else 1
-        return labels
+        if self.no_finding.search(sentence):
+            found["no_finding"].add(Mention.PRESENT)
+        if self.other is not None:
+            for match in self.other.finditer(sentence):
+                if self._classify(sentence, match.start(), match.end()) is not Mention.ABSENT:
+                    found["no_finding"].add(Mention.UNCERTAIN)  # something abnormal this labeller has no name for
+
+
+def _labels(found: dict[str, set[Mention]]) -> dict[str, int | None]:
+    """The strongest mention of each finding (present > uncertain > absent), then CheXpert's "No Finding"."""
+    labels: dict[str, int | None] = {}
+    for label, mentions in found.items():
+        strongest = next((m for m in (Mention.PRESENT, Mention.UNCERTAIN, Mention.ABSENT) if m in mentions), None)
+        labels[label] = None if strongest is None else int(strongest)
+    pathologies = [label for label in rules.LABELS if label not in ("no_finding", "support_devices")]
+    # CheXpert: "No Finding" holds when no pathology is present or uncertain; otherwise it is not set.
+    abnormal = any(labels[label] in (1, -1) for label in pathologies) or Mention.UNCERTAIN in found["no_finding"]
+    labels["no_finding"] = None if abnormal else 1
+    return labels
 
 
 def fold_accents(text: str) -> str:
