@@ -115,6 +115,17 @@ def _process_parsed(
         return reject(Stage.HEADER, Reason.INCONSISTENT_HEADER, f"declared size above {MAX_PIXELS:,} pixels")
     if header.modality in Modality.cross_sectional():
         return _cross_sectional(ds, header, source_key, reject, mosaic)
+    return _projection(ds, header, source_key, profile, reject)
+
+
+def _projection(
+    ds: Any,
+    header: InstanceHeader,
+    source_key: str,
+    profile: Profile,
+    reject: Callable[[Stage, Reason, str], Quarantined],
+) -> IngestedInstance | Quarantined:
+    """A de-identified radiograph (or another 2D image): checked against the profile, decoded, profiled."""
     colour = header.samples_per_pixel == 3 and header.photometric_interpretation.upper() in COLOUR_SPACES
     grey = header.samples_per_pixel == 1 or colour  # colour becomes luminance (grey_pixels)
     if header.modality in Modality.projection() and (not grey or header.number_of_frames != 1):

@@ -55,7 +55,7 @@ def _run_of(batch_id: str) -> str:
 
 
 def pending(
-    source: str,
+    source: str | None,
     kind: str,
     deid: Deidentifier,
     ledger: Ledger,
@@ -67,9 +67,12 @@ def pending(
     """Files under `source` (or those a `manifest` lists) the ledger does not hold yet, and what could not be
     listed.
 
-    Files whose source key is in `wanted` are also put in `found`, pending or not.
+    Files whose source key is in `wanted` are also put in `found`, pending or not. No source: nothing.
     """
-    pending, unlisted = [], []
+    pending: list[SourceFile] = []
+    unlisted: list[Quarantined] = []
+    if source is None:
+        return pending, unlisted
     for entry in walk(source) if manifest is None else walk_manifest(manifest, source):
         if isinstance(entry, WalkError):
             key = deid.pseudonymizer.source_key(entry.url)

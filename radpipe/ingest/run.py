@@ -158,14 +158,8 @@ def _ingest_locked(
     uncovered = state.committed - state.identifiers.covered()
     wanted = {key for batch in uncovered for _, key in ledger.batches[batch]}
     found: dict[str, SourceFile] = {}
-    dicom_files, unlisted = (
-        pending(dicom_source, "dicom", deid, ledger, summary, wanted, found, dicom_manifest)
-        if dicom_source
-        else ([], [])
-    )
-    report_files, unlisted_reports = (
-        pending(report_source, "report", deid, ledger, summary, wanted, found) if report_source else ([], [])
-    )
+    dicom_files, unlisted = pending(dicom_source, "dicom", deid, ledger, summary, wanted, found, dicom_manifest)
+    report_files, unlisted_reports = pending(report_source, "report", deid, ledger, summary, wanted, found)
     if uncovered:  # before anything new commits: the gate must be able to check what is already there
         missing = {batch: ledger.batches[batch] for batch in uncovered}
         repaired = repair_identifiers(engine, state.identifiers, missing, found, deid)
@@ -176,11 +170,9 @@ def _ingest_locked(
     ]
     summary.files_in = len(dicom_files) + len(unlisted)
     summary.report_files_in = len(report_files)
-    instances = store.read_table("instances", ["sop_instance_uid", "source_key"])
-    reports = store.read_table("reports", ["report_id", "source_key"])
     known = {
-        "instances": key_map(instances, "sop_instance_uid"),
-        "reports": key_map(reports, "report_id"),
+        "instances": key_map(store.read_table("instances", ["sop_instance_uid", "source_key"]), "sop_instance_uid"),
+        "reports": key_map(store.read_table("reports", ["report_id", "source_key"]), "report_id"),
     }
     state.urls = {f.source_key: f.url for f in [*dicom_files, *report_files]}
     erased = read_erased_keys(store)
@@ -194,23 +186,42 @@ def _ingest_locked(
     _run_all(engine, dicom_tasks, store, known, summary, state, progress)
     if report_files:
         # Reports after the images: the scrubber then knows every name and ID the headers gave (keyed hashes).
-        known_forms = engine.share(state.identifiers.load())
-        report_tasks: list[tuple[object, ...]] = []
-        # A large JSONL is read by several workers at once, one line-aligned byte range each.
-        report_parts = [part for source in report_files for part in split_report_file(source, engine.workers)]
-        for n, group in enumerate(report_chunks(report_parts, engine.workers, MIN_BATCHES_PER_WORKER)):
-            read_before = {f.source_key: ledger.records[f.source_key] for f in group if f.source_key in ledger.records}
-            report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms)
-            files_done = sum(1 for f in group if f.part is None or f.part.final)  # for the progress bar
-            report_tasks.append((ingest_report_files, report_args, files_done))
-        _run_all(engine, report_tasks, store, known, summary, state, progress)
+        tasks = _report_tasks(report_files, engine, store, run_id, deid, ledger, erased, state)
+        _run_all(engine, tasks, store, known, summary, state, progress)
+    _derive_tables(store, volume_profiles, summary)
+    return summary
+
+
+def _report_tasks(
+    report_files: list[SourceFile],
+    engine: Engine,
+    store: DatasetStore,
+    run_id: str,
+    deid: Deidentifier,
+    ledger: Ledger,
+    erased: frozenset[str],
+    state: _RunState,
+) -> list[tuple[object, ...]]:
+    """Report batches: a large JSONL in line-aligned byte ranges (several workers at once), small files grouped."""
+    known_forms = engine.share(state.identifiers.load())
+    tasks: list[tuple[object, ...]] = []
+    parts = [part for source in report_files for part in split_report_file(source, engine.workers)]
+    for n, group in enumerate(report_chunks(parts, engine.workers, MIN_BATCHES_PER_WORKER)):
+        read_before = {f.source_key: ledger.records[f.source_key] for f in group if f.source_key in ledger.records}
+        report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms)
+        files_done = sum(1 for f in group if f.part is None or f.part.final)  # for the progress bar
+        tasks.append((ingest_report_files, report_args, files_done))
+    return tasks
+
+
+def _derive_tables(store: DatasetStore, volume_profiles: dict[str, str] | None, summary: IngestSummary) -> None:
+    """volumes/ for the series that changed, then studies/ (counts and report links) from the tables."""
     volumes = assemble_volumes(store, volume_profiles)
     summary.volumes_assembled = volumes.assembled
     summary.volumes_with_issues = volumes.issues
     links = rebuild_studies(store)
     summary.studies = links.studies
     summary.reports_linked, summary.reports_orphaned = links.reports_linked, links.reports_orphaned
-    return summary
 
 
 def _run_all(
