@@ -7,7 +7,6 @@ repaired; their issues are recorded so ingest can quarantine them or keep them o
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
@@ -15,10 +14,31 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
-from radpipe.errors import RadpipeError
+from radpipe.dicom.dimensions import TEMPORAL_POSITION_INDEX, classic_stack, rank_stacks, stack_key, temporal_index
+from radpipe.dicom.numbers import (
+    GeometryError,
+    float_or,
+    image_orientation,
+    integer,
+    optional_float,
+    optional_integer,
+    pair,
+    vector3,
+)
+
+__all__ = [
+    "GeometryError",
+    "GeometryFinding",
+    "GeometryIssue",
+    "SeriesGeometry",
+    "SliceGeometry",
+    "assemble",
+    "frame_geometries",
+    "read_geometries",
+    "slice_geometry",
+]
 
 # Direction cosines may differ by this much (about 0.06 degrees): vendors write six decimals, while a
 # real change of angulation within a series is degrees.
@@ -37,10 +57,6 @@ SPACING_TOLERANCE = 0.05
 TILT_TOLERANCE_PIXELS = 0.5
 # Fewer slices than this are a localizer or a fragment, not a volume.
 MIN_SLICES = 3
-
-
-class GeometryError(RadpipeError):
-    """A header lacks, or garbles, the geometry needed to place a slice in space."""
 
 
 class GeometryIssue(StrEnum):
@@ -146,33 +162,18 @@ class SeriesGeometry:
 def slice_geometry(ds: Dataset) -> SliceGeometry:
     """The geometry of a single-frame CT/MR image; GeometryError names any missing attribute."""
     return SliceGeometry(
-        position=_vector3(ds, "ImagePositionPatient"),
-        orientation=_orientation(ds),
-        pixel_spacing=_pair(ds, "PixelSpacing"),
-        rows=_integer(ds, "Rows"),
-        columns=_integer(ds, "Columns"),
-        slice_thickness=_optional_float(ds, "SliceThickness"),
-        instance_number=_optional_integer(ds, "InstanceNumber"),
-        rescale_slope=_float_or(ds, "RescaleSlope", 1.0),
-        rescale_intercept=_float_or(ds, "RescaleIntercept", 0.0),
-        temporal_position=_optional_integer(ds, "TemporalPositionIdentifier"),
-        stack=_classic_stack(ds),
+        position=vector3(ds, "ImagePositionPatient"),
+        orientation=image_orientation(ds),
+        pixel_spacing=pair(ds, "PixelSpacing"),
+        rows=integer(ds, "Rows"),
+        columns=integer(ds, "Columns"),
+        slice_thickness=optional_float(ds, "SliceThickness"),
+        instance_number=optional_integer(ds, "InstanceNumber"),
+        rescale_slope=float_or(ds, "RescaleSlope", 1.0),
+        rescale_intercept=float_or(ds, "RescaleIntercept", 0.0),
+        temporal_position=optional_integer(ds, "TemporalPositionIdentifier"),
+        stack=classic_stack(ds),
     )
-
-
-def _classic_stack(ds: Dataset) -> str | None:
-    """A single-frame slice's sub-volume: its diffusion b-value and a later echo, when it states them."""
-    parts = []
-    try:  # informative: a malformed value places the slice with the others rather than rejecting it
-        b_value = _optional_float(ds, "DiffusionBValue")
-        echo = _optional_integer(ds, "EchoNumbers")
-    except GeometryError:
-        return None
-    if b_value is not None:
-        parts.append(f"DiffusionBValue={round(b_value)}")
-    if echo is not None and echo > 1:
-        parts.append(f"EchoNumbers={echo}")
-    return "/".join(parts) or None
 
 
 def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
@@ -180,12 +181,12 @@ def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if not per_frame:
         raise GeometryError("missing PerFrameFunctionalGroupsSequence")
-    frames = _optional_integer(ds, "NumberOfFrames")
+    frames = optional_integer(ds, "NumberOfFrames")
     if frames is not None and frames != len(per_frame):
         raise GeometryError("PerFrameFunctionalGroupsSequence does not hold one item per frame (NumberOfFrames)")
     shared_sequence = ds.get("SharedFunctionalGroupsSequence")
     shared = shared_sequence[0] if shared_sequence else Dataset()
-    rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
+    rows, columns = integer(ds, "Rows"), integer(ds, "Columns")
     # The time point is the frame's rank along the temporal dimension, when the object declares one.
     pointers = [int(d.get("DimensionIndexPointer") or 0) for d in ds.get("DimensionIndexSequence") or []]
     temporal_dimension = pointers.index(TEMPORAL_POSITION_INDEX) if TEMPORAL_POSITION_INDEX in pointers else None
@@ -200,77 +201,20 @@ def frame_geometries(ds: Dataset) -> list[SliceGeometry]:
         content = item.get("FrameContentSequence")
         geometries.append(
             SliceGeometry(
-                position=_vector3(position, "ImagePositionPatient", where),
-                orientation=_orientation(orientation, where),
-                pixel_spacing=_pair(measures, "PixelSpacing", where),
+                position=vector3(position, "ImagePositionPatient", where),
+                orientation=image_orientation(orientation, where),
+                pixel_spacing=pair(measures, "PixelSpacing", where),
                 rows=rows,
                 columns=columns,
-                slice_thickness=_optional_float(measures, "SliceThickness", where=where),
-                instance_number=_optional_integer(content[0], "InStackPositionNumber") if content else None,
-                rescale_slope=_float_or(transform, "RescaleSlope", 1.0, where),
-                rescale_intercept=_float_or(transform, "RescaleIntercept", 0.0, where),
-                temporal_position=_temporal(content[0], temporal_dimension, bool(pointers)) if content else None,
-                stack=_stack(content[0], pointers) if content else None,
+                slice_thickness=optional_float(measures, "SliceThickness", where=where),
+                instance_number=optional_integer(content[0], "InStackPositionNumber") if content else None,
+                rescale_slope=float_or(transform, "RescaleSlope", 1.0, where),
+                rescale_intercept=float_or(transform, "RescaleIntercept", 0.0, where),
+                temporal_position=temporal_index(content[0], temporal_dimension, bool(pointers)) if content else None,
+                stack=stack_key(content[0], pointers) if content else None,
             )
         )
-    return _rank_stacks(geometries)
-
-
-TEMPORAL_POSITION_INDEX = 0x00209128
-
-
-# Dimensions that place a frame in space or time; every other dimension (a diffusion b-value, a gradient
-# direction, an echo, a segment) makes a separate sub-volume with frames at the same positions.
-_PLACING_DIMENSIONS = frozenset(
-    {
-        0x00209056,  # StackID: part of the stack key itself
-        0x00209057,  # InStackPositionNumber
-        0x00200032,  # ImagePositionPatient
-        0x00209128,  # TemporalPositionIndex
-        0x00209153,  # NominalCardiacTriggerDelayTime
-        0x00189241,  # NominalPercentageOfCardiacPhase
-    }
-)
-
-
-def _stack(content: Dataset, pointers: Sequence[int]) -> str:
-    """A frame's sub-volume key: its StackID and its index on every dimension that does not place it."""
-    values = content.get("DimensionIndexValues")
-    items = [] if values is None else (list(values) if not isinstance(values, int) else [values])
-    parts = [str(content.get("StackID") or "").strip()]
-    for pointer, value in zip(pointers, items, strict=False):
-        if pointer not in _PLACING_DIMENSIONS:
-            parts.append(f"{keyword_for_tag(pointer) or f'{pointer:08X}'}={int(value)}")
-    return "/".join(parts)
-
-
-def _rank_stacks(geometries: list[SliceGeometry]) -> list[SliceGeometry]:
-    """Replace each StackID (source text) by its rank among the object's stacks, 1 first: no source text is kept."""
-    ids = sorted({g.stack.split("/", 1)[0] for g in geometries if g.stack is not None}, key=lambda v: (len(v), v))
-    rank = {stack_id: str(n) for n, stack_id in enumerate(ids, start=1)}
-
-    def ranked(stack: str | None) -> str | None:
-        if stack is None:
-            return None
-        stack_id, _, rest = stack.partition("/")
-        return rank[stack_id] + ("/" + rest if rest else "")
-
-    return [dataclasses.replace(g, stack=ranked(g.stack)) for g in geometries]
-
-
-def _temporal(content: Dataset, dimension: int | None, declared: bool) -> int | None:
-    """A frame's time point: its DimensionIndexValues entry on the temporal dimension.
-
-    TemporalPositionIndex is used only by an object that declares no dimensions: where dimensions are declared
-    without time, its raw values can differ per slice of one volume (interleaved acquisitions), so they would
-    cut a volume apart.
-    """
-    values = content.get("DimensionIndexValues")
-    if dimension is not None and values is not None:
-        items = list(values) if not isinstance(values, int) else [values]
-        if dimension < len(items):
-            return int(items[dimension])
-    return None if declared else _optional_integer(content, "TemporalPositionIndex")
+    return rank_stacks(geometries)
 
 
 def read_geometries(ds: Dataset) -> list[SliceGeometry]:
@@ -287,10 +231,7 @@ def assemble(slices: Sequence[SliceGeometry]) -> SeriesGeometry:
     count = len(slices)
     orientations = np.array([s.orientation for s in slices])
     reference = slices[_mode_index([tuple(np.round(o, 3).tolist()) for o in orientations])]
-    spacings = np.array([s.pixel_spacing for s in slices])
-    sizes = [(s.rows, s.columns) for s in slices]
     normal = np.array(reference.normal)
-
     positions = np.array([s.position for s in slices])
     distance = positions @ normal
     order = np.argsort(distance, kind="stable")
@@ -298,44 +239,17 @@ def assemble(slices: Sequence[SliceGeometry]) -> SeriesGeometry:
     duplicate = steps < DUPLICATE_TOLERANCE_MM
     distinct = steps[~duplicate]
     step = float(np.median(distinct)) if distinct.size else (reference.slice_thickness or 0.0)
-
-    issues: list[GeometryFinding] = []
-
-    def report(issue: GeometryIssue, detail: str) -> None:
-        issues.append(GeometryFinding(issue, detail))
-
-    if count < MIN_SLICES:
-        report(GeometryIssue.TOO_FEW_SLICES, f"{count} slice(s); a volume needs at least {MIN_SLICES}")
-    odd = int((np.abs(orientations - np.array(reference.orientation)).max(axis=1) > ORIENTATION_TOLERANCE).sum())
-    if odd:
-        report(GeometryIssue.INCONSISTENT_ORIENTATION, f"{odd} of {count} slices are oriented unlike the rest")
-    odd = int((~np.isclose(spacings, reference.pixel_spacing, rtol=PIXEL_SPACING_TOLERANCE, atol=0)).any(1).sum())
-    if odd:
-        report(GeometryIssue.INCONSISTENT_PIXEL_SPACING, f"{odd} of {count} slices have another pixel spacing")
-    odd = sum(size != (reference.rows, reference.columns) for size in sizes)
-    if odd:
-        report(GeometryIssue.INCONSISTENT_SIZE, f"{odd} of {count} slices have another rows x columns")
+    issues = _slice_issues(slices, reference, orientations)
     if duplicate.any():
-        report(GeometryIssue.DUPLICATE_POSITION, f"{int(duplicate.sum())} slice(s) share a position with another")
-    if distinct.size and step > 0:
-        gaps = distinct[distinct > GAP_FACTOR * step]
-        if gaps.size:
-            missing = int(np.maximum(np.rint(gaps / step) - 1, 1).sum())
-            report(
-                GeometryIssue.MISSING_SLICE,
-                f"{gaps.size} gap(s) up to {gaps.max():.2f} mm against a {step:.2f} mm spacing: "
-                f"about {missing} slice(s) missing",
+        issues.append(
+            GeometryFinding(
+                GeometryIssue.DUPLICATE_POSITION, f"{int(duplicate.sum())} slice(s) share a position with another"
             )
-        regular = distinct[distinct <= GAP_FACTOR * step]
-        if (np.abs(regular - step) > SPACING_TOLERANCE * step).any():
-            report(
-                GeometryIssue.NON_UNIFORM_SPACING,
-                f"steps range {regular.min():.2f}-{regular.max():.2f} mm around a {step:.2f} mm median",
-            )
+        )
+    issues += _spacing_issues(distinct, step)
     tilt = _tilt(positions[order], normal, min(reference.pixel_spacing))
     if tilt is not None:
-        report(GeometryIssue.GANTRY_TILT, tilt)
-
+        issues.append(GeometryFinding(GeometryIssue.GANTRY_TILT, tilt))
     first = positions[order[0]]
     return SeriesGeometry(
         order=tuple(int(i) for i in order),
@@ -347,6 +261,63 @@ def assemble(slices: Sequence[SliceGeometry]) -> SeriesGeometry:
         rescale=tuple((slices[i].rescale_slope, slices[i].rescale_intercept) for i in order),
         issues=tuple(issues),
     )
+
+
+def _slice_issues(
+    slices: Sequence[SliceGeometry], reference: SliceGeometry, orientations: np.ndarray
+) -> list[GeometryFinding]:
+    """Too few slices, or slices unlike the reference (the majority) in orientation, pixel spacing or size."""
+    count = len(slices)
+    issues = []
+    if count < MIN_SLICES:
+        issues.append(
+            GeometryFinding(GeometryIssue.TOO_FEW_SLICES, f"{count} slice(s); a volume needs at least {MIN_SLICES}")
+        )
+    spacings = np.array([s.pixel_spacing for s in slices])
+    unlike = {
+        GeometryIssue.INCONSISTENT_ORIENTATION: (
+            int((np.abs(orientations - np.array(reference.orientation)).max(axis=1) > ORIENTATION_TOLERANCE).sum()),
+            "are oriented unlike the rest",
+        ),
+        GeometryIssue.INCONSISTENT_PIXEL_SPACING: (
+            int((~np.isclose(spacings, reference.pixel_spacing, rtol=PIXEL_SPACING_TOLERANCE, atol=0)).any(1).sum()),
+            "have another pixel spacing",
+        ),
+        GeometryIssue.INCONSISTENT_SIZE: (
+            sum((s.rows, s.columns) != (reference.rows, reference.columns) for s in slices),
+            "have another rows x columns",
+        ),
+    }
+    for issue, (odd, what) in unlike.items():
+        if odd:
+            issues.append(GeometryFinding(issue, f"{odd} of {count} slices {what}"))
+    return issues
+
+
+def _spacing_issues(distinct: np.ndarray, step: float) -> list[GeometryFinding]:
+    """Gaps (missing slices) and irregular steps between distinct positions, against the median step."""
+    if not distinct.size or step <= 0:
+        return []
+    issues = []
+    gaps = distinct[distinct > GAP_FACTOR * step]
+    if gaps.size:
+        missing = int(np.maximum(np.rint(gaps / step) - 1, 1).sum())
+        issues.append(
+            GeometryFinding(
+                GeometryIssue.MISSING_SLICE,
+                f"{gaps.size} gap(s) up to {gaps.max():.2f} mm against a {step:.2f} mm spacing: "
+                f"about {missing} slice(s) missing",
+            )
+        )
+    regular = distinct[distinct <= GAP_FACTOR * step]
+    if (np.abs(regular - step) > SPACING_TOLERANCE * step).any():
+        issues.append(
+            GeometryFinding(
+                GeometryIssue.NON_UNIFORM_SPACING,
+                f"steps range {regular.min():.2f}-{regular.max():.2f} mm around a {step:.2f} mm median",
+            )
+        )
+    return issues
 
 
 def _tilt(ordered: np.ndarray, normal: np.ndarray, pixel: float) -> str | None:
@@ -377,54 +348,3 @@ def _macro(
     if fallback is not None:
         return fallback
     raise GeometryError(f"missing {keyword} ({sequence}){where}")
-
-
-def _values(ds: Dataset, keyword: str, count: int, where: str) -> tuple[float, ...]:
-    try:
-        value = ds.get(keyword)
-        if value is None or value == "" or (isinstance(value, Sequence) and not isinstance(value, str) and not value):
-            raise GeometryError(f"missing {keyword}{where}")
-        items = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-        numbers = tuple(float(v) for v in items)
-    except (TypeError, ValueError):
-        raise GeometryError(f"{keyword} is not numeric{where}") from None
-    if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
-        raise GeometryError(f"{keyword} needs {count} finite number(s){where}")
-    return numbers
-
-
-def _vector3(ds: Dataset, keyword: str, where: str = "") -> tuple[float, float, float]:
-    x, y, z = _values(ds, keyword, 3, where)
-    return (x, y, z)
-
-
-def _orientation(ds: Dataset, where: str = "") -> tuple[float, float, float, float, float, float]:
-    a, b, c, d, e, f = _values(ds, "ImageOrientationPatient", 6, where)
-    return (a, b, c, d, e, f)
-
-
-def _pair(ds: Dataset, keyword: str, where: str = "") -> tuple[float, float]:
-    row, column = _values(ds, keyword, 2, where)
-    return (row, column)
-
-
-def _integer(ds: Dataset, keyword: str) -> int:
-    (value,) = _values(ds, keyword, 1, "")
-    return int(value)
-
-
-def _optional_float(ds: Dataset, keyword: str, where: str = "") -> float | None:
-    if ds.get(keyword) in (None, ""):
-        return None
-    (value,) = _values(ds, keyword, 1, where)
-    return value
-
-
-def _float_or(ds: Dataset, keyword: str, default: float, where: str = "") -> float:
-    value = _optional_float(ds, keyword, where)
-    return default if value is None else value
-
-
-def _optional_integer(ds: Dataset, keyword: str) -> int | None:
-    value = _optional_float(ds, keyword)
-    return None if value is None else int(value)
