@@ -1,15 +1,13 @@
-"""MLflow, the one module that talks to it: runs, metrics, dataset lineage, model registry."""
+"""MLflow, the one package that talks to it: runs, metrics, dataset lineage (here), the model registry
+(registry.py), and how its refusals reach the user (errors.py)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
 import subprocess
-import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +16,36 @@ from mlflow import MlflowClient
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
-from mlflow.exceptions import MlflowException
 
 import radpipe
-from radpipe.errors import RadpipeError
 from radpipe.settings import Settings
+from radpipe.tracking.errors import TrackingError, now_ms, tracking_errors
+from radpipe.tracking.registry import (
+    ModelRef,
+    VersionInfo,
+    alias_holder,
+    load_python_model,
+    registered_models,
+    registry_versions,
+    resolve_model,
+    set_alias,
+    set_version_tags,
+)
+
+__all__ = [
+    "ModelRef",
+    "TrackingError",
+    "VersionInfo",
+    "alias_holder",
+    "load_python_model",
+    "registered_models",
+    "registry_versions",
+    "resolve_model",
+    "set_alias",
+    "set_version_tags",
+]
 
 log = logging.getLogger(__name__)
-
-
-class TrackingError(RadpipeError):
-    """The MLflow tracking server or registry refused a request."""
 
 
 # With a SQLite store MLflow would put artifacts in ./mlruns of whatever folder the command ran in;
@@ -59,17 +76,6 @@ def current_uri() -> str:
     return str(mlflow.get_tracking_uri())
 
 
-@contextmanager
-def _tracking_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except MlflowException as exc:
-        message = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()
-        raise TrackingError(
-            f"MLflow refused to {action}: {message[0][:300] if message else type(exc).__name__}"
-        ) from None
-
-
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """A nested config as MLflow params: {"train.lr": "0.0003", ...}."""
     out: dict[str, str] = {}
@@ -96,7 +102,7 @@ def git_commit() -> str:
 def start_run(experiment: str, run_name: str, params: Mapping[str, str], tags: Mapping[str, str]) -> str:
     """Create a RUNNING run (not active in this process: the training workers log into it); returns its id."""
     client = MlflowClient()
-    with _tracking_errors("create the run"):
+    with tracking_errors("create the run"):
         found = client.get_experiment_by_name(experiment)
         if found is None:
             location = f"{_artifact_root}/{experiment}" if _artifact_root else None
@@ -120,7 +126,7 @@ def log_dataset_input(
     )
     tags = {"mlflow.data.context": context, "profile": profile, **{f"rows_{s}": str(n) for s, n in rows.items()}}
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(k, v) for k, v in tags.items()])
-    with _tracking_errors("record the dataset input"):
+    with tracking_errors("record the dataset input"):
         MlflowClient().log_inputs(run_id, datasets=[entity])
 
 
@@ -135,7 +141,7 @@ class MetricLogger:
         self._run_id = run_id
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
-        now = _now_ms()
+        now = now_ms()
         batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
         try:
             self._client.log_batch(self._run_id, metrics=batch, synchronous=True)
@@ -160,7 +166,7 @@ def log_model(
     The model carries radpipe's own code (code_paths) and pins the packages it runs on, so a downstream
     user loads it without installing radpipe.
     """
-    with _tracking_errors("log and register the model"), mlflow.start_run(run_id=run_id):
+    with tracking_errors("log and register the model"), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=python_model,
@@ -217,7 +223,7 @@ def fail_run(run_id: str) -> None:
 
 
 def run_metrics(run_id: str) -> dict[str, float]:
-    with _tracking_errors(f"read the run {run_id}"):
+    with tracking_errors(f"read the run {run_id}"):
         return dict(MlflowClient().get_run(run_id).data.metrics)
 
 
@@ -229,65 +235,10 @@ def display_uri(uri: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model URI resolved against the registry: which version it names right now."""
-
-    uri: str  # as the user gave it (models:/name@champion, models:/name/3, runs:/...)
-    name: str | None = None
-    version: str | None = None
-    run_id: str | None = None
-    model_id: str | None = None  # MLflow 3's logged model: metrics logged against it show on the version
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def pinned(self) -> str:
-        """The exact version's URI (an alias moves; this does not)."""
-        return f"models:/{self.name}/{self.version}" if self.name and self.version else self.uri
-
-
-def resolve_model(uri: str) -> ModelRef:
-    """models:/<name>/<version> or models:/<name>@<alias> to its registry version; other URIs as they are."""
-    if not uri.startswith("models:/"):
-        return ModelRef(uri)
-    target = uri.removeprefix("models:/").strip("/")
-    client = MlflowClient()
-    with _tracking_errors(f"find the model {uri}"):
-        if "@" in target:
-            name, alias = target.split("@", 1)
-            found = client.get_model_version_by_alias(name, alias)
-        elif "/" in target:
-            name, version = target.rsplit("/", 1)
-            found = client.get_model_version(name, version)
-        else:
-            raise TrackingError(f"give a version or an alias: models:/{target}/<version> or models:/{target}@champion")
-    # A version registered at log time has no model_id of its own; its source names the logged model.
-    source = found.source or ""
-    model_id = found.model_id or (source.removeprefix("models:/") if source.startswith("models:/m-") else None)
-    return ModelRef(uri, found.name, str(found.version), found.run_id, model_id, dict(found.tags))
-
-
-def load_python_model(uri: str) -> Any:
-    """The PythonModel behind a pyfunc URI, loaded (its load_context run), for in-process use."""
-    with _tracking_errors(f"load the model {uri}"):
-        return mlflow.pyfunc.load_model(uri).unwrap_python_model()
-
-
-def set_version_tags(name: str, version: str, tags: Mapping[str, str]) -> None:
-    client = MlflowClient()
-    with _tracking_errors(f"tag {name} version {version}"):
-        for key, value in tags.items():
-            client.set_model_version_tag(name, version, key, value)
-
-
 def experiment_of_run(run_id: str) -> str:
     """The experiment name a run belongs to (evaluations go beside the training run)."""
     client = MlflowClient()
-    with _tracking_errors("read the training run"):
+    with tracking_errors("read the training run"):
         return str(client.get_experiment(client.get_run(run_id).info.experiment_id).name)
 
 
@@ -301,7 +252,7 @@ def log_results(
     """Metrics (also against the logged model, so they show on its page), figures and text files; ends the run."""
     finite = {k: float(v) for k, v in metrics.items() if v == v and abs(v) != float("inf")}
     client = MlflowClient()
-    with _tracking_errors("log the results"), mlflow.start_run(run_id=run_id):
+    with tracking_errors("log the results"), mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(finite, model_id=model_id, synchronous=True)
         for path, figure in (figures or {}).items():
             mlflow.log_figure(figure, path)
@@ -310,86 +261,11 @@ def log_results(
     client.set_terminated(run_id, "FINISHED")
 
 
-def alias_holder(name: str, alias: str) -> ModelRef | None:
-    """The version an alias points at, or None when the alias (or the model) does not exist yet.
-
-    Only "not found" means none: any other registry error (a locked database, a lost connection) is raised,
-    since reading it as "no champion" would hand the alias to a model that was never compared.
-    """
-    try:
-        MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        missing = exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
-            exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(exc.message)
-        )
-        if missing:
-            return None
-        with _tracking_errors(f"read @{alias} of {name}"):
-            raise
-    return resolve_model(f"models:/{name}@{alias}")
-
-
-def set_alias(name: str, alias: str, version: str) -> None:
-    with _tracking_errors(f"set @{alias} on {name} version {version}"):
-        MlflowClient().set_registered_model_alias(name, alias, version)
-
-
-# Read-only views for the ops dashboard (radpipe/ops/dashboard.py).
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """A registered model version as the dashboard shows it."""
-
-    name: str
-    version: str
-    created_ms: int  # registration time, ms since the epoch
-    run_id: str | None
-    aliases: tuple[str, ...]  # aliases pointing at it now (champion, ...)
-    tags: dict[str, str]  # incl. promotion.<alias>.* written by radpipe.evaluate.promotion
-
-
 def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
     """(step, value) of every logged value of one metric of a run, in step order; empty when none was logged."""
-    with _tracking_errors(f"read {key} of the run {run_id}"):
+    with tracking_errors(f"read {key} of the run {run_id}"):
         history = MlflowClient().get_metric_history(run_id, key)
     return sorted((int(m.step), float(m.value)) for m in history)
-
-
-def registered_models() -> list[str]:
-    """Names of every registered model."""
-    client = MlflowClient()
-    names: list[str] = []
-    token = None
-    with _tracking_errors("list the registered models"):
-        while True:
-            page = client.search_registered_models(max_results=100, page_token=token)
-            names += [m.name for m in page]
-            token = page.token
-            if not token:
-                return sorted(names)
-
-
-def registry_versions(name: str) -> list[VersionInfo]:
-    """Every version of a registered model, oldest first, with its tags and current aliases."""
-    client = MlflowClient()
-    with _tracking_errors(f"read the versions of {name}"):
-        holders: dict[str, list[str]] = {}
-        for alias, version in client.get_registered_model(name).aliases.items():
-            holders.setdefault(str(version), []).append(alias)
-        found = client.search_model_versions(f"name = '{name}'")
-    versions = [
-        VersionInfo(
-            name,
-            str(v.version),
-            int(v.creation_timestamp or 0),
-            v.run_id,
-            tuple(sorted(holders.get(str(v.version), []))),
-            dict(v.tags or {}),
-        )
-        for v in found
-    ]
-    return sorted(versions, key=lambda v: int(v.version))
 
 
 OPS_EXPERIMENT = "radpipe-ops"
@@ -416,7 +292,7 @@ def log_ops_run(record: Mapping[str, Any]) -> str:
     }
     values |= {k: float(v) for k, v in json.loads(record.get("metrics") or "{}").items()}
     client = MlflowClient()
-    with _tracking_errors("record the flow run"):
-        client.log_batch(run_id, metrics=[Metric(k, v, _now_ms(), 0) for k, v in values.items()], synchronous=True)
+    with tracking_errors("record the flow run"):
+        client.log_batch(run_id, metrics=[Metric(k, v, now_ms(), 0) for k, v in values.items()], synchronous=True)
         client.set_terminated(run_id, "FINISHED" if record["status"] == "completed" else "FAILED")
     return run_id
