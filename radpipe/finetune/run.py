@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radpipe.dataset.profiles import dataset_profile
 from radpipe.dataset.store import DatasetStore
@@ -12,12 +12,15 @@ from radpipe.errors import ConfigError
 from radpipe.evaluate.data import embed_images_of, labelled_split
 from radpipe.finetune.classifier import probabilities
 from radpipe.finetune.config import FinetuneConfig, finding_label, registered_name
-from radpipe.finetune.data import evaluation_rows, features_of, training_rows
+from radpipe.finetune.data import FindingRows, evaluation_rows, features_of, training_rows
 from radpipe.finetune.loop import auroc_metrics, train_classifier
 from radpipe.model.embedder import Embedder
 from radpipe.ops.facts import RunFacts, metric_values, summary_record
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from radpipe.tracking.registry import ModelRef
 
 # Losses logged per run at most: a curve, not a row per epoch of a long run.
 LOSS_POINTS = 50
@@ -82,7 +85,6 @@ def finetune(
 ) -> FinetuneSummary:
     """Train, measure and register a `radpipe-<finding>` classifier on a foundation model's image encoder."""
     from radpipe import tracking
-    from radpipe.finetune.package import log_finding_model
 
     status = on_status or (lambda _message: None)
     label = finding_label(label)
@@ -97,24 +99,7 @@ def finetune(
     # The pinned version, not the alias: `champion` may move while this runs, the lineage must not.
     embedder, parent_artifacts = _foundation(tracking.load_python_model(parent.pinned), parent.pinned, profile)
     name = registered_name(label)
-    tags = {
-        "parent_model": parent.pinned,
-        "parent_version": parent.version or "none",
-        "dataset_version": version,
-        "label": label,
-        "mode": config.mode,
-        "shots": str(config.shots) if config.shots is not None else "all",
-        "profile": profile,
-        "git_commit": tracking.git_commit(),
-    }
-    params = {
-        **tracking.flatten(config.model_dump(mode="json")),
-        "label": label,
-        "parent_model": parent.pinned,
-        "dataset_uri": dataset,
-        "dataset_version": version,
-        "profile": profile,
-    }
+    tags, params = _lineage(config, label, parent, dataset, version, profile)
     run_id = tracking.start_run(config.experiment, f"finetune-{name}-{version}", params, tags)
     status(
         f"fine-tuning {label} ({config.mode}) on {parent.pinned}: {train.positives} positive and "
@@ -123,36 +108,9 @@ def finetune(
     )
     try:
         tracking.log_dataset_input(run_id, dataset, version, profile, {"train": len(train), "test": len(test)})
-        features = features_of(store, train.rows, embedder, config.mode)
-        stride = max(1, config.epochs // LOSS_POINTS)
-        logger = tracking.MetricLogger(tracking_uri, run_id, system_metrics=False)
-        try:
-
-            def on_epoch(epoch: int, loss: float) -> None:
-                if epoch % stride == 0 or epoch == config.epochs:
-                    logger.log({"finetune_train_loss": loss}, epoch)
-
-            classifier, losses = train_classifier(embedder.model, features, train.targets, config, on_epoch)
-        finally:
-            logger.close()
-        # Measured through the serving path: the whole (fine-tuned) encoder, as `predict` runs it.
-        scores = probabilities(classifier.head, embed_images_of(store, test.rows, embedder))
-        metrics = auroc_metrics(test.targets, scores, config.resamples, config.seed, groups=test.rows.studies)
-        metrics |= {
-            "finetune_train_positives": float(train.positives),
-            "finetune_train_negatives": float(train.negatives),
-            "finetune_test_positives": float(test.positives),
-            "finetune_test_negatives": float(test.negatives),
-            "finetune_train_loss": losses[-1],
-        }
+        classifier, metrics = _train_and_measure(store, embedder, train, test, config, tracking_uri, run_id)
         status(f"test AUROC {metrics['finetune_auroc']:.3f} on {len(test)} images; registering {name}")
-        model_state = embedder.model.state_dict() if config.mode == "partial" else None
-        number, uri = log_finding_model(
-            run_id, parent_artifacts, model_state, classifier.head.state_dict(), label, profile, name, tags
-        )
-        # The scores also go against the logged model, so they show on the registered version's page.
-        scores_only = {k: v for k, v in metrics.items() if k != "finetune_train_loss"}  # a curve, logged above
-        tracking.log_results(run_id, scores_only, model_id=tracking.resolve_model(uri).model_id)
+        number, uri = _register(run_id, parent_artifacts, embedder, classifier, metrics, name, tags)
     except BaseException:
         tracking.fail_run(run_id)
         raise
@@ -171,3 +129,92 @@ def finetune(
         shots=config.shots,
         metrics=metrics,
     )
+
+
+def _lineage(
+    config: FinetuneConfig, label: str, parent: ModelRef, dataset: str, version: str, profile: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The run's and the model version's tags, and the run's params: the parent, the data, the recipe."""
+    from radpipe import tracking
+
+    tags = {
+        "parent_model": parent.pinned,
+        "parent_version": parent.version or "none",
+        "dataset_version": version,
+        "label": label,
+        "mode": config.mode,
+        "shots": str(config.shots) if config.shots is not None else "all",
+        "profile": profile,
+        "git_commit": tracking.git_commit(),
+    }
+    params = {
+        **tracking.flatten(config.model_dump(mode="json")),
+        "label": label,
+        "parent_model": parent.pinned,
+        "dataset_uri": dataset,
+        "dataset_version": version,
+        "profile": profile,
+    }
+    return tags, params
+
+
+def _train_and_measure(
+    store: DatasetStore,
+    embedder: Embedder,
+    train: FindingRows,
+    test: FindingRows,
+    config: FinetuneConfig,
+    tracking_uri: str,
+    run_id: str,
+) -> tuple[Any, dict[str, float]]:
+    """Train the head (and, partly unfrozen, the encoder), logging the loss curve; then its test AUROC."""
+    from radpipe import tracking
+
+    features = features_of(store, train.rows, embedder, config.mode)
+    stride = max(1, config.epochs // LOSS_POINTS)
+    logger = tracking.MetricLogger(tracking_uri, run_id, system_metrics=False)
+    try:
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            if epoch % stride == 0 or epoch == config.epochs:
+                logger.log({"finetune_train_loss": loss}, epoch)
+
+        classifier, losses = train_classifier(embedder.model, features, train.targets, config, on_epoch)
+    finally:
+        logger.close()
+    # Measured through the serving path: the whole (fine-tuned) encoder, as `predict` runs it.
+    scores = probabilities(classifier.head, embed_images_of(store, test.rows, embedder))
+    metrics = auroc_metrics(test.targets, scores, config.resamples, config.seed, groups=test.rows.studies)
+    metrics |= {
+        "finetune_train_positives": float(train.positives),
+        "finetune_train_negatives": float(train.negatives),
+        "finetune_test_positives": float(test.positives),
+        "finetune_test_negatives": float(test.negatives),
+        "finetune_train_loss": losses[-1],
+    }
+    return classifier, metrics
+
+
+def _register(
+    run_id: str,
+    parent_artifacts: dict[str, str],
+    embedder: Embedder,
+    classifier: Any,
+    metrics: dict[str, float],
+    name: str,
+    tags: dict[str, str],
+) -> tuple[str, str]:
+    """Register the classifier as the next version of `name`; its version number and pinned URI."""
+    from radpipe import tracking
+    from radpipe.finetune.package import log_finding_model
+
+    label, profile, mode = tags["label"], tags["profile"], tags["mode"]
+    model_state = embedder.model.state_dict() if mode == "partial" else None
+    number, uri = log_finding_model(
+        run_id, parent_artifacts, model_state, classifier.head.state_dict(), label, profile, name, tags
+    )
+    # The scores also go against the logged model, so they show on the registered version's page; the loss
+    # is a curve, logged above.
+    scores = {k: v for k, v in metrics.items() if k != "finetune_train_loss"}
+    tracking.log_results(run_id, scores, model_id=tracking.resolve_model(uri).model_id)
+    return number, uri

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import ray.train.torch
 import torch
 
 from radpipe.model.clip import ContrastiveModel
-from radpipe.model.config import ExperimentConfig
+from radpipe.model.config import ExperimentConfig, TrainConfig
 from radpipe.train.steps import build_optimizer, build_scheduler, evaluate, train_step, unwrap
 
 STATE_FILE = "state.pt"
@@ -42,13 +43,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     # (2) Resume from the last checkpoint Ray kept, if this is a restart: weights now, optimiser state
     # after the move to the device (load_state_dict puts AdamW's moments on their parameters' device).
-    step, epoch, resumed_from, state = 0, 0, 0, None
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+    state = _last_checkpoint()
+    step, epoch, resumed_from = (state["step"], state["epoch"], state["step"]) if state else (0, 0, 0)
+    if state is not None:
         model.load_state_dict(state["model"])
-        step, epoch, resumed_from = state["step"], state["epoch"], state["step"]
 
     # (3) Wrap for DDP and move to the device. A Hugging Face encoder may hold parts the loss never
     # reaches (BERT's pooler); DDP must then be told, or it stops at the second step.
@@ -62,50 +60,22 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val") if rank == 0 and config["has_val"] else None
 
-    logger = None
-    if rank == 0:
-        from radpipe.tracking import MetricLogger
+    logger = _metric_logger(config, resumed_from) if rank == 0 else None
+    run = _Run(cfg, model, optimizer, scheduler, rank, device, logger, val_shard, resumed_from)
 
-        logger = MetricLogger(config["tracking_uri"], config["run_id"])
-        if resumed_from:
-            logger.log({"resumed_from_step": resumed_from}, step=step)
-
-    # Throughput counts time spent waiting for batches and in train steps; not validation or checkpoints,
-    # and not the wait for the run's very first batch (the stream's start-up).
-    window_samples, window_wait, window_compute, losses, first = 0, 0.0, 0.0, [], True
+    window, first = _Window(), True
     while step < cfg.steps:
         batches = train_shard.iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device)
         fetch_start = time.perf_counter()
         for batch in batches:
             compute_start = time.perf_counter()
-            window_wait += 0.0 if first else compute_start - fetch_start
+            window.wait += 0.0 if first else compute_start - fetch_start  # not the stream's start-up
             first = False
-            losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision))
-            window_compute += time.perf_counter() - compute_start
+            window.losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision))
+            window.compute += time.perf_counter() - compute_start
             step += 1
-            window_samples += len(batch["image"]) * world
-            metrics: dict[str, float] = {}
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                elapsed = window_wait + window_compute
-                metrics.update(
-                    train_loss=sum(losses) / len(losses),
-                    samples_per_second=window_samples / elapsed,
-                    loader_wait_fraction=window_wait / elapsed,
-                    learning_rate=float(scheduler.get_last_lr()[0]),
-                    temperature=float(1 / unwrap(model).logit_scale.detach().exp()),
-                    epoch=epoch,
-                )
-                window_samples, window_wait, window_compute, losses = 0, 0.0, 0.0, []
-            if val_shard is not None and (step % cfg.val_every == 0 or step == cfg.steps):
-                val_batches = val_shard.iter_torch_batches(batch_size=cfg.batch_size, device=device)
-                metrics.update(evaluate(unwrap(model), val_batches, cfg.precision, cfg.val_batches))
-            if logger is not None and metrics:
-                logger.log(metrics, step=step)
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in _SHOWN)
-                log.info("step %d/%d: %s", step, cfg.steps, shown)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                # (5) Every worker reports (it is a barrier); rank 0 attaches the checkpoint.
-                _report(model, optimizer, scheduler, step, epoch, resumed_from, rank)
+            window.samples += len(batch["image"]) * world
+            run.after_step(step, epoch, window)
             if step >= cfg.steps:
                 break
             fetch_start = time.perf_counter()
@@ -115,6 +85,89 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 raise RuntimeError("the training split yields no full batch: lower train.batch_size or add data")
     if logger is not None:
         logger.close()
+
+
+@dataclass
+class _Run:
+    """What a step's bookkeeping needs: when to log, validate and checkpoint, and where to."""
+
+    cfg: TrainConfig
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rank: int
+    device: torch.device
+    logger: Any  # radpipe.tracking.MetricLogger on rank 0, else None
+    val_shard: Any  # rank 0's validation stream, or None
+    resumed_from: int
+
+    def after_step(self, step: int, epoch: int, window: _Window) -> None:
+        cfg, last = self.cfg, step == self.cfg.steps
+        metrics: dict[str, float] = {}
+        if step % cfg.log_every == 0 or last:
+            metrics = window.close() | _state_metrics(self.model, self.scheduler, epoch)
+        if self.val_shard is not None and (step % cfg.val_every == 0 or last):
+            val_batches = self.val_shard.iter_torch_batches(batch_size=cfg.batch_size, device=self.device)
+            metrics.update(evaluate(unwrap(self.model), val_batches, cfg.precision, cfg.val_batches))
+        if self.logger is not None and metrics:
+            self.logger.log(metrics, step=step)
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in _SHOWN)
+            log.info("step %d/%d: %s", step, cfg.steps, shown)
+        if step % cfg.checkpoint_every == 0 or last:
+            # (5) Every worker reports (it is a barrier); rank 0 attaches the checkpoint.
+            _report(self.model, self.optimizer, self.scheduler, step, epoch, self.resumed_from, self.rank)
+
+
+@dataclass
+class _Window:
+    """Throughput since the last logged step: time waiting for batches and in train steps only (not
+    validation or checkpoints), and the losses of those steps."""
+
+    samples: int = 0
+    wait: float = 0.0
+    compute: float = 0.0
+    losses: list[float] = field(default_factory=list)
+
+    def close(self) -> dict[str, float]:
+        """The window's metrics; the next window starts empty."""
+        elapsed = self.wait + self.compute
+        metrics = {
+            "train_loss": sum(self.losses) / len(self.losses),
+            "samples_per_second": self.samples / elapsed,
+            "loader_wait_fraction": self.wait / elapsed,
+        }
+        self.samples, self.wait, self.compute, self.losses = 0, 0.0, 0.0, []
+        return metrics
+
+
+def _metric_logger(config: dict[str, Any], resumed_from: int) -> Any:
+    """Rank 0's MLflow logger for the run; a restart records the step it resumed from."""
+    from radpipe.tracking import MetricLogger
+
+    logger = MetricLogger(config["tracking_uri"], config["run_id"])
+    if resumed_from:
+        logger.log({"resumed_from_step": resumed_from}, step=resumed_from)
+    return logger
+
+
+def _state_metrics(
+    model: torch.nn.Module, scheduler: torch.optim.lr_scheduler.LRScheduler, epoch: int
+) -> dict[str, float]:
+    return {
+        "learning_rate": float(scheduler.get_last_lr()[0]),
+        "temperature": float(1 / unwrap(model).logit_scale.detach().exp()),
+        "epoch": epoch,
+    }
+
+
+def _last_checkpoint() -> dict[str, Any] | None:
+    """The state of the last checkpoint Ray kept for this run (a restarted worker group), or None."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        state: dict[str, Any] = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+    return state
 
 
 def _report(
