@@ -17,53 +17,8 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     table = Table(title="radpipe ingest", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
-    files = summary.files_in + summary.report_files_in  # DICOM and report files read this run
-    rate = files / summary.seconds if summary.seconds else 0.0
-    mb = summary.input_bytes / 1e6
-    table.add_row("DICOM files seen", f"{summary.files_seen:,}")
-    table.add_row("  already ingested (skipped)", f"{summary.files_skipped:,}")
-    table.add_row("  new this run", f"{summary.files_in:,}")
-    table.add_row("  ingested as instances", f"{summary.instances_added:,}")
-    if summary.instances_without_patient_id:
-        table.add_row("    without PatientID (study = patient)", f"{summary.instances_without_patient_id:,}")
-    if summary.images_without_body_part:
-        table.add_row("    radiographs without BodyPartExamined", f"{summary.images_without_body_part:,}")
-    table.add_row("  quarantined", f"{summary.quarantined_files:,}")
-    for reason, count in sorted(summary.quarantined.items()):
-        table.add_row(f"    {reason}", f"{count:,}")
-    table.add_row("Report files seen", f"{summary.report_files:,}")
-    table.add_row("  new or changed, read this run", f"{summary.report_files_in:,}")
-    table.add_row("  reports added", f"{summary.reports_added:,}")
-    if summary.reports_unchanged:
-        table.add_row("  unchanged (file re-read)", f"{summary.reports_unchanged:,}")
-    for reason, count in sorted(summary.reports_quarantined.items()):
-        if count:
-            table.add_row(f"    quarantined {reason}", f"{count:,}")
-    for language, count in sorted(summary.reports_unlabelled_language.items()):
-        table.add_row(f"  unlabelled: language {language} (labels left null)", f"{count:,}")
-    table.add_row("Reports linked to studies (whole dataset)", f"{summary.reports_linked:,}")
-    table.add_row("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}")
-    if summary.volumes_assembled or summary.volumes_with_issues:
-        table.add_row("CT/MR series assembled into volumes", f"{summary.volumes_assembled:,}")
-        table.add_row("  held back for their geometry", f"{sum(summary.volumes_with_issues.values()):,}")
-        for issue, count in sorted(summary.volumes_with_issues.items()):
-            table.add_row(f"    {issue}", f"{count:,}")
-    table.add_row("Studies in dataset", f"{summary.studies:,}")
-    table.add_row("Time", f"{summary.seconds:,.1f} s")
-    throughput = f"{rate:,.1f} files/s, {mb / summary.seconds if summary.seconds else 0:,.1f} MB/s"
-    if summary.reports_added and summary.seconds:
-        throughput += f", {summary.reports_added / summary.seconds:,.0f} reports/s"
-    table.add_row("Throughput", throughput)
-    if summary.recovered_batches or summary.dropped_batches:
-        table.add_row(
-            "Recovered from an interrupted run",
-            f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back",
-        )
-    if summary.identifier_batches_repaired or summary.identifier_batches_unrepaired:
-        table.add_row(
-            "PHI-gate identifiers rebuilt from the sources",
-            f"{summary.identifier_batches_repaired} batches, {summary.identifier_batches_unrepaired} not found",
-        )
+    for label, value in [*_dicom_rows(summary), *_report_rows(summary), *_run_rows(summary)]:
+        table.add_row(label, value)
     console.print(table)
     withheld = sum(summary.withheld.values())
     if withheld:
@@ -78,6 +33,66 @@ def print_ingest_summary(summary: IngestSummary, console: Console) -> None:
     )
 
 
+Rows = list[tuple[str, str]]
+
+
+def _dicom_rows(summary: IngestSummary) -> Rows:
+    rows = [
+        ("DICOM files seen", f"{summary.files_seen:,}"),
+        ("  already ingested (skipped)", f"{summary.files_skipped:,}"),
+        ("  new this run", f"{summary.files_in:,}"),
+        ("  ingested as instances", f"{summary.instances_added:,}"),
+    ]
+    if summary.instances_without_patient_id:
+        rows.append(("    without PatientID (study = patient)", f"{summary.instances_without_patient_id:,}"))
+    if summary.images_without_body_part:
+        rows.append(("    radiographs without BodyPartExamined", f"{summary.images_without_body_part:,}"))
+    rows.append(("  quarantined", f"{summary.quarantined_files:,}"))
+    rows += [(f"    {reason}", f"{count:,}") for reason, count in sorted(summary.quarantined.items())]
+    return rows
+
+
+def _report_rows(summary: IngestSummary) -> Rows:
+    rows = [
+        ("Report files seen", f"{summary.report_files:,}"),
+        ("  new or changed, read this run", f"{summary.report_files_in:,}"),
+        ("  reports added", f"{summary.reports_added:,}"),
+    ]
+    if summary.reports_unchanged:
+        rows.append(("  unchanged (file re-read)", f"{summary.reports_unchanged:,}"))
+    rows += [(f"    quarantined {reason}", f"{n:,}") for reason, n in sorted(summary.reports_quarantined.items()) if n]
+    rows += [
+        (f"  unlabelled: language {language} (labels left null)", f"{count:,}")
+        for language, count in sorted(summary.reports_unlabelled_language.items())
+    ]
+    rows.append(("Reports linked to studies (whole dataset)", f"{summary.reports_linked:,}"))
+    rows.append(("Reports waiting for images (orphaned)", f"{summary.reports_orphaned:,}"))
+    return rows
+
+
+def _run_rows(summary: IngestSummary) -> Rows:
+    rows = []
+    if summary.volumes_assembled or summary.volumes_with_issues:
+        rows.append(("CT/MR series assembled into volumes", f"{summary.volumes_assembled:,}"))
+        rows.append(("  held back for their geometry", f"{sum(summary.volumes_with_issues.values()):,}"))
+        rows += [(f"    {issue}", f"{count:,}") for issue, count in sorted(summary.volumes_with_issues.items())]
+    rows.append(("Studies in dataset", f"{summary.studies:,}"))
+    rows.append(("Time", f"{summary.seconds:,.1f} s"))
+    files = summary.files_in + summary.report_files_in  # DICOM and report files read this run
+    per_second = 1 / summary.seconds if summary.seconds else 0.0
+    throughput = f"{files * per_second:,.1f} files/s, {summary.input_bytes / 1e6 * per_second:,.1f} MB/s"
+    if summary.reports_added and summary.seconds:
+        throughput += f", {summary.reports_added * per_second:,.0f} reports/s"
+    rows.append(("Throughput", throughput))
+    if summary.recovered_batches or summary.dropped_batches:
+        finished = f"{summary.recovered_batches} finished, {summary.dropped_batches} rolled back"
+        rows.append(("Recovered from an interrupted run", finished))
+    if summary.identifier_batches_repaired or summary.identifier_batches_unrepaired:
+        rebuilt = f"{summary.identifier_batches_repaired} batches, {summary.identifier_batches_unrepaired} not found"
+        rows.append(("PHI-gate identifiers rebuilt from the sources", rebuilt))
+    return rows
+
+
 def print_dataset_summary(uri: str, console: Console) -> None:
     store = DatasetStore(uri)
     table = Table(title=f"dataset {uri}", title_justify="left")
@@ -85,9 +100,7 @@ def print_dataset_summary(uri: str, console: Console) -> None:
     table.add_column("rows", justify="right")
     table.add_column("files", justify="right")
     for name in ("instances", "images", "volumes", "reports", "studies", "quarantine"):
-        files = store.table_files(name)
-        rows = store.read_table(name, [_first_column(name)]).num_rows if files else 0
-        table.add_row(name + "/", f"{rows:,}", str(len(files)))
+        table.add_row(name + "/", f"{store.count_rows(name):,}", str(len(store.table_files(name))))
     console.print(table)
     if store.table_files("reports"):
         labels = store.read_table("reports", ["labels"]).column("labels").to_pylist()
@@ -97,37 +110,33 @@ def print_dataset_summary(uri: str, console: Console) -> None:
                 if value == 1:
                     positives[label] = positives.get(label, 0) + 1
         console.print("positive labels: " + ", ".join(f"{k} {v}" for k, v in sorted(positives.items())))
-    gate = store.path("_gate.json")
-    if store.fs.exists(gate):
-        with store.fs.open(gate, "r") as fh:
-            result = json.load(fh)
-        verdict = (
-            "passed"
-            if result["passed"]
-            else "FAILED (" + ", ".join(f"{hit['table']}.{hit['column']}" for hit in result["hits"]) + ")"
-        )
-        console.print(f"PHI gate: {verdict}, checked {result['checked_at']}")
-    quality = store.path("_quality", "summary.json")
-    if store.fs.exists(quality):
-        with store.fs.open(quality, "r") as fh:
-            validation = json.load(fh)
-        verdict = "passed" if validation["passed"] else f"FAILED ({len(validation['failures'])} expectations)"
-        console.print(f"validation: {verdict}, dataset version {validation['dataset_version']}")
-        console.print(f"Data Docs: {validation['data_docs']}")
+    for line in _check_lines(store):
+        console.print(line)
     if store.table_files("quarantine"):
         reasons = store.read_table("quarantine", ["reason"]).column("reason").value_counts().to_pylist()
         console.print("quarantine reasons: " + ", ".join(f"{r['values']} {r['counts']}" for r in reasons))
 
 
-def _first_column(table: str) -> str:
-    return {
-        "instances": "sop_instance_uid",
-        "images": "sop_instance_uid",
-        "volumes": "series_instance_uid",
-        "reports": "report_id",
-        "studies": "study_instance_uid",
-        "quarantine": "source_key",
-    }[table]
+def _check_lines(store: DatasetStore) -> list[str]:
+    """The PHI gate's and validation's last verdicts, when they ran."""
+    from radpipe.quality.status import last_validation
+
+    lines = []
+    gate = store.path("_gate.json")
+    if store.fs.exists(gate):
+        with store.fs.open(gate, "r") as fh:
+            result = json.load(fh)
+        hits = ", ".join(f"{hit['table']}.{hit['column']}" for hit in result["hits"])
+        verdict = "passed" if result["passed"] else f"FAILED ({hits})"
+        lines.append(f"PHI gate: {verdict}, checked {result['checked_at']}")
+    validation = last_validation(store.uri)
+    if validation is not None:
+        failures = validation.get("failures")
+        failed = len(failures) if isinstance(failures, list) else 0
+        verdict = "passed" if validation["passed"] else f"FAILED ({failed} expectations)"
+        lines.append(f"validation: {verdict}, dataset version {validation['dataset_version']}")
+        lines.append(f"Data Docs: {validation['data_docs']}")
+    return lines
 
 
 def chain_report(result: Mapping[str, Any], tracking_uri: str) -> str:
