@@ -68,32 +68,11 @@ def ingest_dicom_batch(
     seen: set[str] = set()
     forms: dict[str, PhiKind] = {}
     for source in files:
-        outcome: IngestedInstance | Quarantined
-        try:
-            raw = source.read()
-        except OSError as exc:
-            outcome = Quarantined(
-                source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})"
-            )
-        else:
-            batch.input_bytes += len(raw)
-            path = fsspec.core.strip_protocol(source.url)
-            outcome = process_dicom(raw, source.source_key, path, deid, profile, collect=forms.update)
-        if isinstance(outcome, IngestedInstance) and _erased(outcome.instance, erased):
-            outcome = Quarantined(source.source_key, Stage.PRIVACY, Reason.ERASED_PATIENT, "patient erased on request")
-        if isinstance(outcome, IngestedInstance) and outcome.instance["sop_instance_uid"] in seen:
-            outcome = Quarantined(
-                source.source_key,
-                Stage.DEDUP,
-                Reason.DUPLICATE,
-                f"same SOP instance as {outcome.instance['sop_instance_uid']} in this batch",
-            )
+        outcome = _dicom_outcome(source, deid, profile, erased, seen, forms, batch)
         if isinstance(outcome, Quarantined):
             writers["quarantine"].add(outcome.row(), batch_id)
             batch.ledger.append(_ledger_row(source, "dicom", f"quarantined:{outcome.reason.value}"))
-            batch.counts[f"quarantined:{outcome.reason.value}"] = (
-                batch.counts.get(f"quarantined:{outcome.reason.value}", 0) + 1
-            )
+            _count(batch, f"quarantined:{outcome.reason.value}")
             continue
         uid = outcome.instance["sop_instance_uid"]
         seen.add(uid)
@@ -104,12 +83,43 @@ def ingest_dicom_batch(
             writers["slices"].add(row, batch_id)
         batch.keys["instances"].append((uid, source.source_key))
         batch.ledger.append(_ledger_row(source, "dicom", "ingested"))
-        batch.counts["ingested"] = batch.counts.get("ingested", 0) + 1
+        _count(batch, "ingested")
         if outcome.stand_in_patient:
-            batch.counts["stand_in_patient"] = batch.counts.get("stand_in_patient", 0) + 1
+            _count(batch, "stand_in_patient")
         if outcome.image is not None and not outcome.instance["body_part"]:
-            batch.counts["unknown_body_part"] = batch.counts.get("unknown_body_part", 0) + 1
+            _count(batch, "unknown_body_part")
     return _finish(batch, writers, deid, forms)
+
+
+def _dicom_outcome(
+    source: SourceFile,
+    deid: Deidentifier,
+    profile: Profile,
+    erased: frozenset[str],
+    seen: set[str],
+    forms: dict[str, PhiKind],
+    batch: StagedBatch,
+) -> IngestedInstance | Quarantined:
+    """One file read and processed; held back when its patient was erased or its instance is in the batch."""
+    try:
+        raw = source.read()
+    except OSError as exc:
+        return Quarantined(source.source_key, Stage.READ, Reason.UNREADABLE, f"read failed ({type(exc).__name__})")
+    batch.input_bytes += len(raw)
+    path = fsspec.core.strip_protocol(source.url)
+    outcome = process_dicom(raw, source.source_key, path, deid, profile, collect=forms.update)
+    if isinstance(outcome, IngestedInstance) and _erased(outcome.instance, erased):
+        return Quarantined(source.source_key, Stage.PRIVACY, Reason.ERASED_PATIENT, "patient erased on request")
+    if isinstance(outcome, IngestedInstance) and outcome.instance["sop_instance_uid"] in seen:
+        uid = outcome.instance["sop_instance_uid"]
+        return Quarantined(
+            source.source_key, Stage.DEDUP, Reason.DUPLICATE, f"same SOP instance as {uid} in this batch"
+        )
+    return outcome
+
+
+def _count(batch: StagedBatch, key: str) -> None:
+    batch.counts[key] = batch.counts.get(key, 0) + 1
 
 
 def ingest_report_files(
