@@ -7,6 +7,7 @@ import hashlib
 import json
 import posixpath
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,7 +71,27 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
     previous = store.read_table("studies", ["study_instance_uid", "split"]).to_pylist()
     splits = {row["study_instance_uid"]: row["split"] for row in previous}
 
-    studies: dict[str, dict[str, object]] = {}
+    studies, by_accession = _study_rows(instances, splits)
+    for uid in images:
+        if uid in studies:
+            studies[uid]["n_images"] += 1
+    for volume in volumes:  # assembled ones: a series held back for its geometry has nothing to train on
+        held = studies.get(volume["study_instance_uid"])
+        if held is not None and not volume["issues"]:
+            held["n_volumes"] += 1
+    linked = _link_reports(studies, by_accession, reports)
+    table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
+    links = LinkStats(len(studies), len(reports), linked, len(reports) - linked)
+    record = {_INPUTS_KEY: inputs.encode(), _LINKS_KEY: json.dumps(dataclasses.asdict(links)).encode()}
+    store.write_whole_table("studies", table.replace_schema_metadata(record))
+    return links
+
+
+def _study_rows(
+    instances: list[dict[str, Any]], splits: dict[str, str | None]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """One row per study UID (its split kept from the last curate), and study UID by accession number."""
+    studies: dict[str, dict[str, Any]] = {}
     by_accession: dict[str, str] = {}
     for row in instances:
         uid = row["study_instance_uid"]
@@ -91,13 +112,14 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         study["is_synthetic"] = bool(study["is_synthetic"]) and bool(row["is_synthetic"])
         if row["accession_number"]:
             by_accession.setdefault(row["accession_number"], uid)
-    for uid in images:
-        if uid in studies:
-            studies[uid]["n_images"] = int(studies[uid]["n_images"]) + 1  # type: ignore[call-overload]
-    for volume in volumes:  # assembled ones: a series held back for its geometry has nothing to train on
-        held = studies.get(volume["study_instance_uid"])
-        if held is not None and not volume["issues"]:
-            held["n_volumes"] = int(held["n_volumes"]) + 1  # type: ignore[call-overload]
+    return studies, by_accession
+
+
+def _link_reports(
+    studies: dict[str, dict[str, Any]], by_accession: dict[str, str], reports: list[dict[str, Any]]
+) -> int:
+    """Link each report to its study by study UID, else by accession number (the first report by id wins);
+    how many were linked."""
     linked = 0
     for report in sorted(reports, key=lambda r: r["report_id"]):
         uid = report["study_instance_uid"] if report["study_instance_uid"] in studies else None
@@ -107,8 +129,4 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         linked += 1
         studies[uid]["has_report"] = True
         studies[uid]["report_id"] = studies[uid]["report_id"] or report["report_id"]
-    table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
-    links = LinkStats(len(studies), len(reports), linked, len(reports) - linked)
-    record = {_INPUTS_KEY: inputs.encode(), _LINKS_KEY: json.dumps(dataclasses.asdict(links)).encode()}
-    store.write_whole_table("studies", table.replace_schema_metadata(record))
-    return links
+    return linked

@@ -121,6 +121,31 @@ def build_tokenizer(view: TrainingView, exp: ExperimentConfig) -> tuple[TextToke
     return TextTokenizer(exp.model.text, learnt), learnt
 
 
+def _start_run(
+    exp: ExperimentConfig,
+    dataset: str,
+    version: str,
+    profile: str,
+    vocab_size: int,
+    images: dict[str, int],
+    tags: dict[str, str],
+) -> str:
+    """The run: the whole config and the data it reads as params, the dataset version as its input."""
+    from radpipe import tracking
+
+    params = {
+        **tracking.flatten(exp.model_dump(mode="json")),
+        "dataset_uri": dataset,
+        "dataset_version": version,
+        "profile": profile,
+        "vocab_size": str(vocab_size),
+        **{f"images_{split}": str(n) for split, n in images.items()},
+    }
+    run_id = tracking.start_run(exp.name, f"pretrain-{version}", params, tags)
+    tracking.log_dataset_input(run_id, dataset, version, profile, images)
+    return run_id
+
+
 def train(
     dataset: str, exp: ExperimentConfig, settings: Settings, on_status: Callable[[str], None] | None = None
 ) -> TrainSummary:
@@ -143,16 +168,7 @@ def train(
 
     tracking_uri = tracking.configure(settings)
     tags = {"dataset_version": version, "profile": view.profile, "git_commit": tracking.git_commit()}
-    params = {
-        **tracking.flatten(exp.model_dump(mode="json")),
-        "dataset_uri": dataset,
-        "dataset_version": version,
-        "profile": view.profile,
-        "vocab_size": str(tokenizer.vocab_size),
-        **{f"images_{split}": str(n) for split, n in images.items()},
-    }
-    run_id = tracking.start_run(exp.name, f"pretrain-{version}", params, tags)
-    tracking.log_dataset_input(run_id, dataset, version, view.profile, images)
+    run_id = _start_run(exp, dataset, version, view.profile, tokenizer.vocab_size, images, tags)
     status(f"MLflow run {run_id} at {tracking.display_uri(tracking_uri)}")
     try:
         ensure_ray(settings.ray_address, exp, settings.home / "ray")
