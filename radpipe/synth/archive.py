@@ -168,50 +168,10 @@ def write_archive(
     owners = list(range(n_patients)) + [int(master.integers(n_patients)) for _ in range(studies - n_patients)]
     summary = SynthSummary(studies=studies, patients=n_patients)
     (out / "reports").mkdir(parents=True, exist_ok=True)
-    instance_counter = 0
+    counter = [0]  # instances written so far: each takes the next transfer syntax in turn
     with open(out / "reports" / "reports.jsonl", "w") as reports, open(out / "truth.jsonl", "w") as truth:
         for index, owner in enumerate(owners[:studies]):
-            rng = np.random.default_rng([seed, 2, index])
-            patient = patients[owner]
-            findings = sample_findings(rng)
-            date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
-            study = {
-                "uid": _uid(seed, "study", index),
-                "accession": f"ACC{seed % 1000:03d}{index:07d}" if not phi else f"A{int(rng.integers(10**8, 10**9))}",
-                "date": date.strftime("%Y%m%d"),
-                "index": f"{index:05d}",
-            }
-            has_images = rng.random() >= IMAGES_MISSING_FRACTION
-            has_report = rng.random() >= REPORT_MISSING_FRACTION or not has_images
-            if has_images:
-                for view in _views(rng, findings):
-                    instance_counter += 1
-                    transfer_syntax = TRANSFER_SYNTAXES[instance_counter % len(TRANSFER_SYNTAXES)]
-                    _write_image(out, rng, patient, owner, study, findings, view, transfer_syntax, seed, phi)
-                    summary.instances += 1
-                    name = transfer_syntax.name
-                    summary.transfer_syntaxes[name] = summary.transfer_syntaxes.get(name, 0) + 1
-            planted: list[str] = []
-            if has_report:
-                row, planted = _report_row(rng, patient, study, findings, date, phi)
-                reports.write(json.dumps(row) + "\n")
-                summary.reports += 1
-            truth.write(
-                json.dumps(
-                    {
-                        "study_index": index,
-                        "study_instance_uid": study["uid"],
-                        "accession_number": study["accession"],
-                        "patient_id": patient.patient_id,
-                        "findings": {k: int(v) for k, v in findings.states.items()},
-                        "has_images": has_images,
-                        "has_report": has_report,
-                        "phi": _phi_values(patient) if phi else [],
-                        "report_phi": planted,
-                    }
-                )
-                + "\n"
-            )
+            _write_study(out, index, owner, patients[owner], seed, phi, counter, reports, truth, summary)
             if on_study:
                 on_study()
         written = _write_volume_studies(out, volumes, seed, phi, patients, studies, reports, truth, summary)
@@ -223,6 +183,56 @@ def write_archive(
         }
         (out / "volumes_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return summary
+
+
+def _write_study(
+    out: Path,
+    index: int,
+    owner: int,
+    patient: Patient,
+    seed: int,
+    phi: bool,
+    counter: list[int],
+    reports: IO[str],
+    truth: IO[str],
+    summary: SynthSummary,
+) -> None:
+    """One radiograph study: its images (some studies have none), its report (some have none), its truth row."""
+    rng = np.random.default_rng([seed, 2, index])
+    findings = sample_findings(rng)
+    date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
+    study = {
+        "uid": _uid(seed, "study", index),
+        "accession": f"ACC{seed % 1000:03d}{index:07d}" if not phi else f"A{int(rng.integers(10**8, 10**9))}",
+        "date": date.strftime("%Y%m%d"),
+        "index": f"{index:05d}",
+    }
+    has_images = rng.random() >= IMAGES_MISSING_FRACTION
+    has_report = rng.random() >= REPORT_MISSING_FRACTION or not has_images
+    if has_images:
+        for view in _views(rng, findings):
+            counter[0] += 1
+            transfer_syntax = TRANSFER_SYNTAXES[counter[0] % len(TRANSFER_SYNTAXES)]
+            _write_image(out, rng, patient, owner, study, findings, view, transfer_syntax, seed, phi)
+            summary.instances += 1
+            summary.transfer_syntaxes[transfer_syntax.name] = summary.transfer_syntaxes.get(transfer_syntax.name, 0) + 1
+    planted: list[str] = []
+    if has_report:
+        row, planted = _report_row(rng, patient, study, findings, date, phi)
+        reports.write(json.dumps(row) + "\n")
+        summary.reports += 1
+    record = {
+        "study_index": index,
+        "study_instance_uid": study["uid"],
+        "accession_number": study["accession"],
+        "patient_id": patient.patient_id,
+        "findings": {k: int(v) for k, v in findings.states.items()},
+        "has_images": has_images,
+        "has_report": has_report,
+        "phi": _phi_values(patient) if phi else [],
+        "report_phi": planted,
+    }
+    truth.write(json.dumps(record) + "\n")
 
 
 def _write_volume_studies(
