@@ -144,21 +144,7 @@ def write_volume_series(
             header.SeriesInstanceUID, modality, case, EnhancedCTImageStorage, grid, 1, ExplicitVRLittleEndian.name
         )
 
-    # Head-first acquisition numbers the top slice 1; (k, instance number, pixels, SOP UID) per file.
-    files = [(k, slices - k, values[k], uid("instance", k)) for k in range(slices)]
-    detail: dict[str, float] = {}
-    if case is SeriesCase.SHUFFLED:
-        numbers = rng.permutation(slices) + 1
-        files = [(k, int(numbers[k]), pixels, sop) for k, _, pixels, sop in files]
-    elif case is SeriesCase.MISSING_SLICE:
-        lost = int(rng.integers(2, slices - 2))
-        files = [f for f in files if f[0] != lost]
-        detail["missing_slice_z"] = z[lost]
-    elif case is SeriesCase.DUPLICATE_POSITION:
-        # A re-sent reconstruction: same place, fresh noise, its own SOP UID and the next free number.
-        again = int(rng.integers(2, slices - 2))
-        files.append((again, slices + 1, render(rng, tissue[again : again + 1])[0], uid("instance", again, "again")))
-        detail["duplicate_slice_z"] = z[again]
+    files, detail = _case_files(case, values, z, rng, uid, lambda k: render(rng, tissue[k : k + 1])[0])
     transfer_syntax = ExplicitVRLittleEndian if rng.random() < 0.7 else ImplicitVRLittleEndian
     for k, number, pixels, sop in files:
         ds = copy.deepcopy(header)
@@ -173,6 +159,37 @@ def write_volume_series(
     return WrittenSeries(
         header.SeriesInstanceUID, modality, case, header.SOPClassUID, grid, len(files), transfer_syntax.name, detail
     )
+
+
+SliceFile = tuple[int, int, np.ndarray, str]  # (slice index, instance number, pixels, SOP instance UID)
+
+
+def _case_files(
+    case: SeriesCase,
+    values: np.ndarray,
+    z: list[float],
+    rng: np.random.Generator,
+    uid: Callable[..., str],
+    redraw: Callable[[int], np.ndarray],
+) -> tuple[list[SliceFile], dict[str, float]]:
+    """The files of a single-frame series laid out as `case`, and what the case did (for the manifest)."""
+    slices = len(z)
+    # Head-first acquisition numbers the top slice 1.
+    files = [(k, slices - k, values[k], uid("instance", k)) for k in range(slices)]
+    detail: dict[str, float] = {}
+    if case is SeriesCase.SHUFFLED:
+        numbers = rng.permutation(slices) + 1
+        files = [(k, int(numbers[k]), pixels, sop) for k, _, pixels, sop in files]
+    elif case is SeriesCase.MISSING_SLICE:
+        lost = int(rng.integers(2, slices - 2))
+        files = [f for f in files if f[0] != lost]
+        detail["missing_slice_z"] = z[lost]
+    elif case is SeriesCase.DUPLICATE_POSITION:
+        # A re-sent reconstruction: same place, fresh noise, its own SOP UID and the next free number.
+        again = int(rng.integers(2, slices - 2))
+        files.append((again, slices + 1, redraw(again), uid("instance", again, "again")))
+        detail["duplicate_slice_z"] = z[again]
+    return files, detail
 
 
 def _series_header(
