@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -95,57 +96,19 @@ def run_bench(out: Path, studies: int, console: Console, repeat: int = 3) -> dic
     files = sorted(p for p in (corpus / "dicom").rglob("*.dcm"))
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    python = sys.executable
-    contenders = (
-        ("decode floor (all cores)", [python, "-m", "radpipe.bench.ingest", "floor", str(corpus)]),
-        (
-            "naive loop (1 process)",
-            [python, "-m", "radpipe.bench.ingest", "naive", str(corpus), str(out / "naive.parquet")],
-        ),
-        (
-            "radpipe ingest (Dask)",
-            [
-                python,
-                "-m",
-                "radpipe.cli",
-                "ingest",
-                "--dicom",
-                str(corpus / "dicom"),
-                "--reports",
-                str(corpus / "reports"),
-                "--out",
-                str(out / "dataset"),
-            ],
-        ),
-    )
     # Rounds interleave the contenders, so a noisy minute on a shared machine hits all of them alike;
     # each figure is the median over the rounds.
+    contenders = _contenders(corpus, out)
     runs: dict[str, list[Measurement]] = {name: [] for name, _ in contenders}
     for round_number in range(1, repeat + 1):
         for name, command in contenders:
             if name.startswith("radpipe"):
-                import shutil
-
                 shutil.rmtree(out / "dataset", ignore_errors=True)
             console.print(f"round {round_number}/{repeat}: {name} ...")
             runs[name].append(_measure(name, command, len(files), megabytes, env))
     results = [sorted(measured, key=lambda m: m.seconds)[len(measured) // 2] for measured in runs.values()]
-    spreads = {name: (min(m.seconds for m in ms), max(m.seconds for m in ms)) for name, ms in runs.items()}
+    console.print(_results_table(results, runs, len(files), megabytes))
     floor, naive, ingest = results
-    table = Table(title=f"ingest benchmark: {len(files)} files, {megabytes:.0f} MB, {os.cpu_count()} cores")
-    for column in ("contender", "seconds (median)", "range", "files/s", "MB/s", "peak RSS MB"):
-        table.add_column(column, justify="right" if column != "contender" else "left")
-    for m in results:
-        low, high = spreads[m.name]
-        table.add_row(
-            m.name,
-            f"{m.seconds:.1f}",
-            f"{low:.1f}-{high:.1f}",
-            f"{m.files_per_s:.1f}",
-            f"{m.mb_per_s:.1f}",
-            f"{m.peak_rss_mb:.0f}",
-        )
-    console.print(table)
     ratios = {"ingest_over_naive": ingest.seconds / naive.seconds, "ingest_over_floor": ingest.seconds / floor.seconds}
     per_round = [(i.seconds / n.seconds, i.seconds / f.seconds) for f, n, i in zip(*runs.values(), strict=True)]
     console.print(
@@ -164,6 +127,39 @@ def run_bench(out: Path, studies: int, console: Console, repeat: int = 3) -> dic
     }
     (out / "results.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _contenders(corpus: Path, out: Path) -> list[tuple[str, list[str]]]:
+    """The decode-only floor, the naive one-process loop, and radpipe ingest: each a command."""
+    python = sys.executable
+    ingest = ["--dicom", str(corpus / "dicom"), "--reports", str(corpus / "reports"), "--out", str(out / "dataset")]
+    return [
+        ("decode floor (all cores)", [python, "-m", "radpipe.bench.ingest", "floor", str(corpus)]),
+        (
+            "naive loop (1 process)",
+            [python, "-m", "radpipe.bench.ingest", "naive", str(corpus), str(out / "naive.parquet")],
+        ),
+        ("radpipe ingest (Dask)", [python, "-m", "radpipe.cli", "ingest", *ingest]),
+    ]
+
+
+def _results_table(
+    results: list[Measurement], runs: dict[str, list[Measurement]], files: int, megabytes: float
+) -> Table:
+    table = Table(title=f"ingest benchmark: {files} files, {megabytes:.0f} MB, {os.cpu_count()} cores")
+    for column in ("contender", "seconds (median)", "range", "files/s", "MB/s", "peak RSS MB"):
+        table.add_column(column, justify="right" if column != "contender" else "left")
+    for m in results:
+        low, high = min(r.seconds for r in runs[m.name]), max(r.seconds for r in runs[m.name])
+        table.add_row(
+            m.name,
+            f"{m.seconds:.1f}",
+            f"{low:.1f}-{high:.1f}",
+            f"{m.files_per_s:.1f}",
+            f"{m.mb_per_s:.1f}",
+            f"{m.peak_rss_mb:.0f}",
+        )
+    return table
 
 
 def _decode_only(path: str) -> int:

@@ -155,26 +155,7 @@ def run_scale_bench(out: Path, console: Console, sizes: tuple[int, ...] = SIZES)
                 "new_files": len(new_files),
             }
         )
-    table = Table(title="ingest driver cost as the dataset grows (serial engine, fresh process per step)")
-    for column in (
-        "dataset files",
-        "rerun, nothing new (s)",
-        "peak RSS MB",
-        f"+{len(new_files)} files (s)",
-        "peak RSS MB ",
-        "PHI gate (s)",
-    ):
-        table.add_column(column, justify="right")
-    for row in results:
-        table.add_row(
-            f"{row['files']:,}",
-            f"{row['rerun_nothing_new']['inner_seconds']:.2f}",
-            f"{row['rerun_nothing_new']['rss_mb']:.0f}",
-            f"{row['add_new_files']['inner_seconds']:.2f}",
-            f"{row['add_new_files']['rss_mb']:.0f}",
-            f"{row['gate']['inner_seconds']:.2f}",
-        )
-    console.print(table)
+    console.print(_scale_table(results, len(new_files)))
     if len(results) > 1:
         first, last = results[0], results[-1]
         ratio = {
@@ -188,6 +169,23 @@ def run_scale_bench(out: Path, console: Console, sizes: tuple[int, ...] = SIZES)
         )
     (out / "scale.json").write_text(json.dumps(results, indent=2))
     return results
+
+
+def _scale_table(results: list[dict[str, Any]], new_files: int) -> Table:
+    table = Table(title="ingest driver cost as the dataset grows (serial engine, fresh process per step)")
+    columns = ("dataset files", "rerun, nothing new (s)", "peak RSS MB", f"+{new_files} files (s)", "peak RSS MB ")
+    for column in (*columns, "PHI gate (s)"):
+        table.add_column(column, justify="right")
+    for row in results:
+        table.add_row(
+            f"{row['files']:,}",
+            f"{row['rerun_nothing_new']['inner_seconds']:.2f}",
+            f"{row['rerun_nothing_new']['rss_mb']:.0f}",
+            f"{row['add_new_files']['inner_seconds']:.2f}",
+            f"{row['add_new_files']['rss_mb']:.0f}",
+            f"{row['gate']['inner_seconds']:.2f}",
+        )
+    return table
 
 
 if __name__ == "__main__":

@@ -158,21 +158,11 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
             console.print(f"round {round_number}/{repeat}: {label} ...")
             runs.setdefault(label, []).append(run())
     medians = {label: statistics.median(t.samples_per_second for t in ts) for label, ts in runs.items()}
-    table = Table(
-        title=f"training benchmark: {view.count('train')} images, {exp.train.steps} steps x "
+    title = (
+        f"training benchmark: {view.count('train')} images, {exp.train.steps} steps x "
         f"{exp.train.batch_size} per worker, {exp.model.image.input_size} px, {os.cpu_count()} cores"
     )
-    for column in ("contender", "samples/s (median)", "per round", "wall s (median)", "loader wait"):
-        table.add_column(column, justify="left" if column == "contender" else "right")
-    for label, ts in runs.items():
-        waits = [t.loader_wait_fraction for t in ts if t.loader_wait_fraction is not None]
-        table.add_row(
-            ts[0].name,
-            f"{medians[label]:.1f}",
-            ", ".join(f"{t.samples_per_second:.1f}" for t in ts),
-            f"{statistics.median(t.wall_seconds for t in ts):.1f}",
-            f"{statistics.median(waits):.1%}" if waits else "",
-        )
+    table = _throughput_table(title, runs, medians)
     console.print(table)
     ratios = {
         "plain_over_ray1": medians["plain"] / medians["ray1"],
@@ -193,3 +183,19 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
     }
     (out / "train-results.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _throughput_table(title: str, runs: dict[str, list[Throughput]], medians: dict[str, float]) -> Table:
+    table = Table(title=title)
+    for column in ("contender", "samples/s (median)", "per round", "wall s (median)", "loader wait"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for label, ts in runs.items():
+        waits = [t.loader_wait_fraction for t in ts if t.loader_wait_fraction is not None]
+        table.add_row(
+            ts[0].name,
+            f"{medians[label]:.1f}",
+            ", ".join(f"{t.samples_per_second:.1f}" for t in ts),
+            f"{statistics.median(t.wall_seconds for t in ts):.1f}",
+            f"{statistics.median(waits):.1%}" if waits else "",
+        )
+    return table
