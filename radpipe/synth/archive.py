@@ -221,18 +221,8 @@ def _write_study(
         row, planted = _report_row(rng, patient, study, findings, date, phi)
         reports.write(json.dumps(row) + "\n")
         summary.reports += 1
-    record = {
-        "study_index": index,
-        "study_instance_uid": study["uid"],
-        "accession_number": study["accession"],
-        "patient_id": patient.patient_id,
-        "findings": {k: int(v) for k, v in findings.states.items()},
-        "has_images": has_images,
-        "has_report": has_report,
-        "phi": _phi_values(patient) if phi else [],
-        "report_phi": planted,
-    }
-    truth.write(json.dumps(record) + "\n")
+    row = _truth_row(index, study, patient, findings, phi, planted, has_images=has_images, has_report=has_report)
+    truth.write(json.dumps(row) + "\n")
 
 
 def _write_volume_studies(
@@ -301,25 +291,29 @@ def _truth_row(
     findings: Findings,
     phi: bool,
     planted: list[str],
-    series: WrittenSeries,
+    series: WrittenSeries | None = None,
+    has_images: bool = True,
+    has_report: bool = True,
 ) -> dict[str, Any]:
-    """A truth line like a radiograph study's, plus which series carries the study and how it is laid out."""
-    return {
+    """A study's truth line; a CT/MR study's also says which series carries it and how it is laid out."""
+    row: dict[str, Any] = {
         "study_index": index,
         "study_instance_uid": study["uid"],
         "accession_number": study["accession"],
         "patient_id": patient.patient_id,
         "findings": {k: int(v) for k, v in findings.states.items()},
-        "has_images": True,
-        "has_report": True,
+        "has_images": has_images,
+        "has_report": has_report,
         "phi": _phi_values(patient) if phi else [],
         "report_phi": planted,
-        "volume": {
+    }
+    if series is not None:
+        row["volume"] = {
             "modality": series.modality.value,
             "series_instance_uid": series.series_instance_uid,
             "case": series.case.value,
-        },
-    }
+        }
+    return row
 
 
 def _views(rng: np.random.Generator, findings: Findings) -> list[tuple[str, str]]:
