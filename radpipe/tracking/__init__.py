@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import subprocess
@@ -121,8 +122,11 @@ def log_dataset_input(
     with warnings.catch_warnings():  # MLflow warns that a local path is not an artifact repository URI
         warnings.simplefilter("ignore")
         source = resolve_dataset_source(uri)
+    # MLflow keeps one dataset per (name, digest) in an experiment: two copies of one version (local and s3://)
+    # would share the first one's source. The name carries a short hash of the URI, so each keeps its own.
+    where = hashlib.sha256(uri.rstrip("/").encode()).hexdigest()[:8]
     dataset = MetaDataset(  # type: ignore[abstract]  # MLflow declares `profile` abstract, yet builds these itself
-        source, name=f"radpipe:{Path(uri.rstrip('/')).name}", digest=version
+        source, name=f"radpipe:{Path(uri.rstrip('/')).name}-{where}", digest=version
     )
     tags = {"mlflow.data.context": context, "profile": profile, **{f"rows_{s}": str(n) for s, n in rows.items()}}
     entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(k, v) for k, v in tags.items()])
