@@ -1,4 +1,4 @@
-"""Batch embedding flow (thin over radpipe.context): a registered model's embeddings of every image."""
+"""Batch embedding flow (thin over radpipe.commands): a registered model's embeddings of every image."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.ops import record_ops
-from radpipe.context import embed_images
+from radpipe.commands import embed_images
 
 CHAMPION = "models:/radpipe-foundation@champion"
 

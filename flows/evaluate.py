@@ -1,4 +1,4 @@
-"""Evaluate and gated-promote flow (thin over radpipe.context): numbers on the test split, then @champion."""
+"""Evaluate and gated-promote flow (thin over radpipe.commands): numbers on the test split, then @champion."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.ops import record_ops
-from radpipe.context import evaluate_model, promote_model
+from radpipe.commands import evaluate_model, promote_model
 from radpipe.ops.facts import joined
 
 

@@ -1,4 +1,4 @@
-"""Fine-tuning flow (thin over radpipe.context): a registered radpipe-<finding> classifier from a foundation model."""
+"""Fine-tuning flow (thin over radpipe.commands): a registered radpipe-<finding> classifier from a foundation model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.ops import record_ops
-from radpipe.context import finetune_model
+from radpipe.commands import finetune_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.quality.status import require_validated
 

@@ -1,4 +1,4 @@
-"""The ingest flow: DICOM + reports into the Parquet dataset (thin over radpipe.context.ingest_sources)."""
+"""The ingest flow: DICOM + reports into the Parquet dataset (thin over radpipe.commands.ingest_sources)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.ops import record_ops
-from radpipe.context import ingest_sources, phi_gate
+from radpipe.commands import ingest_sources, phi_gate
 from radpipe.errors import RadpipeError
 from radpipe.ingest.summary import IngestSummary
 from radpipe.preprocess.profile import DEFAULT_PROFILE

@@ -14,7 +14,7 @@ from flows.ingest import ingest_flow
 from flows.ops import record_ops
 from flows.quality import curate_validate_flow
 from flows.train import train_flow
-from radpipe.context import DEFAULT_FINETUNES, check_chain_arguments
+from radpipe.commands import DEFAULT_FINETUNES, check_chain_arguments
 from radpipe.ops.facts import chain_facts
 from radpipe.preprocess.profile import DEFAULT_PROFILE
 

@@ -1,4 +1,4 @@
-"""Curate and validate flows (thin over radpipe.context): a failed suite fails the flow."""
+"""Curate and validate flows (thin over radpipe.commands): a failed suite fails the flow."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.ops import record_ops
-from radpipe.context import curate_dataset, validate
+from radpipe.commands import curate_dataset, validate
 from radpipe.ops.facts import json_clean
 from radpipe.quality.status import ValidationFailed
 

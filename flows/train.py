@@ -1,4 +1,4 @@
-"""Pretraining flow (thin over radpipe.context): refuses a dataset version that has not passed validation."""
+"""Pretraining flow (thin over radpipe.commands): refuses a dataset version that has not passed validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.ops import record_ops
-from radpipe.context import train_model
+from radpipe.commands import train_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.quality.status import require_validated
 

@@ -40,7 +40,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trainable(tmp_path_factory: pytest.TempPathFactory, deid: Deidentifier) -> tuple[Path, Path]:
     """(archive, dataset): 48 studies ingested, gated, curated and validated; enough for small training runs."""
-    from radpipe.context import curate_dataset, phi_gate, validate
+    from radpipe.commands import curate_dataset, phi_gate, validate
     from radpipe.engine import SerialEngine
     from radpipe.ingest.run import ingest
     from radpipe.preprocess import get_profile

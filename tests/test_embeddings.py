@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radpipe.context import embed_images
+from radpipe.commands import embed_images
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.data import iter_pixels
 from radpipe.model.registered import load_registered_embedder

@@ -45,7 +45,7 @@ def random_third(dataset: Path, seed: int) -> int:
 
 def run_prune_bench(out: Path, console: Console, studies: int = 1000, config: str | None = None) -> dict[str, Any]:
     """Train and evaluate the three contenders; print and save the table."""
-    from radpipe.context import curate_dataset, validate
+    from radpipe.commands import curate_dataset, validate
     from radpipe.curate.semantic import SemanticRule
     from radpipe.evaluate.run import evaluate
     from radpipe.model.embed_dataset import embed_dataset

@@ -101,7 +101,7 @@ def _measure(step: str, dataset: Path, source: Path, manifest: Path, home: Path)
 
 def _step(step: str, dataset: str, source: str, manifest: str) -> None:
     """In the measured process: the step itself (serial engine: the driver's own cost, no cluster start)."""
-    from radpipe.context import deidentifier, phi_gate
+    from radpipe.commands import deidentifier, phi_gate
     from radpipe.engine import SerialEngine
     from radpipe.ingest.run import ingest
     from radpipe.preprocess import get_profile

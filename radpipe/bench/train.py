@@ -41,7 +41,7 @@ class Throughput:
 
 def prepared_dataset(out: Path, studies: int, console: Console) -> Path:
     """A generated, ingested, curated and validated dataset, cached between runs."""
-    from radpipe.context import curate_dataset, ingest_sources, validate
+    from radpipe.commands import curate_dataset, ingest_sources, validate
     from radpipe.synth import write_archive
 
     root = out / f"train-{studies}-{BENCH_SEED}"

@@ -44,7 +44,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from radpipe.cli.summaries import print_ingest_summary
-    from radpipe.context import ingest_sources
+    from radpipe.commands import ingest_sources
 
     with LazyProgress("ingest") as progress:
         volume_profiles = {"CT": args.ct_profile, "MR": args.mr_profile}
@@ -62,7 +62,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from radpipe.context import validate
+    from radpipe.commands import validate
 
     console.print("validating (Great Expectations, one row group at a time) ...")
     report = validate(args.dataset)
@@ -81,7 +81,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
-    from radpipe.context import curate_dataset
+    from radpipe.commands import curate_dataset
 
     semantic = None
     if args.semantic_keep is not None or args.semantic_threshold is not None:
@@ -111,7 +111,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_pseudonym(args: argparse.Namespace) -> int:
-    from radpipe.context import deidentifier
+    from radpipe.commands import deidentifier
 
     deid = deidentifier()
     values = args.values or [line.strip() for line in sys.stdin if line.strip()]
@@ -121,7 +121,7 @@ def cmd_pseudonym(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    from radpipe.context import erase
+    from radpipe.commands import erase
 
     patient = args.patient_id or sys.stdin.readline().strip()
     if not patient:

@@ -11,7 +11,7 @@ from radpipe.settings import get_settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from radpipe.context import train_model
+    from radpipe.commands import train_model
 
     summary = train_model(args.dataset, args.config, on_status=lambda message: console.print(message, highlight=False))
     metrics = summary.metrics
@@ -27,7 +27,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from radpipe.context import evaluate_model
+    from radpipe.commands import evaluate_model
 
     summary = evaluate_model(args.model_uri, args.dataset, seed=args.seed, resamples=args.resamples, on_status=say)
     print_evaluation(summary.metrics)
@@ -54,7 +54,7 @@ def print_evaluation(metrics: dict[str, float]) -> None:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from radpipe.context import promote_model
+    from radpipe.commands import promote_model
 
     summary = promote_model(
         args.model_uri, args.dataset, metric=args.metric, min_improvement=args.min_improvement, on_status=say
@@ -66,7 +66,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from radpipe.context import embed_images
+    from radpipe.commands import embed_images
 
     with LazyProgress("embed") as progress:
         summary = embed_images(args.model_uri, args.dataset, on_progress=progress.update)
@@ -77,7 +77,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from radpipe.context import finetune_model
+    from radpipe.commands import finetune_model
 
     summary = finetune_model(
         args.model_uri,
@@ -109,7 +109,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     # The one command that runs Prefect: the chain is a flow (flows/pipeline.py), imported only here so the
     # library and every other command stay free of it.
     from radpipe.cli.summaries import chain_report
-    from radpipe.context import DEFAULT_FINETUNES, check_chain_arguments
+    from radpipe.commands import DEFAULT_FINETUNES, check_chain_arguments
 
     labels = [] if args.no_finetune else args.finetune
     # Before Prefect starts: a typo costs a second and prints one line, not a flow run's log.

@@ -171,12 +171,12 @@ def _metric_on(
 ) -> float:
     """The metric from the model's evaluation on this dataset version, evaluating it first if there is none."""
     from radpipe import tracking
-    from radpipe.evaluate.protocol import protocol_digest
+    from radpipe.evaluate.protocol import protocol_digest, version_tag
     from radpipe.evaluate.run import evaluate
 
     ref = tracking.resolve_model(model_uri)
-    run_id = ref.tags.get(f"eval.{version}.run_id")
-    same_protocol = ref.tags.get(f"eval.{version}.protocol") == protocol_digest(0)
+    run_id = ref.tags.get(version_tag(version, "run_id"))
+    same_protocol = ref.tags.get(version_tag(version, "protocol")) == protocol_digest(0)
     metrics = tracking.run_metrics(run_id) if run_id and same_protocol else None
     if metrics is None:
         status(f"{model_uri} has no evaluation on dataset {version} with this evaluation code: evaluating it now")

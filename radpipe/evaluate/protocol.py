@@ -54,3 +54,8 @@ def protocol_digest(seed: int) -> str:
     for name in _DEFINING:
         digest.update(name.encode() + (folder / name).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def version_tag(dataset_version: str, key: str) -> str:
+    """The model-version tag holding an evaluation's `key` (a metric, run_id, protocol) on one dataset version."""
+    return f"eval.{dataset_version}.{key}"

@@ -164,7 +164,7 @@ def evaluate(
 ) -> EvaluationSummary:
     """Evaluate, log a run with metrics, plots and tables, and record the headline on the model version."""
     from radpipe import tracking
-    from radpipe.evaluate.report import log_evaluation
+    from radpipe.evaluate.record import log_evaluation
 
     status = on_status or (lambda _message: None)
     store = DatasetStore(dataset)

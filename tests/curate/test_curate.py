@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from radpipe.context import curate_dataset, phi_gate
+from radpipe.commands import curate_dataset, phi_gate
 from radpipe.curate.duplicates import hamming, near_duplicate_groups, perceptual_hash
 from radpipe.curate.splits import SplitFractions, assign_split
 from radpipe.deid import Deidentifier, Pseudonymizer

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from radpipe.context import curate_dataset
+from radpipe.commands import curate_dataset
 from radpipe.curate.semantic import SemanticRule, semantic_duplicates
 from radpipe.dataset.schema import EMBEDDINGS
 from radpipe.dataset.store import DatasetStore

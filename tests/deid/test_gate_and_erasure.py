@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from radpipe.context import erase, phi_gate
+from radpipe.commands import erase, phi_gate
 from radpipe.dataset.guard import dataset_id
 from radpipe.dataset.schema import REPORTS
 from radpipe.dataset.store import DatasetStore

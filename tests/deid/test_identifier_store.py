@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from radpipe.context import phi_gate
+from radpipe.commands import phi_gate
 from radpipe.dataset.guard import dataset_id
 from radpipe.dataset.schema import REPORTS
 from radpipe.dataset.store import DatasetStore

@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 import radpipe.deid.seam
-from radpipe.context import phi_gate
+from radpipe.commands import phi_gate
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.deid.gate import PhiGateFailed, require_gate_passed

@@ -10,8 +10,7 @@ from mlflow import MlflowClient
 from radpipe import tracking
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.data import labelled_split
-from radpipe.evaluate.protocol import HEADLINE, protocol_digest
-from radpipe.evaluate.report import version_tag
+from radpipe.evaluate.protocol import HEADLINE, protocol_digest, version_tag
 from radpipe.evaluate.run import evaluate
 from radpipe.settings import get_settings
 from tests.registry import register_untrained

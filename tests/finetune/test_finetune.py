@@ -15,7 +15,7 @@ import torch
 from mlflow import MlflowClient
 
 from radpipe import tracking
-from radpipe.context import finetune_model
+from radpipe.commands import finetune_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.errors import ConfigError, SourceError

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.quality import ValidationFailed, curate_validate_flow
-from radpipe.context import phi_gate
+from radpipe.commands import phi_gate
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile

@@ -12,7 +12,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from radpipe.context import ingest_sources
+from radpipe.commands import ingest_sources
 from radpipe.deid import Deidentifier
 from radpipe.synth import write_archive
 from tests.ingest.badfiles import add_bad_files, add_bad_reports

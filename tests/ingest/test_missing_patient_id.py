@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pydicom
 
-from radpipe.context import curate_dataset, phi_gate, validate
+from radpipe.commands import curate_dataset, phi_gate, validate
 from radpipe.deid import Deidentifier
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest

@@ -18,7 +18,7 @@ import fsspec
 import pyarrow.parquet as pq
 import pytest
 
-from radpipe.context import curate_dataset, ingest_sources, validate
+from radpipe.commands import curate_dataset, ingest_sources, validate
 from radpipe.dataset.guard import DatasetBusy, dataset_lock
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
@@ -105,7 +105,7 @@ def test_the_dataset_lock_holds_on_s3(s3_env: str) -> None:
 
 
 def test_erasure_on_s3_removes_the_patient_and_keeps_the_others(archive: Path, s3_env: str, deid: Deidentifier) -> None:
-    from radpipe.context import erase, phi_gate
+    from radpipe.commands import erase, phi_gate
 
     dataset = s3_env + "erase"
     ingest(

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from radpipe.context import deidentifier, ingest_sources, phi_gate
+from radpipe.commands import deidentifier, ingest_sources, phi_gate
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.gate import PhiGateFailed

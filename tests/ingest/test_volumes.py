@@ -109,7 +109,7 @@ def test_only_assembled_volumes_count_for_their_study(ingested: DatasetStore) ->
 def test_erasing_the_patient_removes_their_slices_and_volumes(ingested: DatasetStore, tmp_path: Path) -> None:
     import shutil
 
-    from radpipe.context import erase
+    from radpipe.commands import erase
 
     copy = tmp_path / "dataset"
     shutil.copytree(ingested.root, copy)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from radpipe.context import curate_dataset, phi_gate
+from radpipe.commands import curate_dataset, phi_gate
 from radpipe.deid import Deidentifier
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest

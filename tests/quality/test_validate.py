@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from radpipe.context import phi_gate
+from radpipe.commands import phi_gate
 from radpipe.quality.status import last_validation
 from radpipe.quality.validate import validate_dataset
 

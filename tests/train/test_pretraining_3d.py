@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from mlflow import MlflowClient
 
-from radpipe.context import curate_dataset, ingest_sources, validate
+from radpipe.commands import curate_dataset, ingest_sources, validate
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.errors import ConfigError

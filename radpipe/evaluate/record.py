@@ -13,11 +13,7 @@ import matplotlib.pyplot as plt
 
 from radpipe import tracking
 from radpipe.evaluate.plots import retrieval_grid, roc_figure
-from radpipe.evaluate.protocol import HEADLINE, Evaluation, protocol_digest
-
-
-def version_tag(dataset_version: str, metric: str) -> str:
-    return f"eval.{dataset_version}.{metric}"
+from radpipe.evaluate.protocol import HEADLINE, Evaluation, protocol_digest, version_tag
 
 
 def metrics_table(result: Evaluation) -> str:
@@ -97,8 +93,8 @@ def log_evaluation(
             version_tag(dataset_version, k): f"{result.metrics[k]:.6f}" for k in HEADLINE if k in result.metrics
         }
         headline |= {
-            f"eval.{dataset_version}.run_id": run_id,
-            f"eval.{dataset_version}.protocol": protocol,
+            version_tag(dataset_version, "run_id"): run_id,
+            version_tag(dataset_version, "protocol"): protocol,
         }
         tracking.set_version_tags(ref.name, ref.version, headline)
     return run_id

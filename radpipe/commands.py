@@ -1,4 +1,4 @@
-"""Build the objects a command needs from settings, and the commands' shared steps (CLI and flows)."""
+"""What each command does, built from settings: the shared steps the CLI and the flows call (no Prefect here)."""
 
 from __future__ import annotations
 
