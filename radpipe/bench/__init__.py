@@ -4,3 +4,8 @@ ingest.py (vs a naive loop and the decode floor), train.py (Ray Train vs plain P
 pruned vs random data), volume.py (3D training memory), deid.py (scrubber recall and precision), scale.py
 (the driver's cost at 10^4..10^6 files).
 """
+
+from pathlib import Path
+
+# The checkout: benchmarks run from a clone and read its configs/, tests/ data and .cache/corpora.
+CHECKOUT = Path(__file__).resolve().parents[2]

@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 import radpipe.deid.span_audit as audit
+from radpipe.bench import CHECKOUT
 from radpipe.errors import SourceError
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "deid" / "data"
+DATA = CHECKOUT / "tests" / "deid" / "data"
 
 
 def run_deid_bench(out: Path, console: Console) -> dict[str, Any]:
@@ -76,7 +77,7 @@ def run_deid_bench(out: Path, console: Console) -> dict[str, Any]:
 # The annotated sets in the order they were written; each was unseen until measured (tests/deid/data/README.md).
 SETS = ("tuning", "heldout", "heldout2", "heldout3")
 # Real report text fetched by `make corpora` (tests/corpora.py): Open-i (identifiers already XXXX) and PadChest.
-CORPORA = Path(__file__).resolve().parents[1] / ".cache" / "corpora"
+CORPORA = CHECKOUT / ".cache" / "corpora"
 _precision_figures: dict[str, dict[str, Any]] = {}
 
 

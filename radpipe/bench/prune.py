@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
+from radpipe.bench import CHECKOUT
 from radpipe.bench.train import prepared_dataset
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.protocol import HEADLINE
@@ -54,7 +55,7 @@ def run_prune_bench(out: Path, console: Console, studies: int = 1000, config: st
 
     out = out.resolve()
     full = prepared_dataset(out, studies, console)
-    exp: ExperimentConfig = load_config(config or str(Path(__file__).parents[1] / "configs" / "demo.yaml"))
+    exp: ExperimentConfig = load_config(config or str(CHECKOUT / "configs" / "demo.yaml"))
     exp = exp.model_copy(update={"registered_model": "radpipe-bench-prune", "name": "radpipe-bench-prune"})
     # The benchmark's runs and models stay out of the user's store.
     settings = get_settings().model_copy(update={"mlflow_tracking_uri": f"sqlite:///{out / 'bench-mlflow.db'}"})

@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from radpipe.bench import CHECKOUT
 from radpipe.dataset.store import DatasetStore
 from radpipe.model.clip import ContrastiveModel
 from radpipe.model.config import ExperimentConfig, load_config
@@ -139,7 +140,7 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
     out.mkdir(parents=True, exist_ok=True)
     dataset = prepared_dataset(out, studies, console)
     store = DatasetStore(str(dataset))
-    base = load_config(Path(__file__).parents[1] / "configs" / "smoke.yaml")
+    base = load_config(CHECKOUT / "configs" / "smoke.yaml")
     exp = base.model_copy(update={"train": base.train.model_copy(update={"steps": 60, "val_every": 10_000})})
     two = exp.model_copy(update={"scaling": exp.scaling.model_copy(update={"num_workers": 2})})
     view = training_view(store)

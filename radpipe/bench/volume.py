@@ -16,6 +16,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from radpipe.bench import CHECKOUT
+
 CASES = (("ct-small", 4), ("ct-merlin", 2))
 
 
@@ -45,7 +47,7 @@ def one_step(config: str, profile: str, batch: int, checkpointing: bool) -> dict
 
 
 def run_volume_memory_bench(out: Path, console: Console, config: str | None = None) -> list[dict[str, object]]:
-    config = config or str(Path(__file__).parents[1] / "configs" / "smoke-3d.yaml")
+    config = config or str(CHECKOUT / "configs" / "smoke-3d.yaml")
     rows: list[dict[str, object]] = []
     for profile, batch in CASES:
         for checkpointing in (False, True):

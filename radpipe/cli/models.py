@@ -128,7 +128,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         metric=args.metric,
         profile=args.profile,
     )
-    out.print(chain_report(result, get_settings().tracking_uri), highlight=False)
+    out.print(chain_report(result, get_settings().tracking_uri), markup=False, highlight=False)  # paths may hold [
     return 0
 
 

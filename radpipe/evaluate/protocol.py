@@ -25,9 +25,18 @@ HEADLINE = (
 )
 # A probe on more train images than this learns no more (embed_dim features), but costs embedding time.
 PROBE_IMAGES = 4000
-# The modules whose code defines the numbers: the data read, the prompts, the metrics and how they are combined.
-# Plots and how a run is logged (report.py, plots.py) and promotion do not change a number.
-_DEFINING = ("data.py", "metrics.py", "probe.py", "prompts.py", "protocol.py", "retrieval.py", "run.py", "zeroshot.py")
+# The modules whose code defines the numbers (paths in the radpipe package): the data read and decoded, the
+# report text compared, the prompts, the metrics and how they are combined. Plots, how a run is logged
+# (record.py, plots.py) and promotion do not change a number.
+_DEFINING = (
+    *(
+        f"evaluate/{name}.py"
+        for name in ("data", "metrics", "probe", "prompts", "protocol", "retrieval", "run", "zeroshot")
+    ),
+    "dataset/pixels.py",
+    "dataset/profiles.py",
+    "reports/sections.py",
+)
 
 
 @dataclass
@@ -50,9 +59,9 @@ def protocol_digest(seed: int) -> str:
     compares a stale champion number with a fresh candidate one; a changed plot title does not force that.
     """
     digest = hashlib.sha256(f"seed={seed};probe={PROBE_IMAGES}".encode())
-    folder = Path(__file__).parent
+    package = Path(__file__).parents[1]
     for name in _DEFINING:
-        digest.update(name.encode() + (folder / name).read_bytes())
+        digest.update(name.encode() + (package / name).read_bytes())
     return digest.hexdigest()[:16]
 
 

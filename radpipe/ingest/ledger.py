@@ -67,11 +67,11 @@ def pending(
     """Files under `source` (or those a `manifest` lists) the ledger does not hold yet, and what could not be
     listed.
 
-    Files whose source key is in `wanted` are also put in `found`, pending or not. No source: nothing.
+    Files whose source key is in `wanted` are also put in `found`, pending or not. No source (None or ""): nothing.
     """
     pending: list[SourceFile] = []
     unlisted: list[Quarantined] = []
-    if source is None:
+    if not source:  # None, or "" left in a form or a deployment's parameters: not the current folder
         return pending, unlisted
     for entry in walk(source) if manifest is None else walk_manifest(manifest, source):
         if isinstance(entry, WalkError):
