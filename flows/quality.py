@@ -18,9 +18,7 @@ __all__ = ["ValidationFailed", "curate_validate_flow"]
 
 @task(cache_policy=NO_CACHE)
 def curate_task(dataset: str) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return dict(json_clean(asdict(curate_dataset(dataset))))
+    return dict(json_clean(curate_dataset(dataset)))  # not dataclasses.asdict: see json_clean
 
 
 @task(cache_policy=NO_CACHE)
