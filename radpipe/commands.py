@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from radpipe.dataset.commit import recover
 from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
-from radpipe.dataset.store import DatasetStore, recover
+from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
 from radpipe.deid.erasure import ErasureSummary, erase_patient
 from radpipe.deid.gate import (

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from radpipe.bench import CHECKOUT
 from radpipe.bench.train import prepared_dataset
+from radpipe.dataset.commit import replace_table
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.protocol import HEADLINE
 from radpipe.model.config import ExperimentConfig, load_config
@@ -40,7 +41,7 @@ def random_third(dataset: Path, seed: int) -> int:
     dropped = rng.choice(len(candidates), size=round(len(candidates) * (1 - KEEP)), replace=False)
     for index in dropped:
         rows[candidates[index]] |= {"prune": True, "prune_reason": "random (benchmark control)"}
-    store.write_whole_table("curation", pa.Table.from_pylist(rows, schema=curation.schema))
+    replace_table(store, "curation", pa.Table.from_pylist(rows, schema=curation.schema))
     return len(candidates) - len(dropped)
 
 

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from radpipe.curate.duplicates import near_duplicate_groups, perceptual_hash
 from radpipe.curate.semantic import SemanticRule, semantic_duplicates
 from radpipe.curate.splits import SPLITS, SplitFractions, assign_split
+from radpipe.dataset.commit import replace_table
 from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.schema import CURATION, STUDIES
 from radpipe.dataset.store import DatasetStore
@@ -121,8 +122,8 @@ def curate(
     summary.exact_duplicates, summary.near_duplicates = kinds.count("exact"), kinds.count("near")
     summary.semantic_duplicates = kinds.count("semantic")
     summary.pruned = sum(1 for r in rows if r["prune"])
-    store.write_whole_table("studies", pa.Table.from_pylist(studies, schema=STUDIES))
-    store.write_whole_table("curation", pa.Table.from_pylist(rows, schema=CURATION))
+    replace_table(store, "studies", pa.Table.from_pylist(studies, schema=STUDIES))
+    replace_table(store, "curation", pa.Table.from_pylist(rows, schema=CURATION))
     return summary
 
 

@@ -1,31 +1,33 @@
-"""Where a dataset lives, how batches are staged, and the atomic commit that publishes them.
+"""Where a dataset lives and how its tables are read: every table is a Delta table (radpipe.dataset.delta).
 
-A batch writes every table file it produces under `_staging/<batch>/`. Publishing writes a
-`COMMIT` manifest (atomically: temp file, then rename), then renames each staged file into its
-table folder, the ledger file last, then removes the staging folder. `recover()` at the start of
-every run finishes any batch whose manifest exists and deletes any that has none, so a kill -9
-at any point leaves neither partial nor doubled rows once the next run starts.
+A batch writes every table file it produces under `_staging/<batch>/` (StagedTableWriter); radpipe.dataset.commit
+publishes it. Reads take a table's files from its Delta snapshot (the latest, or the version a store is pinned
+to), never from a folder listing: a data file no commit names (a crashed batch's, a removed one kept for time
+travel) is not part of the table.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
 
+from radpipe.dataset.delta import files as delta_files
+from radpipe.dataset.delta import open_table
 from radpipe.dataset.schema import PAYLOAD_COLUMNS, TABLES
-from radpipe.errors import RadpipeError, SourceError
+from radpipe.errors import SourceError
 
 STAGING = "_staging"
-COMMIT_FILE = "COMMIT"
+# Where delta-rs can keep a table (fsspec's names for them).
+DELTA_PROTOCOLS = ("file", "local", "s3", "s3a", "gs", "gcs", "abfs", "az", "abfss")
 # Row groups of ~128 MB keep readers' memory bounded; batches are sized for 0.5-1 GB files.
 ROW_GROUP_BYTES = 128 * 1024**2
 # Every read here goes through a Python file object (fsspec), so Arrow holds Python buffers. With Arrow's thread
@@ -49,10 +51,11 @@ class RowGroup:
 
 
 class DatasetStore:
-    """A dataset root on any fsspec filesystem."""
+    """A dataset root on any fsspec filesystem, read at its latest table versions or pinned to `versions`."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, versions: dict[str, int] | None = None) -> None:
         self.uri = uri
+        self.versions = versions  # table -> Delta version; a table not named there did not exist yet
         self.fs: AbstractFileSystem
         try:
             # No listings cache: an object store's client would otherwise keep serving the folder listings it
@@ -60,6 +63,15 @@ class DatasetStore:
             self.fs, self.root = url_to_fs(uri, use_listings_cache=False)
         except (ValueError, ImportError) as exc:  # an unknown protocol, or its package not installed
             raise SourceError(f"cannot open dataset {uri!r}: {exc}") from None
+        if self.protocol not in DELTA_PROTOCOLS:
+            raise SourceError(
+                f"a dataset must live where Delta Lake can write it (a local path, s3://, gs://, az://), not "
+                f"{self.protocol}://"
+            )
+
+    @property
+    def protocol(self) -> str:
+        return self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
 
     def path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
@@ -68,7 +80,41 @@ class DatasetStore:
         """A path inside the dataset, relative to its root (manifests survive a moved dataset)."""
         return posixpath.relpath(path, self.root)
 
+    def table_uri(self, table: str) -> str:
+        """The table's location as delta-rs takes it (a local path, or the store's URL)."""
+        folder = self.path(table)
+        return folder if self.protocol in ("file", "local") else f"{self.protocol}://{folder.lstrip('/')}"
+
+    def snapshot(self, table: str) -> DeltaTable | None:
+        """The table's Delta snapshot this store reads (None: no such table, or not yet at the pinned versions)."""
+        if self.versions is None:
+            return open_table(self.table_uri(table))
+        if table not in self.versions:
+            return None
+        return open_table(self.table_uri(table), self.versions[table])
+
+    def table_version(self, table: str) -> int:
+        """The table's Delta version this store reads; -1 when it has none."""
+        snapshot = self.snapshot(table)
+        return -1 if snapshot is None else int(snapshot.version())
+
     def table_files(self, table: str) -> list[str]:
+        """The table's data files (filesystem paths), from its snapshot."""
+        snapshot = self.snapshot(table)
+        if snapshot is None:
+            return []
+        paths = [self.path(table, name) for name in delta_files(snapshot)]
+        if self.versions is not None:
+            gone = [p for p in paths if not self.fs.exists(p)]
+            if gone:
+                raise SourceError(
+                    f"{table}/ at version {self.versions[table]} can no longer be read: {len(gone)} of its files "
+                    "were removed since (an erasure, a withheld record, or vacuum past the retention period)"
+                )
+        return paths
+
+    def physical_files(self, table: str) -> list[str]:
+        """Every data file in the table's folder: the current ones, those only older versions name, orphans."""
         folder = self.path(table)
         if not self.fs.exists(folder):
             return []
@@ -114,25 +160,6 @@ class DatasetStore:
             with self.fs.open(file, "rb") as fh:
                 total += pq.ParquetFile(fh).metadata.num_rows
         return total
-
-    def write_whole_table(self, table: str, data: pa.Table, name: str = "part-0.parquet") -> None:
-        """Replace a derived table (studies/) atomically: write aside, then rename over."""
-        self.stream_whole_table(table, [data], data.schema, name)
-
-    def stream_whole_table(
-        self, table: str, parts: Iterable[pa.Table], schema: pa.Schema, name: str = "part-0.parquet"
-    ) -> None:
-        """Replace a derived table from parts written as they come (bounded memory), atomically."""
-        folder = self.path(table)
-        self.fs.makedirs(folder, exist_ok=True)
-        temporary = self.path(table, f".{name}.tmp")
-        with self.fs.open(temporary, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
-            for part in parts:
-                writer.write_table(part)
-        self.fs.mv(temporary, self.path(table, name))  # the new file is in place before any old one goes
-        for old in self.table_files(table):
-            if posixpath.basename(old) != name:
-                self.fs.rm(old)
 
 
 def write_options(schema: pa.Schema) -> dict[str, Any]:
@@ -207,83 +234,6 @@ class StagedBatch:
     input_bytes: int = 0
     # Keyed hashes of the source identifiers this batch saw (for the PHI gate; never clear values).
     phi: dict[str, str] = field(default_factory=dict)  # hash -> kind of identifier
-
-
-class StagingNotVisible(RadpipeError):
-    """Workers staged files the driver cannot see: they do not share the dataset's storage."""
-
-
-def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
-    """Publish a staged batch atomically (see the module docstring)."""
-    moves = []
-    for key, staged in files.items():
-        table, _, suffix = key.partition("#")  # "quarantine#dedup": a second file for one table
-        name = f"part-{batch_id}-{suffix}.parquet" if suffix else f"part-{batch_id}.parquet"
-        moves.append((staged, posixpath.join(table, name)))
-    commit_moves(store, batch_id, moves)
-
-
-def commit_moves(store: DatasetStore, batch_id: str, moves: list[tuple[str, str]]) -> None:
-    """Rename staged files (absolute) onto dataset paths (relative; existing files are replaced)."""
-    missing = [final for staged, final in moves if not store.fs.exists(staged)]
-    if missing:
-        raise StagingNotVisible(
-            f"batch files staged by a Dask worker are not visible here ({', '.join(sorted(missing))}): with "
-            "RADPIPE_DASK_ADDRESS the dataset must be on storage that the workers and this machine share"
-        )
-    ordered = sorted(
-        ([store.relative(staged), final] for staged, final in moves),
-        key=lambda move: move[1].startswith(("_ledger/", "_erasures/", "_withheld/")),
-    )  # records move last
-    manifest = store.path(STAGING, batch_id, COMMIT_FILE)
-    temporary = manifest + ".tmp"
-    with store.fs.open(temporary, "w") as fh:
-        json.dump({"batch_id": batch_id, "moves": ordered}, fh)
-    store.fs.mv(temporary, manifest)
-    _apply(store, batch_id, ordered)
-
-
-def _apply(store: DatasetStore, batch_id: str, moves: Iterable[list[str]]) -> None:
-    """Do the renames a manifest lists; each is done already, or still to do, never neither."""
-    for staged, final in moves:
-        source, target = store.path(staged), store.path(final)
-        if store.fs.exists(source):
-            store.fs.makedirs(posixpath.dirname(target), exist_ok=True)
-            store.fs.mv(source, target)
-        elif not store.fs.exists(target):
-            raise RuntimeError(f"commit of batch {batch_id} is broken: {staged} and {final} are both missing")
-    store.fs.rm(store.path(STAGING, batch_id), recursive=True)
-
-
-def recover(store: DatasetStore) -> tuple[int, int]:
-    """Finish committed batches and drop uncommitted ones; (finished, dropped). Call under the lock."""
-    staging = store.path(STAGING)
-    if not store.fs.exists(staging):
-        return 0, 0
-    finished = dropped = 0
-    for folder in store.fs.ls(staging, detail=False):
-        manifest = posixpath.join(folder, COMMIT_FILE)
-        if store.fs.exists(manifest):
-            with store.fs.open(manifest, "r") as fh:
-                data = json.load(fh)
-            _apply(store, data["batch_id"], data["moves"])
-            finished += 1
-            continue
-        # An object store (or a filer behind one) may keep an emptied prefix listed: nothing to roll back there.
-        held = _holds_files(store, folder)
-        store.fs.rm(folder, recursive=True)
-        dropped += held
-    return finished, dropped
-
-
-def _holds_files(store: DatasetStore, folder: str) -> bool:
-    """Whether a staging folder holds any file (an emptied prefix may still list itself for a while)."""
-    if not store.fs.isdir(folder):
-        return True
-    entries = store.fs.find(folder, withdirs=False, detail=True)
-    return any(
-        info.get("type") != "directory" and path.rstrip("/") != folder.rstrip("/") for path, info in entries.items()
-    )
 
 
 def rewrite_without(store: DatasetStore, staged: str, table: str, column: str, drop: set[str]) -> int:

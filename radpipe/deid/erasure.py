@@ -1,8 +1,9 @@
 """Erase one patient's records from every table, on request (withdrawal of consent).
 
 The key holder names the patient by the source ID; radpipe finds the pseudonym, removes every row of
-that patient (instances, images, reports, studies, quarantine) in one atomic commit, and records the
-erasure so later ingests hold the patient's files back instead of bringing them back.
+that patient (instances, images, reports, studies, quarantine) in one commit per table, deletes every file
+of any retained table version that held those rows (such an older version then refuses to be read), and records
+the erasure so later ingests hold the patient's files back instead of bringing them back.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from radpipe.dataset.rewrite import stage_removals
-from radpipe.dataset.store import DatasetStore, StagedTableWriter, commit_moves
+from radpipe.dataset.commit import commit_moves
+from radpipe.dataset.rewrite import purge_history, stage_removals
+from radpipe.dataset.store import DatasetStore, StagedTableWriter
 from radpipe.deid.pseudonym import IdentifierKind, Pseudonymizer
 
 ERASURES_TABLE = "_erasures"
@@ -88,5 +90,6 @@ def erase_patient(store: DatasetStore, pseudonymizer: Pseudonymizer, source_pati
     staged_record = record.close()
     assert staged_record is not None
     moves.append((staged_record, f"{ERASURES_TABLE}/part-{batch_id}.parquet"))
-    commit_moves(store, batch_id, moves)
+    commit_moves(store, batch_id, moves, purge=True)  # the files that held the rows go at once, not at vacuum
+    purge_history(store, plan)  # and so do the older versions' files that still hold them
     return summary

@@ -193,12 +193,9 @@ GATED_TABLES = ("instances", "images", "reports", "quarantine")
 
 
 def gated_version(store: DatasetStore) -> str:
-    """A digest of the gated tables' files (names and sizes): any ingest or erasure changes it."""
-    digest = hashlib.sha256()
-    for table in GATED_TABLES:
-        for file in store.table_files(table):
-            digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
-    return digest.hexdigest()[:16]
+    """A digest of the gated tables' Delta versions: any ingest, erasure or withholding changes it."""
+    versions = ",".join(f"{table}={store.table_version(table)}" for table in GATED_TABLES)
+    return hashlib.sha256(versions.encode()).hexdigest()[:16]
 
 
 def require_gate_passed(store: DatasetStore) -> None:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from radpipe.dataset.commit import Move, commit_moves
 from radpipe.dataset.rewrite import stage_removals, stage_rewrite
 from radpipe.dataset.schema import TABLES
-from radpipe.dataset.store import DatasetStore, StagedTableWriter, commit_moves
+from radpipe.dataset.store import DatasetStore, StagedTableWriter
 from radpipe.deid.pseudonym import IdentifierKind, Pseudonymizer
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 
@@ -99,8 +100,8 @@ def withhold(store: DatasetStore, pseudonymizer: Pseudonymizer, offending: Offen
         staged = writer.close()
         if staged is not None:
             moves.append((staged, final))
-    if moves:
-        commit_moves(store, batch_id, moves)
+    if moves:  # withheld rows hold identifiers: the files they were in go at once, not at vacuum
+        commit_moves(store, batch_id, moves, purge=True)
     return result
 
 
@@ -187,7 +188,7 @@ def _records(
 
 def _rewrite_quarantine(
     store: DatasetStore, batch_id: str, details: dict[str, str], released: set[str], result: Withheld
-) -> list[tuple[str, str]]:
+) -> list[Move]:
     """Quarantine rows whose detail holds an identifier keep only its kind; released records' rows go."""
     suffixes = {f"(record {name})" for name in released}
 

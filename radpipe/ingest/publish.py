@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter, commit, rewrite_without
+from radpipe.dataset.commit import commit
+from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter, rewrite_without
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.summary import IngestSummary
 

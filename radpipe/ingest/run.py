@@ -12,13 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radpipe.dataset.commit import recover
 from radpipe.dataset.guard import check_key, dataset_lock
-from radpipe.dataset.store import (
-    DatasetStore,
-    StagedBatch,
-    StagedTableWriter,
-    recover,
-)
+from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
 from radpipe.deid.erasure import read_erased_keys
 from radpipe.deid.identifier_store import IdentifierStore

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import posixpath
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from radpipe.dataset.commit import replace_table
 from radpipe.dataset.schema import STUDIES
 from radpipe.dataset.store import DatasetStore
 
@@ -31,13 +31,8 @@ _INPUT_TABLES = ("instances", "images", "volumes", "reports")
 
 
 def _inputs_digest(store: DatasetStore) -> str:
-    digest = hashlib.sha256()
-    for table in _INPUT_TABLES:
-        for file in store.table_files(table):  # name, size and change marker: a rewrite in place shows too
-            info = store.fs.info(file)
-            marker = next((info[k] for k in ("mtime", "LastModified", "ETag", "etag") if info.get(k)), "")
-            digest.update(f"{table}/{posixpath.basename(file)}:{info.get('size')}:{marker}\n".encode())
-    return digest.hexdigest()
+    versions = ",".join(f"{table}={store.table_version(table)}" for table in _INPUT_TABLES)
+    return hashlib.sha256(versions.encode()).hexdigest()
 
 
 def _kept_links(store: DatasetStore, inputs: str) -> LinkStats | None:
@@ -83,7 +78,7 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
     table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
     links = LinkStats(len(studies), len(reports), linked, len(reports) - linked)
     record = {_INPUTS_KEY: inputs.encode(), _LINKS_KEY: json.dumps(dataclasses.asdict(links)).encode()}
-    store.write_whole_table("studies", table.replace_schema_metadata(record))
+    replace_table(store, "studies", table.replace_schema_metadata(record))
     return links
 
 

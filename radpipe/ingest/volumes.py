@@ -18,9 +18,10 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from radpipe.dataset.commit import Move, commit_moves
 from radpipe.dataset.pixels import decode_row, encode_pixels
 from radpipe.dataset.schema import SLICES
-from radpipe.dataset.store import STAGING, THREADS, DatasetStore, StagedTableWriter, commit_moves, filter_file
+from radpipe.dataset.store import STAGING, THREADS, DatasetStore, StagedTableWriter, filter_file
 from radpipe.dicom.codes import Modality
 from radpipe.dicom.geometry import GeometryError, SliceGeometry, assemble
 from radpipe.preprocess.volume import VolumeProfile, get_volume_profile, output_affine, volume_from_slices
@@ -142,7 +143,7 @@ def assemble_volumes(
             stats.assembled += 1
         if on_series is not None:
             on_series(done, len(stale))
-    moves: list[tuple[str, str]] = []
+    moves: list[Move] = []
     replaced = set(stale)
     held: dict[str, set[str]] = {}
     for group in store.iter_row_groups("volumes", ["series_instance_uid"]):

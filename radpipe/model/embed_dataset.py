@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from radpipe.dataset.commit import stream_table
 from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.schema import EMBEDDINGS
 from radpipe.dataset.store import DatasetStore
@@ -86,5 +87,5 @@ def embed_dataset(
                 on_progress(done[0], total)
             yield part
 
-    store.stream_whole_table("embeddings", counted(), EMBEDDINGS)
+    stream_table(store, "embeddings", counted(), EMBEDDINGS)
     return EmbeddingSummary(ref.pinned, done[0], embedder.spec.model.embed_dim, store.path("embeddings"))

@@ -20,20 +20,40 @@ class ValidationFailed(RadpipeError):
     """At least one expectation failed; nothing downstream may use this dataset version."""
 
 
-# Tables rewritten whole under one file name (studies/, curation/): a flipped flag can keep the size, so their
-# bytes are hashed. The others grow by new, uniquely named batch files, where name and size identify content.
-_REWRITTEN_TABLES = ("studies", "curation")
+DATA_TABLES = ("instances", "images", "volumes", "reports", "studies", "quarantine", "curation")
+VERSIONS_DIR = "_versions"
 
 
 def dataset_version(store: DatasetStore) -> str:
-    """A digest of the dataset's manifest (every table file's name and size, derived tables' bytes)."""
-    digest = hashlib.sha256()
-    for table in ("instances", "images", "volumes", "reports", "studies", "quarantine", "curation"):
-        for file in store.table_files(table):
-            digest.update(f"{table}/{file.rsplit('/', 1)[-1]}:{store.fs.size(file)}\n".encode())
-            if table in _REWRITTEN_TABLES:
-                digest.update(hashlib.sha256(store.fs.cat_file(file)).digest())
-    return digest.hexdigest()[:16]
+    """The dataset's version: a digest of its data tables' Delta versions, recorded under `_versions/`.
+
+    The manifest behind each digest is kept, so `DATASET@VERSION` reads exactly those table versions again
+    (`pinned_store`). Only a commit changes a table's version: a rerun that adds nothing keeps the digest.
+    """
+    versions = {table: store.table_version(table) for table in DATA_TABLES}
+    versions = {table: version for table, version in versions.items() if version >= 0}
+    text = json.dumps(versions, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    if store.versions is None:
+        path = store.path(VERSIONS_DIR, f"{digest}.json")
+        if not store.fs.exists(path):
+            store.fs.makedirs(store.path(VERSIONS_DIR), exist_ok=True)
+            with store.fs.open(path, "w") as fh:
+                fh.write(text)
+    return digest
+
+
+def pinned_store(uri: str) -> DatasetStore:
+    """`DATASET` at its latest versions, or `DATASET@VERSION` at the table versions that version recorded."""
+    base, at, version = uri.rpartition("@")
+    if not at or "/" in version or not version:
+        return DatasetStore(uri)
+    store = DatasetStore(base)
+    path = store.path(VERSIONS_DIR, f"{version}.json")
+    if not store.fs.exists(path):
+        raise RadpipeError(f"{base} has no dataset version {version!r} (see `_versions/` for those it recorded)")
+    with store.fs.open(path, "r") as fh:
+        return DatasetStore(base, versions={t: int(v) for t, v in json.load(fh).items()})
 
 
 def last_validation(uri: str) -> dict[str, object] | None:

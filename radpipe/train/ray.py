@@ -87,7 +87,7 @@ def image_stream(
 ) -> ray.data.Dataset:
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
     # Ray pushes the column selection down into the Parquet read.
-    rows = ray.data.read_parquet(store.path("images"), filesystem=store.fs).select_columns(IMAGE_COLUMNS)
+    rows = ray.data.read_parquet(store.table_files("images"), filesystem=store.fs).select_columns(IMAGE_COLUMNS)
     return rows.map_batches(
         _prepare_nonempty,
         batch_size=PREPARE_ROWS,
@@ -98,7 +98,7 @@ def image_stream(
 
 def volume_stream(store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer) -> ray.data.Dataset:
     """volumes/ rows of one split (assembled ones: `texts` holds no held-back series) as [3, D, H, W] inputs."""
-    rows = ray.data.read_parquet(store.path("volumes"), filesystem=store.fs).select_columns(VOLUME_COLUMNS)
+    rows = ray.data.read_parquet(store.table_files("volumes"), filesystem=store.fs).select_columns(VOLUME_COLUMNS)
     return rows.map_batches(
         _prepare_volumes_nonempty,
         batch_size=PREPARE_VOLUMES,

@@ -19,6 +19,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.tables import read_delta
 
 
 def test_splits_follow_fractions_and_never_move() -> None:
@@ -77,11 +78,11 @@ def test_curation_flags_duplicates_and_leaks_no_patient(archive_with_copies: Pat
     summary = curate_dataset(str(dataset))
     assert summary.patients_in_several_splits == 0
     assert summary.exact_duplicates == 1 and summary.near_duplicates >= 1
-    rows = pq.read_table(dataset / "curation").to_pylist()
+    rows = read_delta(dataset / "curation").to_pylist()
     flagged = [r for r in rows if r["prune"]]
     assert {r["duplicate_kind"] for r in flagged} == {"exact", "near"}
     assert all(r["duplicate_of"] and r["prune_reason"] for r in flagged)
-    studies = pq.read_table(dataset / "studies").to_pylist()
+    studies = read_delta(dataset / "studies").to_pylist()
     assert all(s["split"] in ("train", "validation", "test") for s in studies)
 
 
@@ -96,7 +97,7 @@ def test_synthetic_studies_stay_out_of_a_real_datasets_evaluation_splits(curated
         table.set_column(table.schema.get_field_index("is_synthetic"), "is_synthetic", pa.array(flags)), studies_file
     )
     curate_dataset(str(curated_copy))
-    studies = pq.read_table(curated_copy / "studies").to_pylist()
+    studies = read_delta(curated_copy / "studies").to_pylist()
     assert all(s["split"] == "train" for s in studies if s["is_synthetic"])
 
 

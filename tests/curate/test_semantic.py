@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from radpipe.commands import curate_dataset
 from radpipe.curate.semantic import SemanticRule, semantic_duplicates
+from radpipe.dataset.commit import replace_table
 from radpipe.dataset.schema import EMBEDDINGS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, SourceError
 from radpipe.train.data import training_view
+from tests.tables import read_delta
 
 MODEL = "models:/radpipe-foundation/3"
 
@@ -141,7 +142,7 @@ def write_embeddings(store: DatasetStore, vectors: dict[str, np.ndarray], model:
         }
         for uid, vector in sorted(vectors.items())
     ]
-    store.write_whole_table("embeddings", pa.Table.from_pylist(rows, schema=EMBEDDINGS))
+    replace_table(store, "embeddings", pa.Table.from_pylist(rows, schema=EMBEDDINGS))
 
 
 def test_curate_prunes_semantic_duplicates_in_train_only(dataset: Path) -> None:
@@ -164,7 +165,7 @@ def test_curate_prunes_semantic_duplicates_in_train_only(dataset: Path) -> None:
     summary = curate_dataset(str(dataset), semantic=SemanticRule(threshold=0.95))
 
     assert summary.semantic_duplicates == 3 and summary.semantic_model == MODEL
-    rows = {r["sop_instance_uid"]: r for r in pq.read_table(dataset / "curation").to_pylist()}
+    rows = {r["sop_instance_uid"]: r for r in read_delta(dataset / "curation").to_pylist()}
     semantic = {u for u, r in rows.items() if r["duplicate_kind"] == "semantic"}
     assert semantic <= set(train)
     for group in groups:
@@ -186,7 +187,7 @@ def test_curate_without_the_rule_leaves_embeddings_unused(dataset: Path) -> None
     write_embeddings(store, dict.fromkeys(splits, unit(np.ones((1, 8)))[0]))  # all identical
     summary = curate_dataset(str(dataset))
     assert summary.semantic_duplicates == 0 and summary.semantic_model is None
-    kinds = {r["duplicate_kind"] for r in pq.read_table(dataset / "curation").to_pylist()}
+    kinds = {r["duplicate_kind"] for r in read_delta(dataset / "curation").to_pylist()}
     assert "semantic" not in kinds
 
 

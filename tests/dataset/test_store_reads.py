@@ -12,6 +12,7 @@ import pytest
 from radpipe.dataset.pixels import decode_pixels, decode_row, encode_pixels
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
+from tests.tables import commit_files
 
 
 def _image_rows(uids: list[str]) -> pa.Table:
@@ -30,6 +31,7 @@ def store(tmp_path: Path) -> DatasetStore:
     folder.mkdir(parents=True)
     pq.write_table(_image_rows(["a", "b", "c"]), folder / "part-1.parquet", row_group_size=2)
     pq.write_table(_image_rows(["d", "e"]).drop_columns(["profile"]), folder / "part-2.parquet")  # an older file
+    commit_files(folder, "part-1.parquet", "part-2.parquet")
     return DatasetStore(str(tmp_path / "dataset"))
 
 

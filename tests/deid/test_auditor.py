@@ -15,6 +15,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.tables import read_delta
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -67,6 +69,6 @@ def test_no_planted_identifier_in_dataset_home_or_output(tmp_path: Path) -> None
     assert "PHI gate: passed" in ingest.stdout
 
     # ... while every report that has images still joins its study.
-    studies = pq.read_table(dataset / "studies").to_pylist()
+    studies = read_delta(dataset / "studies").to_pylist()
     linkable = sum(t["has_report"] and t["has_images"] for t in truth)
     assert sum(s["has_report"] for s in studies) == linkable

@@ -22,6 +22,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.tables import commit_files, read_delta
 
 
 @pytest.fixture()
@@ -51,6 +52,7 @@ def test_gate_passes_a_clean_dataset_and_stops_a_leaky_one(phi_dataset) -> None:
         [{"report_id": "x", "text": f"Seen by the team; patient {family} stable."}], schema=REPORTS
     )
     pq.write_table(leaked, dataset / "reports" / "part-tampered.parquet")
+    commit_files(dataset / "reports", "part-tampered.parquet")
     with pytest.raises(PhiGateFailed) as failure:
         phi_gate(str(dataset))
     assert "reports.text (1 rows: person name)" in str(failure.value)
@@ -74,19 +76,19 @@ def test_erasure_removes_one_patient_everywhere_and_keeps_them_out(phi_dataset, 
     truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
     target = next(t for t in truth if t["has_images"])["patient_id"]
     pseudonym = deid.pseudonymizer.pseudonym("patient_id", target)
-    before = {t: pq.read_table(dataset / t).num_rows for t in ("instances", "images", "reports", "studies")}
-    ours = sum(1 for r in pq.read_table(dataset / "instances").to_pylist() if r["patient_id"] == pseudonym)
+    before = {t: read_delta(dataset / t).num_rows for t in ("instances", "images", "reports", "studies")}
+    ours = sum(1 for r in read_delta(dataset / "instances").to_pylist() if r["patient_id"] == pseudonym)
     assert ours > 0
 
     summary = erase(str(dataset), target)
 
     assert summary.rows_removed["instances"] == summary.rows_removed["images"] == ours
     for table in ("instances", "reports", "studies"):
-        rows = pq.read_table(dataset / table).to_pylist()
+        rows = read_delta(dataset / table).to_pylist()
         assert not [r for r in rows if r["patient_id"] == pseudonym], table
-    assert pq.read_table(dataset / "images").num_rows == before["images"] - ours
-    assert pq.read_table(dataset / "reports").num_rows < before["reports"]
-    assert pq.read_table(dataset / "_erasures").num_rows == 1
+    assert read_delta(dataset / "images").num_rows == before["images"] - ours
+    assert read_delta(dataset / "reports").num_rows < before["reports"]
+    assert read_delta(dataset / "_erasures").num_rows == 1
 
     # The patient's files arrive again (a re-export under new names): they are held back, not ingested.
     again = archive / "dicom" / "re-export"

@@ -22,6 +22,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.tables import commit_files
 
 
 def test_merging_keeps_committed_batches_and_drops_those_that_never_committed(tmp_path: Path) -> None:
@@ -77,6 +78,7 @@ def _plant(archive: Path, dataset: Path) -> str:
     family = json.loads((archive / "truth.jsonl").read_text().splitlines()[0])["phi"][1]
     row = {"report_id": "x", "text": f"Seen by the team; patient {family} stable."}
     pq.write_table(pa.Table.from_pylist([row], schema=REPORTS), dataset / "reports" / "part-tampered.parquet")
+    commit_files(dataset / "reports", "part-tampered.parquet")
     return family
 
 

@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pydicom
 import pytest
 
@@ -21,6 +20,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.tables import read_delta
 
 MISSED = "MISSED-BY-A-RULE"  # a marker the patched scrubber lets through (a rule that misses a form)
 
@@ -76,7 +76,7 @@ def _ingest(archive: Path, dataset: Path, deid: Deidentifier):
 
 
 def _privacy_rows(dataset: Path) -> list[dict]:
-    rows = pq.read_table(dataset / "quarantine").to_pylist()
+    rows = read_delta(dataset / "quarantine").to_pylist()
     return [r for r in rows if r["stage"] == "privacy"]
 
 
@@ -89,7 +89,7 @@ def test_a_report_holding_an_identifier_is_withheld_alone_and_the_rest_publishes
     withheld = phi_gate(str(dataset), summary.instances_added + summary.reports_added)
     assert withheld.reports == 1 and withheld.instances == 0
     assert dict(withheld.by_reason) == {"identifier_in_text": 1}
-    texts = pq.read_table(dataset / "reports", columns=["text"]).column("text").to_pylist()
+    texts = read_delta(dataset / "reports", columns=["text"]).column("text").to_pylist()
     assert len(texts) == summary.reports_added - 1 and not any(MISSED in t for t in texts)  # the others publish
     [row] = _privacy_rows(dataset)
     assert row["reason"] == "identifier_in_text" and row["detail"].startswith("identifier in reports.text: ")
@@ -101,7 +101,7 @@ def test_a_report_holding_an_identifier_is_withheld_alone_and_the_rest_publishes
     # A rerun reads the withheld report's file again; still missed, it is withheld again but recorded once.
     _ingest(archive, dataset, deid)
     assert phi_gate(str(dataset)).reports == 1
-    assert len(_privacy_rows(dataset)) == 1 and pq.read_table(dataset / "_withheld").num_rows == 1
+    assert len(_privacy_rows(dataset)) == 1 and read_delta(dataset / "_withheld").num_rows == 1
 
 
 def test_after_a_rule_change_the_withheld_report_comes_through_and_its_record_is_released(
@@ -116,13 +116,13 @@ def test_after_a_rule_change_the_withheld_report_comes_through_and_its_record_is
         )
         summary = _ingest(archive, dataset, deid)
         assert phi_gate(str(dataset), summary.reports_added + summary.instances_added).reports == 1
-    reports_before = pq.read_table(dataset / "reports").num_rows
+    reports_before = read_delta(dataset / "reports").num_rows
     # The fixed rule: the real scrubber removes the name (or, if not, the record stays withheld and this fails).
     again = _ingest(archive, dataset, deid)
     released = phi_gate(str(dataset), again.reports_added + again.instances_added)
     assert released.records == 0 and released.released == 1
-    assert pq.read_table(dataset / "reports").num_rows == reports_before + 1
-    assert _privacy_rows(dataset) == [] and pq.read_table(dataset / "_withheld").num_rows == 0
+    assert read_delta(dataset / "reports").num_rows == reports_before + 1
+    assert _privacy_rows(dataset) == [] and read_delta(dataset / "_withheld").num_rows == 0
     again = _ingest(archive, dataset, deid)  # released: its file is no longer read again
     assert again.reports_added == again.reports_unchanged == 0
 
@@ -155,11 +155,11 @@ def test_an_instance_whose_header_value_holds_an_identifier_is_withheld_with_its
     ds.save_as(path)
     dataset = tmp_path / "dataset"
     summary = _ingest(archive, dataset, deid)
-    images_before = pq.read_table(dataset / "images").num_rows
+    images_before = read_delta(dataset / "images").num_rows
     withheld = phi_gate(str(dataset), summary.instances_added + summary.reports_added)
     assert withheld.instances == 1 and dict(withheld.by_reason) == {"identifier_in_header": 1}
-    assert pq.read_table(dataset / "images").num_rows == images_before - 1
-    manufacturers = pq.read_table(dataset / "instances", columns=["manufacturer"]).column("manufacturer").to_pylist()
+    assert read_delta(dataset / "images").num_rows == images_before - 1
+    manufacturers = read_delta(dataset / "instances", columns=["manufacturer"]).column("manufacturer").to_pylist()
     assert not any(family in (m or "") for m in manufacturers)
     [row] = _privacy_rows(dataset)
     assert row["reason"] == "identifier_in_header" and row["detail"].startswith(

@@ -6,6 +6,7 @@ import pytest
 
 from flows.ingest import ingest_flow, retry_on_io_error
 from radpipe.errors import SourceError
+from tests.tables import commit_files, read_delta
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -16,7 +17,7 @@ def test_flow_ingests_and_a_second_run_adds_nothing(archive: Path, tmp_path: Pat
     first = ingest_flow(str(tmp_path / "src" / "dicom"), str(tmp_path / "src" / "reports"), str(dataset))
     n_files = sum(1 for p in (tmp_path / "src" / "dicom").rglob("*") if p.is_file())
     assert first["instances_added"] == n_files and first["balanced"]
-    assert pq.read_table(dataset / "instances").num_rows == n_files
+    assert read_delta(dataset / "instances").num_rows == n_files
     second = ingest_flow(str(tmp_path / "src" / "dicom"), str(tmp_path / "src" / "reports"), str(dataset))
     assert second["files_in"] == 0 and second["instances_added"] == 0
 
@@ -59,11 +60,13 @@ def test_a_phi_gate_hit_is_withheld_and_fails_a_run_that_added_nothing(tmp_path:
     (dataset / "quarantine").mkdir(exist_ok=True)
     row = {"source_key": "x", "stage": "read", "reason": "unreadable", "detail": f"file of {mrn}", "position": 0}
     pq.write_table(pa.Table.from_pylist([row], schema=QUARANTINE), dataset / "quarantine" / "part-x.parquet")
+    commit_files(dataset / "quarantine", "part-x.parquet")
     report = {"report_id": "x", "text": f"Prior study of MRN {mrn}."}
     pq.write_table(pa.Table.from_pylist([report], schema=REPORTS), dataset / "reports" / "part-x.parquet")
+    commit_files(dataset / "reports", "part-x.parquet")
     with pytest.raises(PhiGateFailed, match=r"1 records withheld for identifiers \(.*reports\.text"):
         ingest_flow(str(archive / "dicom"), str(archive / "reports"), str(dataset))
     gate = json.loads((dataset / "_gate.json").read_text())
     assert gate["passed"] is False and gate["withheld"] == {"identifier_in_text": 1}
-    tables = [pq.read_table(dataset / t).to_pylist() for t in ("quarantine", "reports")]
+    tables = [read_delta(dataset / t).to_pylist() for t in ("quarantine", "reports")]
     assert mrn not in json.dumps(tables)  # withheld and redacted, not just reported

@@ -7,6 +7,7 @@ import pytest
 
 from flows.quality import ValidationFailed, curate_validate_flow
 from radpipe.commands import phi_gate
+from radpipe.dataset.store import DatasetStore
 from radpipe.engine import SerialEngine
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
@@ -33,7 +34,7 @@ def test_flow_passes_a_good_dataset_and_fails_a_damaged_one(archive: Path, tmp_p
 
     damaged = tmp_path / "damaged"
     shutil.copytree(dataset, damaged)
-    part = sorted((damaged / "instances").glob("*.parquet"))[0]
+    part = DatasetStore(str(damaged)).table_files("instances")[0]
     table = pq.read_table(part)
     rows = table.column("rows").to_pylist()
     rows[0] = -1

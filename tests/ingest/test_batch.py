@@ -11,6 +11,7 @@ from radpipe.ingest.run import ingest
 from radpipe.ingest.sources import SourceFile
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
+from tests.tables import read_delta
 
 
 def test_a_file_that_vanished_after_the_walk_is_quarantined_unreadable(tmp_path: Path, deid: Deidentifier) -> None:
@@ -47,7 +48,7 @@ def test_report_copies_are_duplicates_but_appended_files_only_add_new_lines(tmp_
     (reports / "copy.jsonl").write_text(LINE_B)  # the same report arriving in another file
     third = _ingest_reports(reports, tmp_path / "ds", deid)
     assert third.reports_added == 0 and third.reports_quarantined["duplicate"] == 1
-    assert pq.read_table(tmp_path / "ds" / "reports").num_rows == 2
+    assert read_delta(tmp_path / "ds" / "reports").num_rows == 2
 
 
 def _dicom_archive(tmp_path: Path) -> Path:
@@ -125,7 +126,7 @@ def test_staged_files_the_driver_cannot_see_stop_the_run(tmp_path: Path, deid: D
     """A remote Dask cluster writing to its own disks must not produce a ledger without rows."""
     import pytest
 
-    from radpipe.dataset.store import StagingNotVisible
+    from radpipe.dataset.commit import StagingNotVisible
 
     class ForgetfulEngine(SerialEngine):
         def map_unordered(self, fn, args, max_in_flight):
@@ -158,7 +159,7 @@ def test_one_unprocessable_report_line_does_not_stop_the_file(tmp_path: Path, de
         '{"accession_number": "A2", "text": "x \\ud83d"}\n' + LINE_B
     )
     summary = _ingest_reports(reports, tmp_path / "ds", deid)
-    rows = pq.read_table(tmp_path / "ds" / "reports").to_pylist()
+    rows = read_delta(tmp_path / "ds" / "reports").to_pylist()
     assert summary.reports_added + sum(summary.reports_quarantined.values()) == 3
     assert any(row["text"] == "FINDINGS: No pleural effusion." for row in rows)
     assert all(row["report_date"] is None for row in rows)  # year 1 cannot be shifted; no patient: no date
@@ -189,7 +190,7 @@ def test_a_file_that_crashes_its_worker_is_isolated_and_the_rest_ingested(
     summary = _ingest_dicom(source, tmp_path / "ds", deid)
     assert summary.instances_added == len(files) - 1 and summary.quarantined == {"undecodable": 1}
     assert summary.balanced
-    (row,) = pq.read_table(tmp_path / "ds" / "quarantine").to_pylist()
+    (row,) = read_delta(tmp_path / "ds" / "quarantine").to_pylist()
     assert row["source_key"] == deid.pseudonymizer.source_key("file://" + victim)
     assert "crashed the worker" in row["detail"]
 
@@ -211,7 +212,7 @@ def test_many_small_report_files_share_batches_and_one_unreadable_file_loses_onl
     assert summary.reports_quarantined["duplicate"] == 1
     report_files = list((tmp_path / "ds" / "reports").glob("*.parquet"))
     assert len(report_files) <= 8  # SerialEngine: one worker, 8 batches at most (MIN_BATCHES_PER_WORKER)
-    assert pq.read_table(tmp_path / "ds" / "_ledger").num_rows == 61  # still one ledger row per file
+    assert read_delta(tmp_path / "ds" / "_ledger").num_rows == 61  # still one ledger row per file
     assert _ingest_reports(folder, tmp_path / "ds", deid).report_files_in == 0  # a rerun reads nothing
 
     good = SourceFile(url=f"file://{folder}/r001.jsonl", source_key="k-good", size=80, mtime="0")

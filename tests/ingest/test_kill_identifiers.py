@@ -26,6 +26,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.tables import commit_files
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -105,5 +106,6 @@ def test_after_a_kill_and_a_rerun_the_store_equals_an_uninterrupted_runs(
     truth = next(t for t in map(json.loads, (source / "truth.jsonl").read_text().splitlines()) if t["has_images"])
     planted = {"report_id": "x", "text": f"Discussed with {truth['phi'][1]} by phone."}
     pq.write_table(pa.Table.from_pylist([planted], schema=REPORTS), dataset / "reports" / "part-tampered.parquet")
+    commit_files(dataset / "reports", "part-tampered.parquet")
     with pytest.raises(PhiGateFailed, match=r"reports\.text \(1 rows: person name\)"):
         phi_gate(str(dataset))

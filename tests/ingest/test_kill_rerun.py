@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from radpipe.synth import write_archive
+from tests.tables import read_delta
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,14 +63,14 @@ def test_kill_9_then_rerun_completes_without_duplicates(tmp_path: Path, kill_aft
 
     rerun = subprocess.run(_ingest_cmd(src, dataset), env=_env(), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    instances = pq.read_table(dataset / "instances").column("sop_instance_uid").to_pylist()
-    images = pq.read_table(dataset / "images").column("sop_instance_uid").to_pylist()
-    ledger_keys = pq.read_table(dataset / "_ledger").column("source_key").to_pylist()
+    instances = read_delta(dataset / "instances").column("sop_instance_uid").to_pylist()
+    images = read_delta(dataset / "images").column("sop_instance_uid").to_pylist()
+    ledger_keys = read_delta(dataset / "_ledger").column("source_key").to_pylist()
     assert len(instances) == len(set(instances)) == n_files
     assert sorted(images) == sorted(instances)
     assert len(ledger_keys) == len(set(ledger_keys))
     assert not (dataset / "_staging").exists() or not any((dataset / "_staging").iterdir())
-    quarantine = pq.read_table(dataset / "quarantine") if (dataset / "quarantine").exists() else None
+    quarantine = read_delta(dataset / "quarantine") if (dataset / "quarantine").exists() else None
     assert quarantine is None or quarantine.num_rows == 0
 
 
@@ -88,8 +88,8 @@ def test_two_ingests_of_different_sources_into_one_dataset_at_once_both_commit(t
     ]
     outputs = [run.communicate(timeout=600) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-1500:] for _, err in outputs]
-    instances = pq.read_table(dataset / "instances").column("sop_instance_uid").to_pylist()
-    ledger = pq.read_table(dataset / "_ledger").column("source_key").to_pylist()
+    instances = read_delta(dataset / "instances").column("sop_instance_uid").to_pylist()
+    ledger = read_delta(dataset / "_ledger").column("source_key").to_pylist()
     assert len(instances) == len(set(instances)) == sum(files.values())  # nothing lost, nothing doubled
     assert len(ledger) == len(set(ledger))
     assert any("waiting up to" in err for _, err in outputs)  # one of them did wait for the other

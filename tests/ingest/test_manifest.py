@@ -7,7 +7,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import fsspec
-import pyarrow.parquet as pq
 import pytest
 
 from radpipe.deid import Deidentifier
@@ -17,6 +16,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from tests import s3server
+from tests.tables import read_delta
 
 s3_server = s3server.s3_server
 s3_env = s3server.s3_env
@@ -47,7 +47,7 @@ def test_a_newline_manifest_ingests_only_what_it_lists(archive: Path, deid: Deid
 
     first = _ingest(str(dicom), dataset, deid, str(manifest))
     assert first.files_seen == len(listed) and first.files_in == len(listed) + 1  # + the listed, missing one
-    (missing,) = [r for r in pq.read_table(tmp_path / "ds" / "quarantine").to_pylist() if r["stage"] == "read"]
+    (missing,) = [r for r in read_delta(tmp_path / "ds" / "quarantine").to_pylist() if r["stage"] == "read"]
     assert missing["detail"] == "file not listable (listed in the manifest but not found)"
     rest = _ingest(str(dicom), dataset, deid, None)  # a full listing later adds exactly the others
     assert rest.files_in == len(files) - len(listed)

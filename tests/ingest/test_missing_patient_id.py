@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pydicom
 
 from radpipe.commands import curate_dataset, phi_gate, validate
@@ -14,6 +13,7 @@ from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.tables import read_delta
 
 
 def test_studies_without_patient_id_are_each_their_own_patient(tmp_path: Path, deid: Deidentifier) -> None:
@@ -35,7 +35,7 @@ def test_studies_without_patient_id_are_each_their_own_patient(tmp_path: Path, d
         home=get_settings().home,
     )
     assert summary.instances_without_patient_id == summary.instances_added == len(files)
-    rows = pq.read_table(dataset / "instances", columns=["study_instance_uid", "patient_id"]).to_pylist()
+    rows = read_delta(dataset / "instances", columns=["study_instance_uid", "patient_id"]).to_pylist()
     patient_of: dict[str, set[str]] = {}
     for row in rows:
         patient_of.setdefault(row["study_instance_uid"], set()).add(row["patient_id"])

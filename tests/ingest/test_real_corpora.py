@@ -15,6 +15,7 @@ from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.gate import PhiGateFailed
 from tests.corpora import CORPORA, corpus_path
+from tests.tables import commit_files, read_delta
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,6 +50,7 @@ def test_identifiers_planted_in_a_real_file_are_still_caught(tmp_path: Path) -> 
     for table, row in leaks.items():
         store.fs.makedirs(store.path(table), exist_ok=True)
         pq.write_table(pa.Table.from_pylist([row], schema=TABLES[table]), store.path(table, "part-planted.parquet"))
+        commit_files(store.path(table), "part-planted.parquet")
     with pytest.raises(PhiGateFailed) as failure:
         phi_gate(dataset)
     message = str(failure.value)
@@ -75,7 +77,7 @@ def test_padchest_reports_ingest_labelled_in_spanish_with_their_dates_scrubbed(t
     assert summary.reports_added > 0.95 * len(sample)  # the rest are empty lines, quarantined as missing_text
     unlabelled = sum(summary.reports_unlabelled_language.values())
     assert unlabelled / summary.reports_added < 0.15  # short lines such as " . ." stay unlabelled, counted
-    rows = pq.read_table(tmp_path / "dataset" / "reports", columns=["accession_number", "text", "labels"]).to_pylist()
+    rows = read_delta(tmp_path / "dataset" / "reports", columns=["accession_number", "text", "labels"]).to_pylist()
     assert not any(re.search(r"\b\d{1,2} \d{1,2} (?:19|20)\d{2}\b", row["text"]) for row in rows)
     assert not any(re.search(r"\b\d{1,2} (?:marz|diciembr|ener|octubr)\b", row["text"]) for row in rows)
     pseudonym = deidentifier().pseudonymizer.pseudonym
@@ -97,7 +99,7 @@ def test_a_4d_enhanced_mr_is_assembled_from_its_first_time_point(tmp_path: Path,
     shutil.copy(corpus_path("nibabel") / "4d_multiframe_test.dcm", source)
     dataset = tmp_path / "dataset"
     ingest(str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home)
-    [volume] = pq.read_table(dataset / "volumes").to_pylist()
+    [volume] = read_delta(dataset / "volumes").to_pylist()
     assert volume["issues"] == [] and volume["n_slices"] == 112 and volume["time_points"] == 2
     assert volume["pixels"] is not None and len(volume["affine"]) == 16
 
@@ -120,8 +122,8 @@ def test_a_diffusion_enhanced_mr_is_assembled_from_one_b_value(tmp_path: Path, d
     ds.save_as(source / "dwi.dcm")
     dataset = tmp_path / "dataset"
     ingest(str(source), None, str(dataset), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home)
-    stacks = set(pq.read_table(dataset / "slices", columns=["stack"])["stack"].to_pylist())
-    [volume] = pq.read_table(dataset / "volumes").to_pylist()
+    stacks = set(read_delta(dataset / "slices", columns=["stack"])["stack"].to_pylist())
+    [volume] = read_delta(dataset / "volumes").to_pylist()
     assert stacks == {"1/DiffusionBValue=1", "1/DiffusionBValue=2"}
     assert volume["issues"] == [] and volume["n_slices"] == 112
     assert (volume["stacks"], volume["time_points"]) == (2, 1)

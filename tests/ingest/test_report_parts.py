@@ -7,7 +7,6 @@ import json
 import random
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from radpipe.deid import Deidentifier
@@ -17,6 +16,7 @@ from radpipe.ingest.report_parts import line_ranges
 from radpipe.ingest.run import ingest
 from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
+from tests.tables import read_delta
 
 
 def _report_folder(tmp_path: Path) -> tuple[Path, list[str]]:
@@ -63,11 +63,11 @@ def test_a_large_jsonl_ingests_in_parts_with_whole_file_line_numbers(
     summary = run()
     assert summary.reports_added == 299 and summary.reports_quarantined["parse_error"] == 1
     assert len(list((tmp_path / "ds" / "reports").glob("*.parquet"))) > 2  # read in several parts
-    ledger = pq.read_table(tmp_path / "ds" / "_ledger").to_pylist()
+    ledger = read_delta(tmp_path / "ds" / "_ledger").to_pylist()
     (whole,) = [row for row in ledger if row["kind"] == "report"]  # one row marks the file read: the last part's
     assert whole["records"] == 300 and len(ledger) > 2  # the others record their batches as parts
     assert sum(int(row["outcome"].split(":")[1]) for row in ledger) == 299
-    (bad,) = pq.read_table(tmp_path / "ds" / "quarantine").to_pylist()
+    (bad,) = read_delta(tmp_path / "ds" / "quarantine").to_pylist()
     assert bad["position"] == 251 and "line 251" in bad["detail"]
     again = run()
     assert again.report_files_in == 0 and again.reports_added == 0
@@ -100,5 +100,5 @@ def test_a_part_that_fails_keeps_the_file_unread_so_the_next_run_completes_it(
     second = run()
     assert second.report_files_in == 1  # read again, not taken for done by the last part's row
     assert first.reports_added + second.reports_added == 300
-    assert pq.read_table(tmp_path / "ds" / "reports").num_rows == 300  # whole, nothing doubled
+    assert read_delta(tmp_path / "ds" / "reports").num_rows == 300  # whole, nothing doubled
     assert run().report_files_in == 0

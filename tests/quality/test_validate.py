@@ -12,8 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from radpipe.commands import phi_gate
+from radpipe.dataset.store import DatasetStore
 from radpipe.quality.status import last_validation
 from radpipe.quality.validate import validate_dataset
+from tests.tables import commit_files, read_delta
 
 pytestmark = [pytest.mark.integration]
 
@@ -24,7 +26,8 @@ def _rewrite(path: Path, change) -> None:
 
 
 def _first(dataset: Path, table: str) -> Path:
-    return sorted((dataset / table).glob("*.parquet"))[0]
+    """The table's first current data file (rewritten in place below: damage done behind Delta's back)."""
+    return Path(DatasetStore(str(dataset)).table_files(table)[0])
 
 
 def _failed(report) -> set[tuple[str, str, str]]:
@@ -63,6 +66,7 @@ def test_nulls_and_negative_sizes_are_named(fresh_dataset: Path) -> None:
 def test_a_duplicated_uid_across_files_fails_the_dataset_suite(fresh_dataset: Path) -> None:
     source = _first(fresh_dataset, "instances")
     (fresh_dataset / "instances" / "part-copy.parquet").write_bytes(source.read_bytes())
+    commit_files(fresh_dataset / "instances", "part-copy.parquet")
     phi_gate(str(fresh_dataset))
     report = validate_dataset(str(fresh_dataset))
     assert ("dataset", "expect_column_values_to_be_between", "duplicate_sop_instance_uids") in _failed(report)
@@ -70,14 +74,14 @@ def test_a_duplicated_uid_across_files_fails_the_dataset_suite(fresh_dataset: Pa
 
 
 def test_a_patient_in_two_splits_fails(fresh_dataset: Path) -> None:
-    studies = pq.read_table(fresh_dataset / "studies")
+    studies = read_delta(fresh_dataset / "studies")
     patients = studies.column("patient_id").to_pylist()
     twice = next(p for p in patients if patients.count(p) > 1)
     index = patients.index(twice)
     splits = studies.column("split").to_pylist()
     splits[index] = "test" if splits[index] != "test" else "train"
     damaged = studies.set_column(studies.schema.get_field_index("split"), "split", pa.array(splits))
-    pq.write_table(damaged, next((fresh_dataset / "studies").glob("*.parquet")))
+    pq.write_table(damaged, _first(fresh_dataset, "studies"))
     report = validate_dataset(str(fresh_dataset))
     assert ("dataset", "expect_column_values_to_be_between", "patients_in_several_splits") in _failed(report)
 
@@ -119,5 +123,6 @@ def test_a_dataset_changed_after_its_gate_is_refused(fresh_dataset: Path) -> Non
 
     source = _first(fresh_dataset, "reports")
     (fresh_dataset / "reports" / "part-late.parquet").write_bytes(source.read_bytes())
+    commit_files(fresh_dataset / "reports", "part-late.parquet")
     with pytest.raises(PhiGateFailed, match="changed since its last PHI gate"):
         validate_dataset(str(fresh_dataset))

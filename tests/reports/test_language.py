@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from radpipe.deid import Deidentifier
@@ -16,6 +15,7 @@ from radpipe.reports.label_rules import LABELS
 from radpipe.reports.labeler import label_report
 from radpipe.reports.language import detect_language
 from radpipe.settings import get_settings
+from tests.tables import read_delta
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_ingest_labels_each_language_and_counts_the_rest(tmp_path: Path, deid: D
         None, str(reports), str(tmp_path / "ds"), deid, get_profile("cxr-224"), SerialEngine(), home=get_settings().home
     )
     assert summary.reports_added == 3 and dict(summary.reports_unlabelled_language) == {"und": 1}
-    rows = {r["language"]: r["labels"] for r in pq.read_table(tmp_path / "ds" / "reports").to_pylist()}
+    rows = {r["language"]: r["labels"] for r in read_delta(tmp_path / "ds" / "reports").to_pylist()}
     assert rows["en"]["pleural_effusion"] == 1 and rows["es"]["pleural_effusion"] == 1
     assert rows["es"]["cardiomegaly"] == 1
     assert all(value is None for value in rows["und"].values())

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
+from radpipe.dataset.commit import replace_table
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.config import AugmentConfig
@@ -41,7 +42,7 @@ def test_pruned_images_never_reach_training(trainable: tuple[Path, Path], tmp_pa
     victim = sorted(before)[0]
     curation = store.read_table("curation")
     prune = pc.or_(pc.fill_null(curation["prune"], False), pc.equal(curation["sop_instance_uid"], victim))
-    store.write_whole_table("curation", curation.set_column(curation.schema.get_field_index("prune"), "prune", prune))
+    replace_table(store, "curation", curation.set_column(curation.schema.get_field_index("prune"), "prune", prune))
     after = training_view(store).texts["train"]
     assert victim not in after and len(after) == len(before) - 1
     # ... and the changed dataset is a new version that must be validated again before training.

@@ -1,0 +1,184 @@
+"""Publishing staged files: one manifest per batch, then one Delta commit per table it touches.
+
+A batch stages its files under `_staging/<batch>/`. Publishing writes a `COMMIT` manifest (atomically: temp
+file, then rename) naming, per table, the files to add and the files they replace; then, table by table (the
+record tables `_ledger/`, `_erasures/`, `_withheld/` last), moves the staged files into the table's folder and
+commits them to its Delta log with the batch's id as the commit's application transaction; then removes the
+files a purge names (erasure, withheld records: their rows must not survive in any retained version); then
+the staging folder. `recover()` at the start of every run finishes any batch whose manifest exists (a table
+that already holds the batch's commit is skipped) and deletes any that has none, so a kill -9 at any point
+leaves neither partial nor doubled rows once the next run starts.
+
+A replaced file gets a Delta remove action, not an overwrite: its bytes stay for time travel to older
+versions until `radpipe optimize` vacuums them past retention (a purge removes them at once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import posixpath
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from radpipe.dataset import delta
+from radpipe.dataset.schema import TABLES
+from radpipe.dataset.store import STAGING, DatasetStore
+from radpipe.errors import RadpipeError
+
+COMMIT_FILE = "COMMIT"
+RECORD_TABLES = ("_ledger", "_erasures", "_withheld")  # committed last: they say what the data tables hold
+
+
+class StagingNotVisible(RadpipeError):
+    """Workers staged files the driver cannot see: they do not share the dataset's storage."""
+
+
+# A move: (staged file, absolute; or None to only remove) -> a path relative to the dataset root, "table/name".
+# A target the table holds now is replaced: the staged file is added under a new name and the old one removed.
+Move = tuple[str | None, str]
+
+
+def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
+    """Publish a staged ingest batch: each staged file becomes `table/part-<batch>[-suffix].parquet`."""
+    moves: list[Move] = []
+    for key, staged in files.items():
+        table, _, suffix = key.partition("#")  # "quarantine#dedup": a second file for one table
+        name = f"part-{batch_id}-{suffix}.parquet" if suffix else f"part-{batch_id}.parquet"
+        moves.append((staged, posixpath.join(table, name)))
+    commit_moves(store, batch_id, moves)
+
+
+def commit_moves(store: DatasetStore, batch_id: str, moves: list[Move], purge: bool = False) -> None:
+    """Publish staged files onto tables (see Move); `purge` also deletes the replaced files' bytes."""
+    missing = [final for staged, final in moves if staged is not None and not store.fs.exists(staged)]
+    if missing:
+        raise StagingNotVisible(
+            f"batch files staged by a Dask worker are not visible here ({', '.join(sorted(missing))}): with "
+            "RADPIPE_DASK_ADDRESS the dataset must be on storage that the workers and this machine share"
+        )
+    _apply(store, write_manifest(store, batch_id, moves, purge))
+
+
+def write_manifest(store: DatasetStore, batch_id: str, moves: list[Move], purge: bool = False) -> dict[str, Any]:
+    """Decide and record what publishing a batch does (the manifest); from here on it finishes, even after a kill."""
+    plan = _plan(store, batch_id, moves)
+    if purge:
+        plan["purge"] = [path for entry in plan["tables"] for path in entry["removes"]]
+    manifest = store.path(STAGING, batch_id, COMMIT_FILE)
+    temporary = manifest + ".tmp"
+    store.fs.makedirs(store.path(STAGING, batch_id), exist_ok=True)
+    with store.fs.open(temporary, "w") as fh:
+        json.dump(plan, fh)
+    store.fs.mv(temporary, manifest)
+    return plan
+
+
+def _plan(store: DatasetStore, batch_id: str, moves: list[Move]) -> dict[str, Any]:
+    """The manifest: per table, [staged, target] pairs to add and the current files they replace."""
+    tables: dict[str, dict[str, Any]] = {}
+    current: dict[str, set[str]] = {}
+    for number, (staged, final) in enumerate(moves):
+        table, name = final.split("/", 1)
+        held = current.setdefault(table, {store.relative(p) for p in store.table_files(table)})
+        entry = tables.setdefault(table, {"table": table, "adds": [], "removes": []})
+        if final in held:
+            entry["removes"].append(final)
+            final = f"{table}/part-{batch_id}-{number}.parquet"
+        if staged is not None:
+            entry["adds"].append([store.relative(staged), final])
+    ordered = sorted(tables.values(), key=lambda entry: entry["table"] in RECORD_TABLES)
+    return {"batch_id": batch_id, "tables": ordered, "purge": []}
+
+
+def _apply(store: DatasetStore, plan: dict[str, Any]) -> None:
+    """Do what a manifest lists; every step is done already or still to do, so a retry finishes it."""
+    batch_id = plan["batch_id"]
+    for entry in plan["tables"]:
+        table = entry["table"]
+        uri = store.table_uri(table)
+        if delta.committed(uri, batch_id):
+            continue
+        adds = []
+        for staged, final in entry["adds"]:
+            source, target = store.path(staged), store.path(final)
+            if store.fs.exists(source):
+                store.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+                store.fs.mv(source, target)
+            elif not store.fs.exists(target):
+                raise RuntimeError(f"commit of batch {batch_id} is broken: {staged} and {final} are both missing")
+            adds.append(_data_file(store, table, target))
+        removes = [final.split("/", 1)[1] for final in entry["removes"]]
+        delta.commit(uri, TABLES[table], batch_id, adds, removes)
+    for path in plan.get("purge", []):
+        if store.fs.exists(store.path(path)):
+            store.fs.rm(store.path(path))
+    store.fs.rm(store.path(STAGING, batch_id), recursive=True)
+
+
+def _data_file(store: DatasetStore, table: str, path: str) -> delta.DataFile:
+    with store.fs.open(path, "rb") as fh:
+        rows = pq.ParquetFile(fh).metadata.num_rows
+    return delta.DataFile(posixpath.relpath(path, store.path(table)), int(store.fs.size(path)), int(rows))
+
+
+def recover(store: DatasetStore) -> tuple[int, int]:
+    """Finish committed batches and drop uncommitted ones; (finished, dropped). Call under the lock."""
+    staging = store.path(STAGING)
+    if not store.fs.exists(staging):
+        return 0, 0
+    finished = dropped = 0
+    for folder in store.fs.ls(staging, detail=False):
+        manifest = posixpath.join(folder, COMMIT_FILE)
+        if store.fs.exists(manifest):
+            with store.fs.open(manifest, "r") as fh:
+                _apply(store, json.load(fh))
+            finished += 1
+            continue
+        # An object store (or a filer behind one) may keep an emptied prefix listed: nothing to roll back there.
+        held = _holds_files(store, folder)
+        store.fs.rm(folder, recursive=True)
+        dropped += held
+    return finished, dropped
+
+
+def _holds_files(store: DatasetStore, folder: str) -> bool:
+    """Whether a staging folder holds any file (an emptied prefix may still list itself for a while)."""
+    if not store.fs.isdir(folder):
+        return True
+    entries = store.fs.find(folder, withdirs=False, detail=True)
+    return any(
+        info.get("type") != "directory" and path.rstrip("/") != folder.rstrip("/") for path, info in entries.items()
+    )
+
+
+def replace_table(store: DatasetStore, table: str, data: pa.Table) -> None:
+    """Replace a derived table (studies/, curation/) with `data`: a new table version."""
+    stream_table(store, table, [data], data.schema)
+
+
+def stream_table(store: DatasetStore, table: str, parts: Iterable[pa.Table], schema: pa.Schema) -> None:
+    """Replace a derived table from parts written as they come (bounded memory), as one new table version.
+
+    Content that equals the table's current file commits nothing: a re-derived table that did not change keeps
+    its version (and the dataset its dataset_version).
+    """
+    batch_id = f"{table}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    staged = store.path(STAGING, batch_id, f"{table}.parquet")
+    store.fs.makedirs(posixpath.dirname(staged), exist_ok=True)
+    with store.fs.open(staged, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
+        for part in parts:
+            writer.write_table(part)
+    content = hashlib.sha256(store.fs.cat_file(staged)).hexdigest()[:16]
+    current = [store.relative(p) for p in store.table_files(table)]
+    if len(current) == 1 and posixpath.basename(current[0]).startswith(f"part-{content}-"):
+        store.fs.rm(store.path(STAGING, batch_id), recursive=True)
+        return
+    moves: list[Move] = [(staged, f"{table}/part-{content}-{batch_id}.parquet")]
+    moves += [(None, path) for path in current]
+    commit_moves(store, batch_id, moves)
