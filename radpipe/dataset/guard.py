@@ -117,6 +117,8 @@ def dataset_lock(store: DatasetStore, run_id: str, wait: float | None = None) ->
         from radpipe.settings import get_settings
 
         wait = get_settings().radpipe_lock_wait
+    if store.version is not None:
+        raise ConfigError(f"{store.uri}@{store.version} is a past version of the dataset: read it, write the dataset")
     lock_path = store.path(LOCK_FILE)
     me = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
     store.fs.makedirs(store.root, exist_ok=True)

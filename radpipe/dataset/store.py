@@ -8,7 +8,9 @@ travel) is not part of the table.
 
 from __future__ import annotations
 
+import json
 import posixpath
+import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,8 @@ from radpipe.dataset.schema import PAYLOAD_COLUMNS, TABLES
 from radpipe.errors import SourceError
 
 STAGING = "_staging"
+VERSIONS_DIR = "_versions"  # dataset_version -> the table versions it names (radpipe.quality.status)
+_VERSION = re.compile(r"[0-9a-f]{16}")
 # Where delta-rs can keep a table (fsspec's names for them).
 DELTA_PROTOCOLS = ("file", "local", "s3", "s3a", "gs", "gcs", "abfs", "az", "abfss")
 # Row groups of ~128 MB keep readers' memory bounded; batches are sized for 0.5-1 GB files.
@@ -50,10 +54,20 @@ class RowGroup:
         return f"{posixpath.basename(self.file)}#{self.index}"
 
 
+def split_version(uri: str) -> tuple[str, str | None]:
+    """`DATASET@VERSION` -> (DATASET, VERSION); a plain dataset -> (DATASET, None)."""
+    base, at, version = uri.rpartition("@")
+    if at and _VERSION.fullmatch(version):
+        return base, version
+    return uri, None
+
+
 class DatasetStore:
     """A dataset root on any fsspec filesystem, read at its latest table versions or pinned to `versions`."""
 
     def __init__(self, uri: str, versions: dict[str, int] | None = None) -> None:
+        """`uri` is a dataset, or `DATASET@VERSION`: the table versions a dataset_version recorded (read-only)."""
+        uri, version = split_version(uri)
         self.uri = uri
         self.versions = versions  # table -> Delta version; a table not named there did not exist yet
         self.fs: AbstractFileSystem
@@ -68,6 +82,17 @@ class DatasetStore:
                 f"a dataset must live where Delta Lake can write it (a local path, s3://, gs://, az://), not "
                 f"{self.protocol}://"
             )
+
+        if version is not None:
+            self.versions = self._recorded_versions(version)
+        self.version = version
+
+    def _recorded_versions(self, version: str) -> dict[str, int]:
+        path = self.path(VERSIONS_DIR, f"{version}.json")
+        if not self.fs.exists(path):
+            raise SourceError(f"{self.uri} has no dataset version {version} (its versions are in {VERSIONS_DIR}/)")
+        with self.fs.open(path, "r") as fh:
+            return {table: int(number) for table, number in json.load(fh).items()}
 
     @property
     def protocol(self) -> str:

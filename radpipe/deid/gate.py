@@ -23,6 +23,7 @@ from radpipe.deid.withhold import KEY_COLUMNS, Offending
 from radpipe.errors import RadpipeError
 
 GATE_FILE = "_gate.json"
+PASSED_DIR = "_gate_passed"  # one empty marker per gated version that passed
 # Columns whose values come from source content: scanned for every identifier form. A pseudonymised UID or ID
 # column is scanned too, so a value that escaped pseudonymisation is caught.
 SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -200,6 +201,10 @@ def gated_version(store: DatasetStore) -> str:
 
 def require_gate_passed(store: DatasetStore) -> None:
     """Refuse a dataset whose current contents have not passed the PHI gate."""
+    if store.version is not None:
+        if not store.fs.exists(store.path(PASSED_DIR, gated_version(store))):
+            raise PhiGateFailed(f"{store.uri}@{store.version} was never passed by the PHI gate; nothing may read it")
+        return
     path = store.path(GATE_FILE)
     if not store.fs.exists(path):
         raise PhiGateFailed(f"{store.uri} has not been through the PHI gate; run `radpipe ingest` (it runs the gate)")
@@ -228,6 +233,9 @@ def record_result(
     with store.fs.open(temporary, "w") as fh:
         json.dump(result, fh)
     store.fs.mv(temporary, store.path(GATE_FILE))
+    if result["passed"]:  # a version that passed stays readable as DATASET@VERSION after later changes
+        store.fs.makedirs(store.path(PASSED_DIR), exist_ok=True)
+        store.fs.pipe_file(store.path(PASSED_DIR, str(result["version"])), b"")
 
 
 def describe(hits: list[GateHit] | list[dict[str, Any]]) -> str:

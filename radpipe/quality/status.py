@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 
-from radpipe.dataset.store import DatasetStore
+from radpipe.dataset.store import VERSIONS_DIR, DatasetStore
 from radpipe.errors import RadpipeError
 
 QUALITY_DIR = "_quality"
 SUMMARY_FILE = "summary.json"
+VERSION_RECORDS = "versions"  # under _quality/: one validation summary per dataset version
+DATA_TABLES = ("instances", "images", "volumes", "reports", "studies", "quarantine", "curation")
 
 
 class NotValidated(RadpipeError):
@@ -20,49 +23,47 @@ class ValidationFailed(RadpipeError):
     """At least one expectation failed; nothing downstream may use this dataset version."""
 
 
-DATA_TABLES = ("instances", "images", "volumes", "reports", "studies", "quarantine", "curation")
-VERSIONS_DIR = "_versions"
-
-
 def dataset_version(store: DatasetStore) -> str:
     """The dataset's version: a digest of its data tables' Delta versions, recorded under `_versions/`.
 
-    The manifest behind each digest is kept, so `DATASET@VERSION` reads exactly those table versions again
-    (`pinned_store`). Only a commit changes a table's version: a rerun that adds nothing keeps the digest.
+    The manifest behind each digest is kept, so `DATASET@VERSION` reads exactly those table versions again.
+    Only a commit changes a table's version: a rerun that adds nothing keeps the digest.
     """
     versions = {table: store.table_version(table) for table in DATA_TABLES}
     versions = {table: version for table, version in versions.items() if version >= 0}
     text = json.dumps(versions, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    if store.versions is None:
-        path = store.path(VERSIONS_DIR, f"{digest}.json")
-        if not store.fs.exists(path):
-            store.fs.makedirs(store.path(VERSIONS_DIR), exist_ok=True)
-            with store.fs.open(path, "w") as fh:
-                fh.write(text)
+    path = store.path(VERSIONS_DIR, f"{digest}.json")
+    if not store.fs.exists(path):
+        store.fs.makedirs(store.path(VERSIONS_DIR), exist_ok=True)
+        with store.fs.open(path, "w") as fh:
+            fh.write(text)
     return digest
 
 
-def pinned_store(uri: str) -> DatasetStore:
-    """`DATASET` at its latest versions, or `DATASET@VERSION` at the table versions that version recorded."""
-    base, at, version = uri.rpartition("@")
-    if not at or "/" in version or not version:
-        return DatasetStore(uri)
-    store = DatasetStore(base)
-    path = store.path(VERSIONS_DIR, f"{version}.json")
-    if not store.fs.exists(path):
-        raise RadpipeError(f"{base} has no dataset version {version!r} (see `_versions/` for those it recorded)")
-    with store.fs.open(path, "r") as fh:
-        return DatasetStore(base, versions={t: int(v) for t, v in json.load(fh).items()})
-
-
 def last_validation(uri: str) -> dict[str, object] | None:
-    """The summary of the last validation, for steps that need a validated dataset version.
-
-    Read through the dataset's filesystem, so it answers where the dataset lives (local or object storage).
-    """
+    """The summary of the last validation, read through the dataset's filesystem (local or object storage)."""
     store = DatasetStore(uri)
-    path = store.path(QUALITY_DIR, SUMMARY_FILE)
+    return _read(store, store.path(QUALITY_DIR, SUMMARY_FILE))
+
+
+def record_validation(store: DatasetStore, summary: dict[str, object]) -> None:
+    """Keep a validation's summary under its dataset version too, so that version stays usable later."""
+    folder = store.path(QUALITY_DIR, VERSION_RECORDS)
+    store.fs.makedirs(folder, exist_ok=True)
+    with store.fs.open(posixpath.join(folder, f"{summary['dataset_version']}.json"), "w") as fh:
+        json.dump(summary, fh)
+
+
+def _validation_of(store: DatasetStore, version: str) -> dict[str, object] | None:
+    recorded = _read(store, store.path(QUALITY_DIR, VERSION_RECORDS, f"{version}.json"))
+    if recorded is not None:
+        return recorded
+    last = _read(store, store.path(QUALITY_DIR, SUMMARY_FILE))
+    return last if last is not None and last.get("dataset_version") == version else None
+
+
+def _read(store: DatasetStore, path: str) -> dict[str, object] | None:
     if not store.fs.exists(path):
         return None
     with store.fs.open(path, "r") as fh:
@@ -71,14 +72,17 @@ def last_validation(uri: str) -> dict[str, object] | None:
 
 
 def require_validated(store: DatasetStore) -> str:
-    """The dataset's version, if its last validation passed and nothing changed since; else NotValidated."""
-    summary = last_validation(store.uri)
-    if summary is None:
-        raise NotValidated("the dataset has not been validated: run `radpipe validate DATASET` first")
+    """The dataset's version (the latest, or the one it is pinned to) if that version passed validation."""
     version = dataset_version(store)
-    if summary.get("dataset_version") != version:
+    summary = _validation_of(store, version)
+    if summary is None and store.version is not None:
+        raise NotValidated(f"dataset version {version} was never validated; only validated versions can be used")
+    if summary is None:
+        last = last_validation(store.uri)
+        if last is None:
+            raise NotValidated("the dataset has not been validated: run `radpipe validate DATASET` first")
         raise NotValidated(
-            f"the dataset changed since its last validation (version {summary.get('dataset_version')}, "
+            f"the dataset changed since its last validation (version {last.get('dataset_version')}, "
             f"now {version}): run `radpipe validate DATASET` again"
         )
     if not summary.get("passed"):

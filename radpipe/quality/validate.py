@@ -20,7 +20,7 @@ from radpipe.ops.facts import FACTS, FAILED, PASSED, RunFacts, json_clean
 from radpipe.quality.batches import VALIDATED_TABLES, iter_batches
 from radpipe.quality.dataset_checks import dataset_metrics
 from radpipe.quality.gx import Failure, GxValidator
-from radpipe.quality.status import QUALITY_DIR, SUMMARY_FILE, ValidationFailed, dataset_version
+from radpipe.quality.status import QUALITY_DIR, SUMMARY_FILE, ValidationFailed, dataset_version, record_validation
 from radpipe.quality.suites import QualityConfig, dataset_suite, table_suites
 
 
@@ -80,7 +80,9 @@ def validate_dataset(
     require_gate_passed(store)  # never validate (and so never release) data that may hold PHI
     config = config or QualityConfig()
     if isinstance(store.fs, LocalFileSystem):
-        return _validate(store, config, Path(store.path(QUALITY_DIR)), on_batch)
+        report = _validate(store, config, Path(store.path(QUALITY_DIR)), on_batch)
+        record_validation(store, asdict(report))
+        return report
     # Great Expectations writes its project and Data Docs to a local folder: build them in a scratch folder,
     # then copy them next to the data, summary last (what later steps read to see that the version passed).
     with tempfile.TemporaryDirectory(prefix="radpipe-quality-") as scratch:
@@ -92,6 +94,7 @@ def validate_dataset(
             report.data_docs = store.fs.unstrip_protocol(store.path(QUALITY_DIR, str(docs.relative_to(scratch))))
         with store.fs.open(store.path(QUALITY_DIR, SUMMARY_FILE), "w") as fh:
             fh.write(json.dumps(asdict(report), indent=2))
+    record_validation(store, asdict(report))
     return report
 
 
