@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 
 from radpipe.dataset.commit import recover
 from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
+from radpipe.dataset.optimize import OptimizeSummary, optimize_tables
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
 from radpipe.deid.erasure import ErasureSummary, erase_patient
 from radpipe.deid.gate import (
     PhiGateFailed,
+    carry_gate,
     describe,
+    gated_version,
     record_result,
     require_gate_passed,
     scan,
@@ -173,6 +176,25 @@ def erase(dataset: str, source_patient_id: str) -> ErasureSummary:
         summary = erase_patient(store, deid.pseudonymizer, source_patient_id)
         rebuild_studies(store)
     phi_gate(dataset)  # the tables changed: gate them again so downstream steps accept them
+    return summary
+
+
+def optimize(dataset: str, retention_days: float | None = None) -> OptimizeSummary:
+    """Compact small files and vacuum versions past retention, under the dataset lock.
+
+    Compaction changes no row, so a dataset version that had passed the PHI gate and validation before stays
+    passed: both records are carried to the compacted version.
+    """
+    from radpipe.quality.status import carry_validation, dataset_version
+
+    settings = get_settings()
+    store = open_dataset(dataset)
+    with dataset_lock(store, "optimize"):
+        recover(store)
+        before, gate_before = dataset_version(store), gated_version(store)
+        summary = optimize_tables(store, settings.radpipe_retention_days if retention_days is None else retention_days)
+        carry_gate(store, gate_before)
+        carry_validation(store, before, dataset_version(store))
     return summary
 
 

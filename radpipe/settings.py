@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     radpipe_phi_max_withheld: float = Field(default=0.01, alias="RADPIPE_PHI_MAX_WITHHELD", ge=0, le=1)
     # How long a run that finds its dataset locked by another run waits for it before failing "busy".
     radpipe_lock_wait: float = Field(default=3600.0, alias="RADPIPE_LOCK_WAIT", ge=0)
+    # How long `radpipe optimize` keeps table versions readable (DATASET@VERSION) before vacuum deletes their files.
+    radpipe_retention_days: float = Field(default=30.0, alias="RADPIPE_RETENTION_DAYS", ge=0)
     # Any MLflow tracking server; unset means a SQLite file under RADPIPE_HOME (MLflow 3 refuses the file store).
     mlflow_tracking_uri: str | None = Field(default=None, alias="MLFLOW_TRACKING_URI")
     # An existing Ray cluster (ray://host:10001 or auto); unset means a local Ray instance per command.

@@ -1,4 +1,5 @@
-"""Commands on archives and datasets: synth, ingest, validate, curate, summary, pseudonym, erase, scrub-check."""
+"""Commands on archives and datasets: synth, ingest, validate, curate, summary, pseudonym, erase, optimize,
+scrub-check."""
 
 from __future__ import annotations
 
@@ -134,6 +135,20 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from radpipe.commands import optimize
+
+    summary = optimize(args.dataset, args.retention_days)
+    for table, before in summary.files_before.items():
+        after, vacuumed = summary.files_after[table], summary.vacuumed.get(table, 0)
+        out.print(f"{table}/: {before} -> {after} files, {vacuumed} old files vacuumed")
+    out.print(
+        f"compacted {summary.compacted} files away; versions older than {summary.retention_days:g} days may no "
+        "longer be readable"
+    )
+    return 0
+
+
 def cmd_scrub_check(args: argparse.Namespace) -> int:
     from radpipe.deid.audit import measure_scrubbing
 
@@ -190,7 +205,7 @@ def add_ingest_commands(sub: Any) -> None:
 
 
 def add_dataset_tools(sub: Any) -> None:
-    """summary, pseudonym, erase, scrub-check: looking at and looking after a dataset."""
+    """summary, pseudonym, erase, optimize, scrub-check: looking at and looking after a dataset."""
     summary = sub.add_parser("summary", help="print row counts and label/quarantine tallies of a dataset")
     summary.add_argument("dataset")
     summary.set_defaults(func=cmd_summary)
@@ -204,6 +219,16 @@ def add_dataset_tools(sub: Any) -> None:
     erase.add_argument("dataset")
     erase.add_argument("--patient-id", help="the source patient ID (or on standard input, kept out of shell history)")
     erase.set_defaults(func=cmd_erase)
+
+    optimize = sub.add_parser("optimize", help="compact small files; vacuum table versions past retention")
+    optimize.add_argument("dataset")
+    optimize.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        help="keep versions this long for DATASET@VERSION reads (default RADPIPE_RETENTION_DAYS, 30)",
+    )
+    optimize.set_defaults(func=cmd_optimize)
 
     scrub = sub.add_parser("scrub-check", help="measure report scrubbing on a `radpipe synth --phi` archive")
     scrub.add_argument("archive")

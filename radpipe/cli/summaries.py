@@ -99,8 +99,11 @@ def print_dataset_summary(uri: str, console: Console) -> None:
     table.add_column("table")
     table.add_column("rows", justify="right")
     table.add_column("files", justify="right")
-    for name in ("instances", "images", "volumes", "reports", "studies", "quarantine"):
-        table.add_row(name + "/", f"{store.count_rows(name):,}", str(len(store.table_files(name))))
+    table.add_column("Delta version", justify="right")
+    for name in ("instances", "images", "volumes", "reports", "studies", "quarantine", "curation"):
+        version = store.table_version(name)
+        files = str(len(store.table_files(name)))
+        table.add_row(name + "/", f"{store.count_rows(name):,}", files, "-" if version < 0 else str(version))
     console.print(table)
     if store.table_files("reports"):
         labels = store.read_table("reports", ["labels"]).column("labels").to_pylist()

@@ -55,6 +55,13 @@ def record_validation(store: DatasetStore, summary: dict[str, object]) -> None:
         json.dump(summary, fh)
 
 
+def carry_validation(store: DatasetStore, before: str, after: str) -> None:
+    """Record `before`'s validation for `after` too: for a change that alters no row (compaction)."""
+    summary = _validation_of(store, before)
+    if summary is not None and before != after:
+        record_validation(store, {**summary, "dataset_version": after, "carried_from": before})
+
+
 def _validation_of(store: DatasetStore, version: str) -> dict[str, object] | None:
     recorded = _read(store, store.path(QUALITY_DIR, VERSION_RECORDS, f"{version}.json"))
     if recorded is not None:
