@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from radpipe.dataset.commit import recover
 from radpipe.dataset.guard import check_key, dataset_id, dataset_lock
+from radpipe.dataset.legacy import upgrade
 from radpipe.dataset.optimize import OptimizeSummary, optimize_tables
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier, Pseudonymizer, load_key
@@ -20,6 +21,8 @@ from radpipe.deid.gate import (
     record_result,
     require_gate_passed,
     scan,
+    scan_state,
+    vouched_state,
 )
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.withhold import WITHHELD_TABLE, Withheld, withhold
@@ -82,6 +85,7 @@ def open_dataset(uri: str, key: bytes | None = None, gate: bool = False) -> Data
     store = DatasetStore(uri)
     if dataset_id(store) is None:
         raise SourceError(f"not a radpipe dataset (no _meta.json): {uri}")
+    upgrade(store)  # a dataset written before Delta tables: its files become each table's first version
     if key is not None:
         check_key(store, key)  # another key would find no one, reshuffle patients, or pseudonymise differently
     if gate:
@@ -141,7 +145,8 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
     identity = check_key(store, deid.pseudonymizer.key)
     identifiers = IdentifierStore(settings.home, identity)
     with dataset_lock(store, "phi-gate"):
-        found = scan(store, deid.pseudonymizer, identifiers)
+        vouched = vouched_state(store)
+        found = scan(store, deid.pseudonymizer, identifiers, vouched)
         withheld = Withheld()
         remaining = found.hits
         if found.offending or store.table_files(WITHHELD_TABLE):  # withhold new hits, release what now passes
@@ -149,7 +154,7 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
             if withheld.instances or withheld.released:
                 assemble_volumes(store, volume_profiles)
                 rebuild_studies(store)
-            remaining = scan(store, deid.pseudonymizer, identifiers).hits if found.offending else []
+            remaining = scan(store, deid.pseudonymizer, identifiers, vouched).hits if found.offending else []
         limit = settings.radpipe_phi_max_withheld
         fraction = withheld.new / max(1, found.records if run_records is None else run_records)
         refused = ""
@@ -161,7 +166,8 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
                 f"the run, above RADPIPE_PHI_MAX_WITHHELD={limit:g}: a scrubber rule is broken or the data is not "
                 "what it seems"
             )
-        record_result(store, remaining, refused=refused, withheld=dict(withheld.by_reason))
+        state = scan_state(store, identifiers)
+        record_result(store, remaining, refused=refused, withheld=dict(withheld.by_reason), state=state)
     if refused:
         raise PhiGateFailed(f"PHI gate failed: {refused}; nothing may read it")
     return withheld

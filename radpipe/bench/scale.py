@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
+from radpipe.dataset import delta
 from radpipe.dataset.guard import check_key
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
@@ -77,10 +78,13 @@ def build_dataset(root: Path, files: int, home: Path) -> None:
             }
             for key in keys
         ]
-        for table, rows in (("_ledger", ledger), ("instances", instances)):
+        for table, rows in (("instances", instances), ("_ledger", ledger)):  # one Delta commit per batch, as ingest
             folder = root / table
             folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[table]), folder / f"part-{batch_id}.parquet")
+            name = f"part-{batch_id}.parquet"
+            pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[table]), folder / name)
+            added = delta.DataFile(name, (folder / name).stat().st_size, len(rows))
+            delta.commit(store.table_uri(table), TABLES[table], batch_id, [added])
         identifiers.add_batch(batch_id, {f"{rng.getrandbits(80):020x}": "patient id" for _ in range(count)})
         committed.add(batch_id)
     identifiers.merge_batches(committed, "bench")

@@ -104,8 +104,9 @@ def cmd_curate(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from radpipe.cli.summaries import print_dataset_summary
+    from radpipe.dataset.store import split_version
 
-    if not Path(args.dataset).exists() and "://" not in args.dataset:
+    if not Path(split_version(args.dataset)[0]).exists() and "://" not in args.dataset:
         raise RadpipeError(f"dataset not found: {args.dataset}")
     print_dataset_summary(args.dataset, out)
     return 0

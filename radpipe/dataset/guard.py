@@ -51,7 +51,7 @@ def check_key(store: DatasetStore, key: bytes) -> str:
             )
         if meta.get("dataset_id"):
             return str(meta["dataset_id"])
-    meta.update({"key_fingerprint": fingerprint, "dataset_id": uuid.uuid4().hex, "format": 1})
+    meta.update({"key_fingerprint": fingerprint, "dataset_id": uuid.uuid4().hex, "format": 2})  # 2: Delta tables
     temporary = meta_path + ".tmp"
     with store.fs.open(temporary, "w") as fh:
         json.dump(meta, fh)

@@ -160,15 +160,21 @@ class DatasetStore:
         return pa.concat_tables(parts, promote_options="default")
 
     def iter_row_groups(
-        self, table: str, columns: list[str] | None = None, where: tuple[str, Collection[str]] | None = None
+        self,
+        table: str,
+        columns: list[str] | None = None,
+        where: tuple[str, Collection[str]] | None = None,
+        files: Collection[str] | None = None,
     ) -> Iterator[RowGroup]:
         """A table one row group at a time (bounded memory), in file order.
 
-        `where=(column, values)` keeps only the rows whose `column` is one of `values`. A file written before a
-        column existed yields its groups without that column.
+        `where=(column, values)` keeps only the rows whose `column` is one of `values`; `files` only the table's
+        files named there. A file written before a column existed yields its groups without that column.
         """
         wanted = None if where is None else pa.array(list(where[1]), pa.string())
         for file in self.table_files(table):
+            if files is not None and file not in files:
+                continue
             with self.fs.open(file, "rb") as fh:
                 parquet = pq.ParquetFile(fh)
                 present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]

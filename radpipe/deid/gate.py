@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from radpipe.dataset.store import DatasetStore
@@ -122,7 +123,8 @@ class GateScan:
 
     hits: list[GateHit] = field(default_factory=list)
     offending: Offending = field(default_factory=Offending)
-    records: int = 0  # instances and reports scanned: the denominator of the withheld fraction
+    records: int = 0  # instances and reports held: the denominator of the withheld fraction
+    rows_read: int = 0  # rows this scan read (fewer than the dataset's when an earlier gate vouches for the rest)
 
 
 class _Finder:
@@ -145,10 +147,34 @@ class _Finder:
         return found
 
 
-def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: IdentifierStore) -> GateScan:
+# The code that decides what is an identifier: a gate that passed under other rules says nothing about these.
+_RULE_MODULES = ("identifiers.py", "gate.py", "withhold.py")
+
+
+def scan_state(store: DatasetStore, identifiers: IdentifierStore) -> dict[str, Any]:
+    """What a passing gate vouches for: the scanned tables' versions, the identifiers known, the rules used."""
+    known = hashlib.sha256("\n".join(sorted(identifiers.covered())).encode()).hexdigest()
+    return {"tables": {t: store.table_version(t) for t in SCANNED_TABLES}, "identifiers": known, "rules": _rules()}
+
+
+def _rules() -> str:
+    folder = Path(__file__).parent
+    return hashlib.sha256(b"".join((folder / name).read_bytes() for name in _RULE_MODULES)).hexdigest()[:16]
+
+
+def scan(
+    store: DatasetStore,
+    pseudonymizer: Pseudonymizer,
+    identifiers: IdentifierStore,
+    vouched: dict[str, Any] | None = None,
+) -> GateScan:
     """Every (table, column, kind of identifier) found, with the rows holding it.
 
-    Raises IdentifierStoreIncomplete first when the store does not cover every committed batch.
+    `vouched` is the state a gate passed at (`scan_state`). When the identifiers known and the rules are the
+    same now, rows that gate read are clean and only the files committed since are read: a run that added
+    nothing costs no scan, a run that added a batch costs that batch. New identifiers (a new batch saw a
+    name) can be in old rows, so then every row is read again. Raises IdentifierStoreIncomplete first when
+    the store does not cover every committed batch.
     """
     require_complete(store, identifiers)
     result = GateScan()
@@ -158,21 +184,52 @@ def scan(store: DatasetStore, pseudonymizer: Pseudonymizer, identifiers: Identif
         return result
     finder = _Finder(IdentifierIndex(pseudonymizer.key, stored))
     counts: Counter[tuple[str, str, str]] = Counter()
+    since = _unchanged_since(store, identifiers, vouched)
     for table in SCANNED_TABLES:
-        _scan_table(store, table, finder, counts, result.offending)
+        files = None if since is None else _added_since(store, table, since.get(table, -1))
+        result.rows_read += _scan_table(store, table, finder, counts, result.offending, files)
     result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
     return result
 
 
+def _unchanged_since(
+    store: DatasetStore, identifiers: IdentifierStore, vouched: dict[str, Any] | None
+) -> dict[str, int] | None:
+    """The table versions a passing gate read, if nothing it relied on changed since; else None (scan all)."""
+    if not vouched:
+        return None
+    now = scan_state(store, identifiers)
+    if vouched.get("identifiers") != now["identifiers"] or vouched.get("rules") != now["rules"]:
+        return None
+    return {str(table): int(version) for table, version in vouched.get("tables", {}).items()}
+
+
+def _added_since(store: DatasetStore, table: str, version: int) -> set[str]:
+    """The table's current files that its snapshot at `version` did not hold."""
+    current = set(store.table_files(table))
+    if version < 0:
+        return current
+    return current - set(DatasetStore(store.uri, versions={table: version}).table_files(table))
+
+
 def _scan_table(
-    store: DatasetStore, table: str, finder: _Finder, counts: Counter[tuple[str, str, str]], offending: Offending
-) -> None:
+    store: DatasetStore,
+    table: str,
+    finder: _Finder,
+    counts: Counter[tuple[str, str, str]],
+    offending: Offending,
+    files: set[str] | None = None,
+) -> int:
     """One table's scanned columns, a row group at a time: hits counted, their rows named in `offending`."""
     # column -> scanned for specific forms only (radpipe's own text) or for every form (source content)
     columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
     key_column = KEY_COLUMNS.get(table)
     wanted = sorted(set(columns) | ({key_column} if key_column else set()))
-    for group in store.iter_row_groups(table, wanted):
+    read = 0
+    if files is not None and not files:
+        return read
+    for group in store.iter_row_groups(table, wanted, files=files):
+        read += group.rows.num_rows
         keys = group.rows.column(key_column).to_pylist() if key_column else None
         for column in (c for c in columns if c in group.rows.column_names):
             for row, value in enumerate(group.rows.column(column).to_pylist()):
@@ -184,6 +241,7 @@ def _scan_table(
                     offending.add(table, str(keys[row]), column, kind)
                 elif table == "quarantine" and column == "detail":
                     offending.details[str(value)] = kind
+    return read
 
 
 def _rows(store: DatasetStore, table: str) -> int:
@@ -207,7 +265,18 @@ def carry_gate(store: DatasetStore, before: str) -> None:
     with store.fs.open(path, "r") as fh:
         result = json.load(fh)
     if result.get("passed") and result.get("version") == before:
-        record_result(store, [], withheld=result.get("withheld"))
+        record_result(store, [], withheld=result.get("withheld"))  # no state: the next gate reads every row
+
+
+def vouched_state(store: DatasetStore) -> dict[str, Any] | None:
+    """The state the last gate passed at, when it passed (see `scan`)."""
+    path = store.path(GATE_FILE)
+    if not store.fs.exists(path):
+        return None
+    with store.fs.open(path, "r") as fh:
+        result = json.load(fh)
+    state: dict[str, Any] | None = result.get("state") if result.get("passed") else None
+    return state
 
 
 def require_gate_passed(store: DatasetStore) -> None:
@@ -229,11 +298,20 @@ def require_gate_passed(store: DatasetStore) -> None:
 
 
 def record_result(
-    store: DatasetStore, hits: list[GateHit], refused: str = "", withheld: dict[str, int] | None = None
+    store: DatasetStore,
+    hits: list[GateHit],
+    refused: str = "",
+    withheld: dict[str, int] | None = None,
+    state: dict[str, Any] | None = None,
 ) -> None:
-    """Write _gate.json; downstream steps refuse a dataset whose last gate did not pass."""
+    """Write _gate.json; downstream steps refuse a dataset whose last gate did not pass.
+
+    `state` (scan_state, taken after any withholding) lets the next gate read only what was added since.
+    """
+    passed = not hits and not refused
     result = {
-        "passed": not hits and not refused,
+        "passed": passed,
+        "state": state if passed else None,
         "refused": refused,
         "withheld": withheld or {},  # records withheld by this gate, by reason
         "version": gated_version(store),

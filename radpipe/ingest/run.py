@@ -14,6 +14,7 @@ from typing import Any
 
 from radpipe.dataset.commit import recover
 from radpipe.dataset.guard import check_key, dataset_lock
+from radpipe.dataset.legacy import upgrade
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
 from radpipe.deid.erasure import read_erased_keys
@@ -108,6 +109,7 @@ def ingest(
     run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
     with dataset_lock(store, run_id):
         dataset_id = check_key(store, deid.pseudonymizer.key)
+        upgrade(store)
         operator_log = _operator_log(home, dataset_id) if log_quarantined_paths else None
         state = _RunState(IdentifierStore(home, dataset_id), operator_log)
         summary = _ingest_locked(

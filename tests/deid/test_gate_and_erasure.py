@@ -129,3 +129,34 @@ def test_clear_paths_of_quarantined_files_only_on_request_and_operator_only(tmp_
     assert os.stat(log).st_mode & 0o077 == 0 and os.stat(home / "operator").st_mode & 0o077 == 0
     (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
     assert entry["path"].endswith("notes for Jane Doe.txt") and entry["outcome"] == "quarantined:not_dicom"
+
+
+def test_a_gate_reads_only_what_was_added_since_a_passing_gate_while_no_identifier_is_new(
+    phi_dataset, deid: Deidentifier
+) -> None:
+    from radpipe.dataset.guard import check_key
+    from radpipe.deid.gate import scan, vouched_state
+    from radpipe.deid.identifier_store import IdentifierStore
+
+    archive, dataset = phi_dataset
+    store = DatasetStore(str(dataset))
+    identifiers = IdentifierStore(get_settings().home, check_key(store, deid.pseudonymizer.key))
+    phi_gate(str(dataset))
+    everything = scan(store, deid.pseudonymizer, identifiers)
+    assert everything.rows_read > 0 and not everything.hits
+
+    nothing_new = scan(store, deid.pseudonymizer, identifiers, vouched_state(store))
+    assert nothing_new.rows_read == 0 and not nothing_new.hits  # a rerun that added nothing reads nothing
+
+    truth = [json.loads(line) for line in open(archive / "truth.jsonl")]
+    family = truth[0]["phi"][1]
+    leaked = pa.Table.from_pylist([{"report_id": "x", "text": f"Patient {family} seen."}], schema=REPORTS)
+    pq.write_table(leaked, dataset / "reports" / "part-late.parquet")
+    commit_files(dataset / "reports", "part-late.parquet")
+    added = scan(store, deid.pseudonymizer, identifiers, vouched_state(store))
+    assert added.rows_read == 1 and [(h.table, h.column) for h in added.hits] == [("reports", "text")]
+
+    # A new batch's identifiers may be in old rows: then the gate reads every row again.
+    identifiers.add_batch("new-batch", {"0" * 64: "person name"})
+    identifiers.merge_batches({"new-batch"}, "test")
+    assert scan(store, deid.pseudonymizer, identifiers, vouched_state(store)).rows_read > everything.rows_read

@@ -102,3 +102,14 @@ def test_table_is_read_as_plain_parquet(trainable: tuple[Path, Path]) -> None:
     # Ray Data reads images/ directly: the pixel payload and shape must restore with numpy alone.
     row = DatasetStore(str(trainable[1])).read_table("images").slice(0, 1).to_pylist()[0]
     assert np.frombuffer(row["pixels"], row["dtype"]).reshape(row["shape"]).shape == (224, 224)
+
+
+def test_ray_data_reads_the_tables_as_delta_tables_at_any_version(trainable: tuple[Path, Path], local_ray) -> None:
+    import ray
+    from deltalake import DeltaTable
+
+    dataset = trainable[1]
+    for table in ("images", "studies", "curation"):
+        assert ray.data.read_delta(str(dataset / table)).count() == DeltaTable(str(dataset / table)).count() > 0
+    first = ray.data.read_delta(str(dataset / "studies"), version=1).to_arrow_refs()
+    assert sum(ray.get(ref).num_rows for ref in first) == DeltaTable(str(dataset / "studies"), version=1).count()
