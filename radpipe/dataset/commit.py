@@ -98,11 +98,14 @@ def _plan(store: DatasetStore, batch_id: str, moves: list[Move]) -> dict[str, An
 
 def _apply(store: DatasetStore, plan: dict[str, Any]) -> None:
     """Do what a manifest lists; every step is done already or still to do, so a retry finishes it."""
+    if "moves" in plan:  # a manifest of format 1 (renames only), left by a crash before the upgrade to Delta
+        plan = _from_format_1(store, plan)
     batch_id = plan["batch_id"]
     for entry in plan["tables"]:
         table = entry["table"]
         uri = store.table_uri(table)
-        if delta.committed(uri, batch_id):
+        loaded = store.snapshot(table)
+        if delta.committed(loaded, batch_id):
             continue
         adds = []
         for staged, final in entry["adds"]:
@@ -114,11 +117,27 @@ def _apply(store: DatasetStore, plan: dict[str, Any]) -> None:
                 raise RuntimeError(f"commit of batch {batch_id} is broken: {staged} and {final} are both missing")
             adds.append(_data_file(store, table, target))
         removes = [final.split("/", 1)[1] for final in entry["removes"]]
-        delta.commit(uri, TABLES[table], batch_id, adds, removes)
+        delta.commit(uri, TABLES[table], batch_id, adds, removes, table=loaded)
     for path in plan.get("purge", []):
         if store.fs.exists(store.path(path)):
             store.fs.rm(store.path(path))
     store.fs.rm(store.path(STAGING, batch_id), recursive=True)
+
+
+def _from_format_1(store: DatasetStore, old: dict[str, Any]) -> dict[str, Any]:
+    """Its renames as Delta adds (a target the table already holds was replaced in place under format 1)."""
+    tables: dict[str, dict[str, Any]] = {}
+    for staged, final in old["moves"]:
+        table = final.split("/", 1)[0]
+        entry = tables.setdefault(table, {"table": table, "adds": [], "removes": []})
+        held = {store.relative(p) for p in store.table_files(table)}
+        if final in held:
+            if store.fs.exists(store.path(staged)):
+                store.fs.mv(store.path(staged), store.path(final))
+            continue
+        entry["adds"].append([staged, final])
+    ordered = sorted(tables.values(), key=lambda entry: entry["table"] in RECORD_TABLES)
+    return {"batch_id": old["batch_id"], "tables": ordered, "purge": []}
 
 
 def _data_file(store: DatasetStore, table: str, path: str) -> delta.DataFile:
@@ -174,7 +193,7 @@ def stream_table(store: DatasetStore, table: str, parts: Iterable[pa.Table], sch
     with store.fs.open(staged, "wb") as fh, pq.ParquetWriter(fh, schema, compression="zstd") as writer:
         for part in parts:
             writer.write_table(part)
-    content = hashlib.sha256(store.fs.cat_file(staged)).hexdigest()[:16]
+    content = _digest(store, staged)
     current = [store.relative(p) for p in store.table_files(table)]
     if len(current) == 1 and posixpath.basename(current[0]).startswith(f"part-{content}-"):
         store.fs.rm(store.path(STAGING, batch_id), recursive=True)
@@ -182,3 +201,11 @@ def stream_table(store: DatasetStore, table: str, parts: Iterable[pa.Table], sch
     moves: list[Move] = [(staged, f"{table}/part-{content}-{batch_id}.parquet")]
     moves += [(None, path) for path in current]
     commit_moves(store, batch_id, moves)
+
+
+def _digest(store: DatasetStore, path: str) -> str:
+    digest = hashlib.sha256()
+    with store.fs.open(path, "rb") as fh:
+        while chunk := fh.read(8 * 1024**2):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]

@@ -65,9 +65,8 @@ def files(table: DeltaTable) -> list[str]:
     return sorted(str(p) for p in actions.column("path").to_pylist())
 
 
-def committed(uri: str, batch_id: str) -> bool:
-    """Whether a commit of `batch_id` is already in the table at `uri`."""
-    table = open_table(uri)
+def committed(table: DeltaTable | None, batch_id: str) -> bool:
+    """Whether a commit of `batch_id` is already in `table` (as loaded)."""
     return table is not None and table.transaction_version(batch_id) is not None
 
 
@@ -78,10 +77,15 @@ def commit(
     adds: Sequence[DataFile],
     removes: Iterable[str] = (),
     info: dict[str, Any] | None = None,
+    table: DeltaTable | None = None,
 ) -> None:
-    """Add `adds` and remove `removes` (paths relative to the table) in one Delta commit, once per batch."""
-    table = DeltaTable.create(uri, schema=schema, mode="ignore", storage_options=storage_options(uri))
-    if table.transaction_version(batch_id) is not None:
+    """Add `adds` and remove `removes` (paths relative to the table) in one Delta commit, once per batch.
+
+    `table` is the table as already loaded (saves reading its log again); it is created when there is none.
+    """
+    if table is None:
+        table = DeltaTable.create(uri, schema=schema, mode="ignore", storage_options=storage_options(uri))
+    if committed(table, batch_id):
         return
     now = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = [

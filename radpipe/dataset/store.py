@@ -70,6 +70,7 @@ class DatasetStore:
         uri, version = split_version(uri)
         self.uri = uri
         self.versions = versions  # table -> Delta version; a table not named there did not exist yet
+        self._loaded: dict[str, DeltaTable | None] = {}
         self.fs: AbstractFileSystem
         try:
             # No listings cache: an object store's client would otherwise keep serving the folder listings it
@@ -111,12 +112,28 @@ class DatasetStore:
         return folder if self.protocol in ("file", "local") else f"{self.protocol}://{folder.lstrip('/')}"
 
     def snapshot(self, table: str) -> DeltaTable | None:
-        """The table's Delta snapshot this store reads (None: no such table, or not yet at the pinned versions)."""
-        if self.versions is None:
-            return open_table(self.table_uri(table))
-        if table not in self.versions:
-            return None
-        return open_table(self.table_uri(table), self.versions[table])
+        """The table's Delta snapshot this store reads (None: no such table, or not yet at the pinned versions).
+
+        A loaded table is kept and brought up to date by reading only the log entries added since (one
+        listing), so a run that commits a thousand batches does not read the whole log a thousand times.
+        """
+        if self.versions is not None:
+            if table not in self.versions:
+                return None
+            if table not in self._loaded:
+                self._loaded[table] = open_table(self.table_uri(table), self.versions[table])
+            return self._loaded[table]
+        loaded = self._loaded.get(table)
+        if loaded is None:  # not loaded yet, or no table yet (not remembered: a commit may create it)
+            loaded = open_table(self.table_uri(table))
+            if loaded is not None:
+                self._loaded[table] = loaded
+        else:
+            loaded.update_incremental()
+        return loaded
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_loaded": {}}  # loaded tables stay in their process
 
     def table_version(self, table: str) -> int:
         """The table's Delta version this store reads; -1 when it has none."""

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from radpipe.dataset.delta import files as delta_files
+from radpipe.dataset.delta import open_table
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
@@ -207,9 +209,8 @@ def _unchanged_since(
 def _added_since(store: DatasetStore, table: str, version: int) -> set[str]:
     """The table's current files that its snapshot at `version` did not hold."""
     current = set(store.table_files(table))
-    if version < 0:
-        return current
-    return current - set(DatasetStore(store.uri, versions={table: version}).table_files(table))
+    then = open_table(store.table_uri(table), version) if version >= 0 else None
+    return current - {store.path(table, name) for name in (delta_files(then) if then is not None else [])}
 
 
 def _scan_table(

@@ -84,3 +84,16 @@ def test_replacing_a_derived_table_with_the_same_content_commits_nothing(tmp_pat
     version = store.table_version("curation")
     replace_table(store, "curation", data)
     assert store.table_version("curation") == version
+
+
+def test_a_format_1_manifest_left_by_a_crash_is_finished_as_delta_commits(tmp_path) -> None:
+    import json
+
+    from radpipe.dataset.commit import COMMIT_FILE
+
+    store = DatasetStore(str(tmp_path))
+    files = _stage(store, "b1", 3)
+    moves = [[store.relative(files[t]), f"{t}/part-b1.parquet"] for t in ("quarantine", "_ledger")]
+    (tmp_path / STAGING / "b1" / COMMIT_FILE).write_text(json.dumps({"batch_id": "b1", "moves": moves}))
+    assert recover(store) == (1, 0)
+    assert store.read_table("quarantine").num_rows == 3 and store.read_table("_ledger").num_rows == 3
