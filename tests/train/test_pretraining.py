@@ -7,6 +7,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from mlflow import MlflowClient
 
@@ -134,3 +135,31 @@ def test_two_ddp_workers_train_to_the_same_step_count(
     assert summary.steps == 6
     history = client.get_metric_history(summary.run_id, "train_loss")
     assert [m.step for m in history] == [2, 4, 6]  # logged once (rank 0), not once per worker
+
+
+def test_training_on_a_recorded_version_reads_that_version_after_the_dataset_changed(
+    trainable: tuple[Path, Path], local_ray: None, tmp_path: Path, client: MlflowClient
+) -> None:
+    import shutil
+
+    import pyarrow.compute as pc
+
+    from radpipe.commands import validate
+    from radpipe.dataset.commit import replace_table
+    from radpipe.train.data import training_view
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset)
+    store = DatasetStore(str(dataset))
+    version = require_validated(store)
+    images_then = sorted(training_view(store).texts["train"])
+    curation = store.read_table("curation")  # a later curation prunes a quarter of the training images
+    pruned = pc.is_in(curation["sop_instance_uid"], value_set=pa.array(images_then[: len(images_then) // 4]))
+    replace_table(store, "curation", curation.set_column(curation.schema.get_field_index("prune"), "prune", pruned))
+    assert validate(str(dataset)).passed and require_validated(store) != version
+
+    pinned = f"{dataset}@{version}"
+    assert sorted(training_view(DatasetStore(pinned)).texts["train"]) == images_then
+    summary = train(pinned, tiny_experiment(steps=4, log_every=2, val_every=4, checkpoint_every=4), get_settings())
+    assert summary.dataset_version == version
+    assert client.get_run(summary.run_id).data.params["dataset_version"] == version
