@@ -145,6 +145,7 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
     identity = check_key(store, deid.pseudonymizer.key)
     identifiers = IdentifierStore(settings.home, identity)
     with dataset_lock(store, "phi-gate"):
+        recover(store)  # a withholding killed half way is finished before anything is read or withheld again
         vouched = vouched_state(store)
         found = scan(store, deid.pseudonymizer, identifiers, vouched)
         withheld = Withheld()
@@ -154,7 +155,8 @@ def phi_gate(dataset: str, run_records: int | None = None, volume_profiles: dict
             if withheld.instances or withheld.released:
                 assemble_volumes(store, volume_profiles)
                 rebuild_studies(store)
-            remaining = scan(store, deid.pseudonymizer, identifiers, vouched).hits if found.offending else []
+            # Whatever the withholding rewrote (volumes/ and studies/ too) is read again before the gate vouches.
+            remaining = scan(store, deid.pseudonymizer, identifiers, vouched).hits if withheld.committed else []
         limit = settings.radpipe_phi_max_withheld
         fraction = withheld.new / max(1, found.records if run_records is None else run_records)
         refused = ""
@@ -198,10 +200,17 @@ def optimize(dataset: str, retention_days: float | None = None) -> OptimizeSumma
     with dataset_lock(store, "optimize"):
         recover(store)
         before, gate_before = dataset_version(store), gated_version(store)
+        studies = _sorted_rows(store, "studies")
         summary = optimize_tables(store, settings.radpipe_retention_days if retention_days is None else retention_days)
+        rebuild_studies(store)  # its inputs have new table versions: derive it now, as the next ingest would
         carry_gate(store, gate_before)
-        carry_validation(store, before, dataset_version(store))
+        if _sorted_rows(store, "studies") == studies:  # nothing but file layout changed
+            carry_validation(store, before, dataset_version(store))
     return summary
+
+
+def _sorted_rows(store: DatasetStore, table: str) -> list[str]:
+    return sorted(map(repr, store.read_table(table).to_pylist()))
 
 
 def validate(dataset: str, on_batch: Callable[[str], None] | None = None) -> ValidationReport:

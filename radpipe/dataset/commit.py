@@ -54,22 +54,28 @@ def commit(store: DatasetStore, batch_id: str, files: dict[str, str]) -> None:
     commit_moves(store, batch_id, moves)
 
 
-def commit_moves(store: DatasetStore, batch_id: str, moves: list[Move], purge: bool = False) -> None:
-    """Publish staged files onto tables (see Move); `purge` also deletes the replaced files' bytes."""
+def commit_moves(
+    store: DatasetStore, batch_id: str, moves: list[Move], purge: bool = False, purge_also: Iterable[str] = ()
+) -> None:
+    """Publish staged files onto tables (see Move); `purge` also deletes the replaced files' bytes, and
+    `purge_also` further files (relative paths: those only older versions name) once every table committed."""
     missing = [final for staged, final in moves if staged is not None and not store.fs.exists(staged)]
     if missing:
         raise StagingNotVisible(
             f"batch files staged by a Dask worker are not visible here ({', '.join(sorted(missing))}): with "
             "RADPIPE_DASK_ADDRESS the dataset must be on storage that the workers and this machine share"
         )
-    _apply(store, write_manifest(store, batch_id, moves, purge))
+    _apply(store, write_manifest(store, batch_id, moves, purge, purge_also))
 
 
-def write_manifest(store: DatasetStore, batch_id: str, moves: list[Move], purge: bool = False) -> dict[str, Any]:
+def write_manifest(
+    store: DatasetStore, batch_id: str, moves: list[Move], purge: bool = False, purge_also: Iterable[str] = ()
+) -> dict[str, Any]:
     """Decide and record what publishing a batch does (the manifest); from here on it finishes, even after a kill."""
     plan = _plan(store, batch_id, moves)
     if purge:
         plan["purge"] = [path for entry in plan["tables"] for path in entry["removes"]]
+    plan["purge"] += list(purge_also)
     manifest = store.path(STAGING, batch_id, COMMIT_FILE)
     temporary = manifest + ".tmp"
     store.fs.makedirs(store.path(STAGING, batch_id), exist_ok=True)
@@ -110,7 +116,7 @@ def _apply(store: DatasetStore, plan: dict[str, Any]) -> None:
         adds = []
         for staged, final in entry["adds"]:
             source, target = store.path(staged), store.path(final)
-            if store.fs.exists(source):
+            if source != target and store.fs.exists(source):
                 store.fs.makedirs(posixpath.dirname(target), exist_ok=True)
                 store.fs.mv(source, target)
             elif not store.fs.exists(target):
@@ -125,19 +131,25 @@ def _apply(store: DatasetStore, plan: dict[str, Any]) -> None:
 
 
 def _from_format_1(store: DatasetStore, old: dict[str, Any]) -> dict[str, Any]:
-    """Its renames as Delta adds (a target the table already holds was replaced in place under format 1)."""
-    tables: dict[str, dict[str, Any]] = {}
+    """Its renames as a Delta plan: a file still staged is added (replacing, under a new name, a file the table
+    holds); one already renamed into place under a name no table version holds is added where it is."""
+    moves: list[Move] = []
+    in_place: list[tuple[str, str]] = []
     for staged, final in old["moves"]:
         table = final.split("/", 1)[0]
-        entry = tables.setdefault(table, {"table": table, "adds": [], "removes": []})
-        held = {store.relative(p) for p in store.table_files(table)}
-        if final in held:
-            if store.fs.exists(store.path(staged)):
-                store.fs.mv(store.path(staged), store.path(final))
-            continue
-        entry["adds"].append([staged, final])
-    ordered = sorted(tables.values(), key=lambda entry: entry["table"] in RECORD_TABLES)
-    return {"batch_id": old["batch_id"], "tables": ordered, "purge": []}
+        if store.fs.exists(store.path(staged)):
+            moves.append((store.path(staged), final))
+        elif final not in {store.relative(p) for p in store.table_files(table)} and store.fs.exists(store.path(final)):
+            in_place.append((table, final))
+    plan = _plan(store, old["batch_id"], moves)
+    for table, final in in_place:
+        entry = next((e for e in plan["tables"] if e["table"] == table), None)
+        if entry is None:
+            entry = {"table": table, "adds": [], "removes": []}
+            plan["tables"].append(entry)
+        entry["adds"].append([final, final])
+    plan["tables"].sort(key=lambda entry: entry["table"] in RECORD_TABLES)
+    return plan
 
 
 def _data_file(store: DatasetStore, table: str, path: str) -> delta.DataFile:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
@@ -36,6 +36,27 @@ class DataFile:
     path: str
     size: int
     rows: int
+
+
+# No column statistics in the log: delta-rs's own writers (compaction) would otherwise copy the min and max of
+# every column, report text included, into _delta_log/, where neither the PHI gate, erasure nor vacuum reach.
+CONFIGURATION = {"delta.dataSkippingNumIndexedCols": "0"}
+
+
+def protect(table: DeltaTable) -> None:
+    """Set CONFIGURATION on a table made without it (before anything delta-rs writes itself)."""
+    configured = table.metadata().configuration
+    if any(configured.get(key) != value for key, value in CONFIGURATION.items()):
+        table.alter.set_table_properties(CONFIGURATION, raise_if_not_exists=False)
+
+
+def evolve(table: DeltaTable, schema: pa.Schema) -> None:
+    """Add the columns radpipe's schema gained since the table was made (older files read them as null)."""
+    known = {field.name for field in table.schema().fields}
+    added = [field for field in Schema.from_arrow(schema).fields if field.name not in known]
+    if added:
+        table.alter.add_columns(added)
+        table.update_incremental()
 
 
 def storage_options(uri: str) -> dict[str, str]:
@@ -84,9 +105,12 @@ def commit(
     `table` is the table as already loaded (saves reading its log again); it is created when there is none.
     """
     if table is None:
-        table = DeltaTable.create(uri, schema=schema, mode="ignore", storage_options=storage_options(uri))
+        table = DeltaTable.create(
+            uri, schema=schema, mode="ignore", configuration=CONFIGURATION, storage_options=storage_options(uri)
+        )
     if committed(table, batch_id):
         return
+    evolve(table, schema)
     now = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = [
         AddAction(f.path, f.size, {}, now, True, json.dumps({"numRecords": f.rows})) for f in adds

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from radpipe.dataset.delta import open_table
+from radpipe.dataset.delta import evolve, open_table, protect
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
 
@@ -38,6 +38,8 @@ def optimize_tables(store: DatasetStore, retention_days: float, target_bytes: in
         if delta is None:
             continue
         summary.files_before[table] = len(store.table_files(table))
+        protect(delta)  # compaction is delta-rs's own writer: no column statistics may reach the log
+        evolve(delta, TABLES[table])  # nor may it drop a column the table's schema lacks
         if summary.files_before[table] > 1:
             delta.optimize.compact(target_size=target_bytes)
             delta.update_incremental()

@@ -38,23 +38,24 @@ def stage_removals(store: DatasetStore, plan: RemovalPlan, batch_id: str) -> tup
     return moves, removed
 
 
-def purge_history(store: DatasetStore, plan: RemovalPlan) -> int:
-    """Delete every data file that only older table versions name and that holds a row to drop; files deleted.
+def history_files(store: DatasetStore, plan: RemovalPlan, anywhere: tuple[str, set[str]] | None = None) -> list[str]:
+    """Data files (relative paths) that only older table versions name and that hold a row to drop.
 
-    Run after the removal's own commit (with purge): then no version of any table can be read back with those
-    rows. A version that named a deleted file refuses to be read, with a one-line error, rather than return
-    other rows without them.
+    A row to drop is one whose plan column holds a planned key, or (`anywhere`) whose column of that name holds
+    one of its values in any table. Listed before the removal commits and purged with it (commit_moves'
+    `purge_also`), so no version of any table can be read back with those rows, even after a crash.
     """
-    deleted = 0
+    found: list[str] = []
     for table, (column, drop) in plan.items():
-        if not drop:
+        matchers = [(column, drop)] if drop else []
+        matchers += [anywhere] if anywhere and anywhere[1] else []
+        if not matchers:
             continue
         current = set(store.table_files(table))
         for file in store.physical_files(table):
-            if file not in current and _holds_any(store, file, column, drop):
-                store.fs.rm(file)
-                deleted += 1
-    return deleted
+            if file not in current and any(_holds_any(store, file, c, values) for c, values in matchers):
+                found.append(store.relative(file))
+    return found
 
 
 def _holds_any(store: DatasetStore, file: str, column: str, values: set[str]) -> bool:

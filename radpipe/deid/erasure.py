@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from radpipe.dataset.commit import commit_moves
-from radpipe.dataset.rewrite import purge_history, stage_removals
+from radpipe.dataset.rewrite import history_files, stage_removals
 from radpipe.dataset.store import DatasetStore, StagedTableWriter
 from radpipe.deid.pseudonym import IdentifierKind, Pseudonymizer
 
@@ -90,6 +90,7 @@ def erase_patient(store: DatasetStore, pseudonymizer: Pseudonymizer, source_pati
     staged_record = record.close()
     assert staged_record is not None
     moves.append((staged_record, f"{ERASURES_TABLE}/part-{batch_id}.parquet"))
-    commit_moves(store, batch_id, moves, purge=True)  # the files that held the rows go at once, not at vacuum
-    purge_history(store, plan)  # and so do the older versions' files that still hold them
+    # The files that held the rows go at once, not at vacuum; so do the older versions' files that hold them.
+    history = history_files(store, plan, anywhere=("patient_id", {patient}))
+    commit_moves(store, batch_id, moves, purge=True, purge_also=history)
     return summary

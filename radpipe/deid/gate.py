@@ -23,7 +23,7 @@ from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import Pseudonymizer
 from radpipe.deid.withhold import KEY_COLUMNS, Offending
-from radpipe.errors import RadpipeError
+from radpipe.errors import RadpipeError, SourceError
 
 GATE_FILE = "_gate.json"
 PASSED_DIR = "_gate_passed"  # one empty marker per gated version that passed
@@ -155,7 +155,7 @@ _RULE_MODULES = ("identifiers.py", "gate.py", "withhold.py")
 
 def scan_state(store: DatasetStore, identifiers: IdentifierStore) -> dict[str, Any]:
     """What a passing gate vouches for: the scanned tables' versions, the identifiers known, the rules used."""
-    known = hashlib.sha256("\n".join(sorted(identifiers.covered())).encode()).hexdigest()
+    known = hashlib.sha256("\n".join(sorted(identifiers.load())).encode()).hexdigest()  # the hashes themselves
     return {"tables": {t: store.table_version(t) for t in SCANNED_TABLES}, "identifiers": known, "rules": _rules()}
 
 
@@ -173,10 +173,10 @@ def scan(
     """Every (table, column, kind of identifier) found, with the rows holding it.
 
     `vouched` is the state a gate passed at (`scan_state`). When the identifiers known and the rules are the
-    same now, rows that gate read are clean and only the files committed since are read: a run that added
-    nothing costs no scan, a run that added a batch costs that batch. New identifiers (a new batch saw a
-    name) can be in old rows, so then every row is read again. Raises IdentifierStoreIncomplete first when
-    the store does not cover every committed batch.
+    same now, rows that gate read are clean and only the files committed since are read: a rerun that added
+    nothing, an erasure or a compaction costs (almost) no scan. An ingest that committed anything new brings
+    new identifiers, which can be in old rows, so then every row is read again. Raises
+    IdentifierStoreIncomplete first when the store does not cover every committed batch.
     """
     require_complete(store, identifiers)
     result = GateScan()
@@ -209,7 +209,10 @@ def _unchanged_since(
 def _added_since(store: DatasetStore, table: str, version: int) -> set[str]:
     """The table's current files that its snapshot at `version` did not hold."""
     current = set(store.table_files(table))
-    then = open_table(store.table_uri(table), version) if version >= 0 else None
+    try:
+        then = open_table(store.table_uri(table), version) if version >= 0 else None
+    except SourceError:  # that version's log entry was cleaned up: read the whole table
+        return current
     return current - {store.path(table, name) for name in (delta_files(then) if then is not None else [])}
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from radpipe.dataset.commit import Move, commit_moves
-from radpipe.dataset.rewrite import stage_removals, stage_rewrite
+from radpipe.dataset.rewrite import history_files, stage_removals, stage_rewrite
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore, StagedTableWriter
 from radpipe.deid.pseudonym import IdentifierKind, Pseudonymizer
@@ -61,6 +61,7 @@ class Withheld:
     details_redacted: int = 0
     released: int = 0  # records withheld earlier that a later run let through
     new: int = 0  # not withheld before: what the run's withheld fraction counts (a retried record is not news)
+    committed: bool = False  # whether it changed any table
 
     @property
     def records(self) -> int:
@@ -84,7 +85,10 @@ def withhold(store: DatasetStore, pseudonymizer: Pseudonymizer, offending: Offen
     earlier = store.read_table(WITHHELD_TABLE).to_pylist()
     batch_id = "withhold-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     result = Withheld()
-    moves, _ = stage_removals(store, _removal_plan(records, instances, result), batch_id)
+    removal = _removal_plan(records, instances, result)
+    moves, _ = stage_removals(store, removal, batch_id)
+    # Older versions' files holding a withheld record (or a quarantine detail that named an identifier) go too.
+    history = history_files(store, {**removal, "quarantine": ("detail", set(offending.details))})
     writers = _stage_records(store, pseudonymizer, batch_id, records, {row["tag"] for row in earlier}, result)
     offending_tags = {tag(pseudonymizer, t, k) for t, k in records}
     present = {tag(pseudonymizer, "instances", r["sop_instance_uid"]) for r in instances}
@@ -101,7 +105,8 @@ def withhold(store: DatasetStore, pseudonymizer: Pseudonymizer, offending: Offen
         if staged is not None:
             moves.append((staged, final))
     if moves:  # withheld rows hold identifiers: the files they were in go at once, not at vacuum
-        commit_moves(store, batch_id, moves, purge=True)
+        commit_moves(store, batch_id, moves, purge=True, purge_also=history)
+        result.committed = True
     return result
 
 

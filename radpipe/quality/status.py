@@ -6,6 +6,7 @@ import hashlib
 import json
 import posixpath
 
+from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import VERSIONS_DIR, DatasetStore
 from radpipe.errors import RadpipeError
 
@@ -31,13 +32,13 @@ def dataset_version(store: DatasetStore) -> str:
     """
     versions = {table: store.table_version(table) for table in DATA_TABLES}
     versions = {table: version for table, version in versions.items() if version >= 0}
-    text = json.dumps(versions, sort_keys=True)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
     path = store.path(VERSIONS_DIR, f"{digest}.json")
-    if not store.fs.exists(path):
+    if not store.fs.exists(path):  # the manifest names every table (the ledger, slices, ...) as it was then
+        every = {table: store.table_version(table) for table in TABLES}
         store.fs.makedirs(store.path(VERSIONS_DIR), exist_ok=True)
         with store.fs.open(path, "w") as fh:
-            fh.write(text)
+            fh.write(json.dumps({table: version for table, version in every.items() if version >= 0}, sort_keys=True))
     return digest
 
 

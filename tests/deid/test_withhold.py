@@ -166,3 +166,33 @@ def test_an_instance_whose_header_value_holds_an_identifier_is_withheld_with_its
         "identifier in instances.manufacturer: person name"
     )
     require_gate_passed(DatasetStore(str(dataset)))
+
+
+def test_a_withheld_record_is_in_no_data_file_of_any_table_version(
+    tmp_path: Path, deid: Deidentifier, limit: None, weak_scrubber: None
+) -> None:
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from radpipe.dataset.commit import commit_moves
+    from radpipe.dataset.store import STAGING
+
+    archive, _ = _archive(tmp_path)
+    dataset = tmp_path / "dataset"
+    summary = _ingest(archive, dataset, deid)
+    # An earlier rewrite: the leaky report's file is now named only by an older version of reports/.
+    store = DatasetStore(str(dataset))
+    [leaky] = [f for f in store.table_files("reports") if MISSED in json.dumps(pq.read_table(f).to_pylist())]
+    copy = store.path(STAGING, "rewrite", "reports.parquet")
+    store.fs.makedirs(store.path(STAGING, "rewrite"), exist_ok=True)
+    shutil.copy(leaky, copy)
+    commit_moves(store, "rewrite", [(copy, store.relative(leaky))])
+    assert Path(leaky).exists() and leaky not in store.table_files("reports")
+
+    assert phi_gate(str(dataset), summary.instances_added + summary.reports_added).reports == 1
+
+    for file in (dataset / "reports").glob("*.parquet"):
+        assert MISSED not in json.dumps(pq.read_table(file).to_pylist()), file.name
+    for entry in (dataset / "reports" / "_delta_log").iterdir():
+        assert MISSED.encode() not in entry.read_bytes(), entry.name
