@@ -1,8 +1,9 @@
 """Looking after a dataset's Delta tables: compact small files, vacuum what retention no longer needs.
 
 Ingest adds one file per batch and table, so `_ledger/`, `quarantine/` and `reports/` gather many small files;
-compaction rewrites them into files of about `target_bytes` (files already larger, such as images/'s, are
-left alone) in a commit that changes no row. Vacuum then deletes the files that no table version younger than
+compaction rewrites them into files of about `target_bytes` in a commit that changes no row. Pixel tables
+(images/, slices/, volumes/) are left as ingest wrote them: batch files sized for 0.5-1 GB, no statistics,
+dictionary or compression on the pixel column. Vacuum then deletes the files that no table version younger than
 the retention period names, and files no commit ever named (a crashed batch's), once they are that old.
 A version older than the retention period may no longer be readable afterwards (`DATASET@VERSION` says so).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from radpipe.dataset.delta import evolve, open_table, protect
-from radpipe.dataset.schema import TABLES
+from radpipe.dataset.schema import PAYLOAD_COLUMNS, TABLES
 from radpipe.dataset.store import DatasetStore
 
 TARGET_BYTES = 256 * 1024**2
@@ -40,7 +41,8 @@ def optimize_tables(store: DatasetStore, retention_days: float, target_bytes: in
         summary.files_before[table] = len(store.table_files(table))
         protect(delta)  # compaction is delta-rs's own writer: no column statistics may reach the log
         evolve(delta, TABLES[table])  # nor may it drop a column the table's schema lacks
-        if summary.files_before[table] > 1:
+        pixels = any(column in PAYLOAD_COLUMNS for column in TABLES[table].names)
+        if summary.files_before[table] > 1 and not pixels:  # pixel tables keep radpipe's own layout (README)
             delta.optimize.compact(target_size=target_bytes)
             delta.update_incremental()
         summary.files_after[table] = len(store.table_files(table))
