@@ -7,8 +7,12 @@ datasets), models.py (models and the chain), benchmarks.py; console.py holds the
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
+import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from radpipe.cli.benchmarks import add_bench_command
 from radpipe.cli.console import console
@@ -29,6 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_tools(sub)
     add_bench_command(sub)
     return parser
+
+
+def entry() -> NoReturn:
+    """The `radpipe` command: `main()`, then exit without tearing the interpreter down.
+
+    Native libraries (Arrow's thread pool, delta-rs's runtime) may still hold threads that call into Python
+    while the interpreter finalizes, and one that does aborts the process after the command has succeeded
+    ("terminate called without an active exception", apache/arrow#34314): 1 of 30 `radpipe summary` runs in a
+    loaded `make test` after every read had left Arrow's pool. Exit handlers (logging, Ray, MLflow, Prefect)
+    still run, as on a normal exit; only the teardown after them is skipped.
+    """
+    code = main()
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

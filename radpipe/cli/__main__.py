@@ -1,7 +1,5 @@
 """`python -m radpipe.cli`: the same as the `radpipe` command."""
 
-import sys
+from radpipe.cli import entry
 
-from radpipe.cli import main
-
-sys.exit(main())
+entry()
