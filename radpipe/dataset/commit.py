@@ -91,7 +91,9 @@ def _plan(store: DatasetStore, batch_id: str, moves: list[Move]) -> dict[str, An
     current: dict[str, set[str]] = {}
     for number, (staged, final) in enumerate(moves):
         table, name = final.split("/", 1)
-        held = current.setdefault(table, {store.relative(p) for p in store.table_files(table)})
+        if table not in current:  # one snapshot read per table, not per move
+            current[table] = {store.relative(p) for p in store.table_files(table)}
+        held = current[table]
         entry = tables.setdefault(table, {"table": table, "adds": [], "removes": []})
         if final in held:
             entry["removes"].append(final)

@@ -9,29 +9,14 @@ from pathlib import Path
 from radpipe.commands import open_dataset
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
-from radpipe.engine import SerialEngine
-from radpipe.ingest.run import ingest
-from radpipe.preprocess import get_profile
-from radpipe.settings import get_settings
 from radpipe.synth import write_archive
-
-
-def _ingest(archive: Path, dataset: Path, deid: Deidentifier):
-    return ingest(
-        str(archive / "dicom"),
-        str(archive / "reports"),
-        str(dataset),
-        deid,
-        get_profile("cxr-224"),
-        SerialEngine(),
-        home=get_settings().home,
-    )
+from tests.ingesting import serial_ingest
 
 
 def test_a_format_1_dataset_becomes_delta_tables_with_the_same_rows(tmp_path: Path, deid: Deidentifier) -> None:
     write_archive(tmp_path / "archive", studies=3, seed=8)
     dataset = tmp_path / "dataset"
-    _ingest(tmp_path / "archive", dataset, deid)
+    serial_ingest(tmp_path / "archive", dataset, deid)
     tables = ("instances", "images", "reports", "studies", "_ledger")
     before = {t: DatasetStore(str(dataset)).count_rows(t) for t in tables}
     # What radpipe wrote before Delta: the same Parquet files, no _delta_log/, format 1.
@@ -45,5 +30,5 @@ def test_a_format_1_dataset_becomes_delta_tables_with_the_same_rows(tmp_path: Pa
 
     assert {t: store.count_rows(t) for t in tables} == before
     assert json.loads((dataset / "_meta.json").read_text())["format"] == 2
-    again = _ingest(tmp_path / "archive", dataset, deid)
+    again = serial_ingest(tmp_path / "archive", dataset, deid)
     assert again.files_in == 0 and again.instances_added == 0 and again.reports_added == 0

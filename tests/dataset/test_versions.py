@@ -18,13 +18,10 @@ from radpipe.dataset.guard import dataset_lock
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.deid.gate import require_gate_passed
-from radpipe.engine import SerialEngine
 from radpipe.errors import ConfigError, SourceError
-from radpipe.ingest.run import ingest
-from radpipe.preprocess import get_profile
 from radpipe.quality.status import require_validated
-from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.ingesting import serial_ingest
 from tests.tables import read_delta
 
 pytestmark = pytest.mark.integration
@@ -33,15 +30,7 @@ TABLES = ("instances", "images", "reports", "studies", "curation")
 
 
 def _ingest(archive: Path, dataset: Path, deid: Deidentifier) -> None:
-    ingest(
-        str(archive / "dicom"),
-        str(archive / "reports"),
-        str(dataset),
-        deid,
-        get_profile("cxr-224"),
-        SerialEngine(),
-        home=get_settings().home,
-    )
+    serial_ingest(archive, dataset, deid)
     phi_gate(str(dataset))
     curate_dataset(str(dataset))
     assert validate(str(dataset)).passed
