@@ -9,7 +9,10 @@ measured), then runs, each in a fresh process whose peak RSS is taken:
 * a rerun that finds nothing new (`--manifest` with no entry: listing excepted, it is measured apart), after
   one such run has derived studies/ as the ingest that wrote the rows would have,
 * a run that adds 1,000 real DICOM files (`radpipe synth`, the same files at every size),
-* the PHI gate over the whole dataset, as every ingest runs it.
+* the PHI gate over the whole dataset, as every ingest runs it, then again with nothing new,
+
+once on the dataset as ingest leaves it (a file per table per batch) and once after `radpipe optimize`
+compacted it (the weekly deployment's job), each on its own copy of the same built dataset.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def _measure(step: str, dataset: Path, source: Path, manifest: Path, home: Path)
 
 def _step(step: str, dataset: str, source: str, manifest: str) -> None:
     """In the measured process: the step itself (serial engine: the driver's own cost, no cluster start)."""
-    from radpipe.commands import deidentifier, phi_gate
+    from radpipe.commands import deidentifier, optimize, phi_gate
     from radpipe.engine import SerialEngine
     from radpipe.ingest.run import ingest
     from radpipe.preprocess import get_profile
@@ -114,6 +117,8 @@ def _step(step: str, dataset: str, source: str, manifest: str) -> None:
     started = time.perf_counter()
     if step == "gate":
         phi_gate(dataset)
+    elif step == "optimize":
+        optimize(dataset)
     else:
         ingest(
             source,
@@ -145,49 +150,78 @@ def run_scale_bench(out: Path, console: Console, sizes: tuple[int, ...] = SIZES)
     empty_manifest.write_text("")
     results: list[dict[str, Any]] = []
     for size in sizes:
-        root, home = out / f"scale-{size}", out / f"scale-{size}-home"
-        for path in (root, home):
+        built, built_home = out / f"scale-{size}-built", out / f"scale-{size}-built-home"
+        for path in (built, built_home):
             subprocess.run(["rm", "-rf", str(path)], check=True)
-        build_dataset(root, size, home)
-        _measure("ingest", root, archive / "dicom", empty_manifest, home)  # derives studies/ once, as ingest would
-        nothing = _measure("ingest", root, archive / "dicom", empty_manifest, home)
-        added = _measure("ingest", root, archive / "dicom", add_manifest, home)
-        gate = _measure("gate", root, archive / "dicom", empty_manifest, home)
-        gate_again = _measure("gate", root, archive / "dicom", empty_manifest, home)  # vouched for: reads nothing
-        results.append(
-            {
-                "files": size,
-                "rerun_nothing_new": nothing,
-                "add_new_files": added,
-                "gate": gate,
-                "gate_nothing_new": gate_again,
-                "new_files": len(new_files),
-            }
-        )
+        build_dataset(built, size, built_home)
+        for layout in LAYOUTS:
+            results.append(_measure_layout(out, size, layout, built, built_home, archive, add_manifest, empty_manifest))
+            results[-1]["new_files"] = len(new_files)
     console.print(_scale_table(results, len(new_files)))
-    if len(results) > 1:
-        first, last = results[0], results[-1]
-        ratio = {
-            k: last[k]["inner_seconds"] / max(first[k]["inner_seconds"], 1e-9)
-            for k in ("rerun_nothing_new", "add_new_files", "gate", "gate_nothing_new")
-        }
-        console.print(
-            f"cost at {last['files']:,} files / at {first['files']:,} (goal <= 1.5): "
-            f"rerun {ratio['rerun_nothing_new']:.1f}x, +{len(new_files)} files {ratio['add_new_files']:.1f}x, "
-            f"gate {ratio['gate']:.1f}x, gate with nothing new {ratio['gate_nothing_new']:.1f}x"
-        )
+    for layout in LAYOUTS:
+        rows = [row for row in results if row["layout"] == layout]
+        if len(rows) > 1:
+            first, last = rows[0], rows[-1]
+            ratio = {
+                k: last[k]["inner_seconds"] / max(first[k]["inner_seconds"], 1e-9)
+                for k in ("rerun_nothing_new", "add_new_files", "gate", "gate_nothing_new")
+            }
+            console.print(
+                f"{layout}: cost at {last['files']:,} files / at {first['files']:,} (goal <= 1.5): "
+                f"rerun {ratio['rerun_nothing_new']:.1f}x, +{len(new_files)} files {ratio['add_new_files']:.1f}x, "
+                f"gate {ratio['gate']:.1f}x, gate with nothing new {ratio['gate_nothing_new']:.1f}x"
+            )
     (out / "scale.json").write_text(json.dumps(results, indent=2))
     return results
 
 
+# As ingest leaves a dataset (a file per table per batch of 1,000), and after `radpipe optimize` compacted it.
+LAYOUTS = ("as ingested", "optimized")
+
+
+def _measure_layout(
+    out: Path,
+    size: int,
+    layout: str,
+    built: Path,
+    built_home: Path,
+    archive: Path,
+    add_manifest: Path,
+    empty_manifest: Path,
+) -> dict[str, Any]:
+    """The steps on a copy of the built dataset, in one layout."""
+    suffix = "optimized" if layout == "optimized" else "ingested"
+    root, home = out / f"scale-{size}-{suffix}", out / f"scale-{size}-{suffix}-home"
+    for copy, original in ((root, built), (home, built_home)):
+        subprocess.run(["rm", "-rf", str(copy)], check=True)
+        subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
+    row: dict[str, Any] = {"files": size, "layout": layout}
+    if layout == "optimized":
+        row["optimize"] = _measure("optimize", root, archive / "dicom", empty_manifest, home)
+    _measure("ingest", root, archive / "dicom", empty_manifest, home)  # derives studies/ once, as ingest would
+    row["rerun_nothing_new"] = _measure("ingest", root, archive / "dicom", empty_manifest, home)
+    row["add_new_files"] = _measure("ingest", root, archive / "dicom", add_manifest, home)
+    row["gate"] = _measure("gate", root, archive / "dicom", empty_manifest, home)
+    row["gate_nothing_new"] = _measure("gate", root, archive / "dicom", empty_manifest, home)  # reads nothing
+    return row
+
+
 def _scale_table(results: list[dict[str, Any]], new_files: int) -> Table:
     table = Table(title="ingest driver cost as the dataset grows (serial engine, fresh process per step)")
-    columns = ("dataset files", "rerun, nothing new (s)", "peak RSS MB", f"+{new_files} files (s)", "peak RSS MB ")
+    columns = (
+        "dataset files",
+        "layout",
+        "rerun, nothing new (s)",
+        "peak RSS MB",
+        f"+{new_files} files (s)",
+        "peak RSS MB ",
+    )
     for column in (*columns, "PHI gate (s)", "gate, nothing new (s)"):
         table.add_column(column, justify="right")
     for row in results:
         table.add_row(
             f"{row['files']:,}",
+            row["layout"],
             f"{row['rerun_nothing_new']['inner_seconds']:.2f}",
             f"{row['rerun_nothing_new']['rss_mb']:.0f}",
             f"{row['add_new_files']['inner_seconds']:.2f}",

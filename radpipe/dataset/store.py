@@ -185,10 +185,13 @@ class DatasetStore:
     ) -> Iterator[RowGroup]:
         """A table one row group at a time (bounded memory), in file order.
 
-        `where=(column, values)` keeps only the rows whose `column` is one of `values`; `files` only the table's
-        files named there. A file written before a column existed yields its groups without that column.
+        `where=(column, values)` keeps only the rows whose `column` is one of `values` (a group none of whose rows
+        match is skipped after reading that column alone); `files` only the table's files named there. A file
+        written before a column existed yields its groups without that column.
         """
         wanted = None if where is None else pa.array(list(where[1]), pa.string())
+        if wanted is not None and len(wanted) == 0:
+            return
         for file in self.table_files(table):
             if files is not None and file not in files:
                 continue
@@ -196,10 +199,15 @@ class DatasetStore:
                 parquet = pq.ParquetFile(fh)
                 present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
                 for index in range(parquet.num_row_groups):
+                    if where is None:
+                        yield RowGroup(file, index, parquet.read_row_group(index, columns=present, use_threads=THREADS))
+                        continue
+                    keys = parquet.read_row_group(index, columns=[where[0]], use_threads=THREADS)[where[0]]
+                    mask = pc.is_in(keys, value_set=wanted)
+                    if not pc.any(mask).as_py():
+                        continue
                     rows = parquet.read_row_group(index, columns=present, use_threads=THREADS)
-                    if where is not None:
-                        rows = rows.filter(pc.is_in(rows[where[0]], value_set=wanted))
-                    yield RowGroup(file, index, rows)
+                    yield RowGroup(file, index, rows.filter(mask))
 
     def count_rows(self, table: str) -> int:
         """Rows of a table, from the files' footers (no data read)."""
@@ -282,6 +290,9 @@ class StagedBatch:
     input_bytes: int = 0
     # Keyed hashes of the source identifiers this batch saw (for the PHI gate; never clear values).
     phi: dict[str, str] = field(default_factory=dict)  # hash -> kind of identifier
+    # table -> key -> source key of the rows the dataset held when the run began with one of `keys`' keys
+    # (looked up by the worker; a table missing here is looked up by the driver)
+    held: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def rewrite_without(store: DatasetStore, staged: str, table: str, column: str, drop: set[str]) -> int:

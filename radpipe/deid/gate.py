@@ -155,7 +155,7 @@ _RULE_MODULES = ("identifiers.py", "gate.py", "withhold.py")
 
 def scan_state(store: DatasetStore, identifiers: IdentifierStore) -> dict[str, Any]:
     """What a passing gate vouches for: the scanned tables' versions, the identifiers known, the rules used."""
-    known = hashlib.sha256("\n".join(sorted(identifiers.load())).encode()).hexdigest()  # the hashes themselves
+    known = identifiers.fingerprint()
     return {"tables": {t: store.table_version(t) for t in SCANNED_TABLES}, "identifiers": known, "rules": _rules()}
 
 
@@ -181,15 +181,17 @@ def scan(
     require_complete(store, identifiers)
     result = GateScan()
     result.records = sum(_rows(store, table) for table in ("instances", "reports"))
+    since = _unchanged_since(store, identifiers, vouched)
+    files = {t: None if since is None else _added_since(store, t, since.get(t, -1)) for t in SCANNED_TABLES}
+    if since is not None and not any(files.values()):
+        return result  # nothing committed since the gate that vouched for every row
     stored = identifiers.load()
     if not stored:
         return result
     finder = _Finder(IdentifierIndex(pseudonymizer.key, stored))
     counts: Counter[tuple[str, str, str]] = Counter()
-    since = _unchanged_since(store, identifiers, vouched)
     for table in SCANNED_TABLES:
-        files = None if since is None else _added_since(store, table, since.get(table, -1))
-        result.rows_read += _scan_table(store, table, finder, counts, result.offending, files)
+        result.rows_read += _scan_table(store, table, finder, counts, result.offending, files[table])
     result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
     return result
 

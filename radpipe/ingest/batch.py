@@ -15,6 +15,7 @@ from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter
 from radpipe.deid import Deidentifier
 from radpipe.deid.identifiers import IdentifierIndex, PhiKind, gate_hashes, identifier_forms
 from radpipe.ingest.dicom_file import IngestedInstance, process_dicom
+from radpipe.ingest.known_keys import KeyLookup
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_file import process_report
 from radpipe.ingest.sources import SourceFile
@@ -53,11 +54,13 @@ def ingest_dicom_batch(
     deid: Deidentifier,
     profile: Profile,
     erased: frozenset[str] = frozenset(),
+    existing: KeyLookup | None = None,
 ) -> StagedBatch:
     """Process DICOM files into staged instances/, images/ and quarantine/ files.
 
     `erased` holds pseudonyms (patient IDs, accession numbers, study UIDs) erased on request: their
-    files are held back as `erased_patient`, never ingested again.
+    files are held back as `erased_patient`, never ingested again. `existing` is where instances/ was when the
+    run began: the batch's UIDs already held there are looked up here, for the driver's de-duplication.
     """
     # Parallelism is one process per core; codec or OpenCV thread pools on top only oversubscribe.
     cv2.setNumThreads(1)
@@ -88,7 +91,7 @@ def ingest_dicom_batch(
             _count(batch, "stand_in_patient")
         if outcome.image is not None and not outcome.instance["body_part"]:
             _count(batch, "unknown_body_part")
-    return _finish(batch, writers, deid, forms)
+    return _finish(batch, writers, deid, forms, store, existing)
 
 
 def _dicom_outcome(
@@ -130,6 +133,7 @@ def ingest_report_files(
     records_read_before: dict[str, int] | None = None,
     erased: frozenset[str] = frozenset(),
     known_forms: dict[str, str] | None = None,
+    existing: KeyLookup | None = None,
 ) -> StagedBatch:
     """Read report files into one batch: staged reports/ and quarantine/ files, one ledger row per file.
 
@@ -138,7 +142,8 @@ def ingest_report_files(
     of a file in a shared batch are held until the file is read whole.
 
     `known_forms` is the PHI gate's store (keyed hashes of the identifier forms headers gave): the scrubber
-    removes every form it knows from the text (radpipe/deid/text.py).
+    removes every form it knows from the text (radpipe/deid/text.py). `existing` is where reports/ was when the
+    run began (the batch's report ids held there are looked up for the driver).
 
     `records_read_before` (per source key) is how many records an earlier run read from a file that has
     changed since, typically by lines appended: broken records up to there were quarantined then and are
@@ -150,7 +155,7 @@ def ingest_report_files(
     for source in sources:
         reader.read(source, (records_read_before or {}).get(source.source_key, 0))
     reader.batch.input_bytes = sum(s.size if s.part is None else s.part.end - s.part.start for s in sources)
-    return _finish(reader.batch, reader.writers, deid, reader.forms)
+    return _finish(reader.batch, reader.writers, deid, reader.forms, store, existing)
 
 
 def _records(source: SourceFile) -> Iterator[ReportRecord | BadReport]:
@@ -258,14 +263,22 @@ class _ReportBatch:
 
 
 def _finish(
-    batch: StagedBatch, writers: dict[str, StagedTableWriter], deid: Deidentifier, forms: dict[str, PhiKind]
+    batch: StagedBatch,
+    writers: dict[str, StagedTableWriter],
+    deid: Deidentifier,
+    forms: dict[str, PhiKind],
+    store: DatasetStore,
+    existing: KeyLookup | None,
 ) -> StagedBatch:
-    """Close the staged files and attach the keyed hashes of the identifiers seen (for the PHI gate)."""
+    """Close the staged files, attach the keyed hashes of the identifiers seen (for the PHI gate) and the keys
+    the dataset already held (for de-duplication)."""
     batch.phi = gate_hashes(deid.pseudonymizer.key, forms)
     for table, writer in writers.items():
         staged = writer.close()
         if staged:
             batch.files[table] = staged
+    if existing is not None and existing.table in batch.keys:
+        batch.held[existing.table] = existing.holders(store, {key for key, _ in batch.keys[existing.table]})
     return batch
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-
 from radpipe.dataset.commit import commit
 from radpipe.dataset.store import DatasetStore, StagedBatch, StagedTableWriter, rewrite_without
+from radpipe.ingest.known_keys import KnownKeys
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.summary import IngestSummary
 
@@ -22,7 +21,7 @@ class _Dedup:
     files_unchanged: set[str] = field(default_factory=set)  # DICOM files re-read after a touch
 
 
-def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]]) -> _Dedup:
+def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, KnownKeys]) -> _Dedup:
     """Drop rows whose key an earlier batch or run already holds.
 
     A second copy (another file, or another line) becomes a duplicate record in quarantine/. The same
@@ -31,12 +30,13 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[
     """
     found = _Dedup()
     for table, pairs in batch.keys.items():
-        existing = known[table]
+        existing = known[table].holders({key for key, _ in pairs}, batch.held.get(table))
         dropped: set[str] = set()
         records = found.duplicates.setdefault(table, [])
         for key, source_key in pairs:
             if key not in existing:
                 existing[key] = source_key
+                known[table].add(key, source_key)
                 continue
             dropped.add(key)
             if existing[key] == source_key:
@@ -57,7 +57,7 @@ def _deduplicate(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[
     return found
 
 
-def publish(store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary) -> None:
+def publish(store: DatasetStore, batch: StagedBatch, known: dict[str, KnownKeys], summary: IngestSummary) -> None:
     """Drop what earlier batches hold, stage the duplicates' quarantine rows and the ledger, commit, count."""
     dedup = _deduplicate(store, batch, known)
     for row in batch.ledger:
@@ -142,8 +142,3 @@ def publish_unlisted(
     commit(store, batch_id, {"quarantine": staged})
     summary.quarantined["unreadable"] += len(dicom)
     summary.reports_quarantined["unreadable"] += len(reports)
-
-
-def key_map(table: pa.Table, key: str) -> dict[str, str]:
-    """Key -> source_key of the rows already in the dataset."""
-    return dict(zip(table[key].to_pylist(), table["source_key"].to_pylist(), strict=True))

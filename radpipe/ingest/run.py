@@ -23,8 +23,9 @@ from radpipe.engine import Engine, TaskFailure
 from radpipe.errors import SourceError
 from radpipe.ingest.batch import ingest_dicom_batch, ingest_report_files
 from radpipe.ingest.identifier_repair import repair_identifiers
+from radpipe.ingest.known_keys import KnownKeys
 from radpipe.ingest.ledger import Ledger, pending
-from radpipe.ingest.publish import key_map, publish, publish_unlisted
+from radpipe.ingest.publish import publish, publish_unlisted
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
 from radpipe.ingest.report_parts import report_chunks, split_report_file
 from radpipe.ingest.sources import SourceFile, check_source
@@ -152,15 +153,15 @@ def _ingest_locked(
     summary = IngestSummary()
     summary.recovered_batches, summary.dropped_batches = recover(store)
     ledger = Ledger.load(store)
-    state.committed = set(ledger.batches)
+    state.committed = set(ledger.batch_ids)
     uncovered = state.committed - state.identifiers.covered()
-    wanted = {key for batch in uncovered for _, key in ledger.batches[batch]}
+    uncovered_files = ledger.files_of(uncovered) if uncovered else {}
+    wanted = {key for files in uncovered_files.values() for _, key in files}
     found: dict[str, SourceFile] = {}
     dicom_files, unlisted = pending(dicom_source, "dicom", deid, ledger, summary, wanted, found, dicom_manifest)
     report_files, unlisted_reports = pending(report_source, "report", deid, ledger, summary, wanted, found)
     if uncovered:  # before anything new commits: the gate must be able to check what is already there
-        missing = {batch: ledger.batches[batch] for batch in uncovered}
-        repaired = repair_identifiers(engine, state.identifiers, missing, found, deid)
+        repaired = repair_identifiers(engine, state.identifiers, uncovered_files, found, deid)
         summary.identifier_batches_repaired = repaired
         summary.identifier_batches_unrepaired = len(uncovered) - repaired
     report_files = [f for f in report_files if f.url.lower().endswith(REPORT_SUFFIXES)] + [
@@ -169,8 +170,8 @@ def _ingest_locked(
     summary.files_in = len(dicom_files) + len(unlisted)
     summary.report_files_in = len(report_files)
     known = {
-        "instances": key_map(store.read_table("instances", ["sop_instance_uid", "source_key"]), "sop_instance_uid"),
-        "reports": key_map(store.read_table("reports", ["report_id", "source_key"]), "report_id"),
+        "instances": KnownKeys(store, "instances", "sop_instance_uid"),
+        "reports": KnownKeys(store, "reports", "report_id"),
     }
     state.urls = {f.source_key: f.url for f in [*dicom_files, *report_files]}
     erased = read_erased_keys(store)
@@ -179,12 +180,12 @@ def _ingest_locked(
     progress = _Progress(len(dicom_files) + len(report_files), on_progress)
     dicom_tasks: list[tuple[object, ...]] = []
     for n, chunk in enumerate(_chunks(dicom_files, engine.workers, profile)):
-        dicom_args = (store.uri, f"{run_id}-d{n:05d}", chunk, deid, profile, erased)
+        dicom_args = (store.uri, f"{run_id}-d{n:05d}", chunk, deid, profile, erased, known["instances"].lookup)
         dicom_tasks.append((ingest_dicom_batch, dicom_args, len(chunk)))
     _run_all(engine, dicom_tasks, store, known, summary, state, progress)
     if report_files:
         # Reports after the images: the scrubber then knows every name and ID the headers gave (keyed hashes).
-        tasks = _report_tasks(report_files, engine, store, run_id, deid, ledger, erased, state)
+        tasks = _report_tasks(report_files, engine, store, run_id, deid, ledger, erased, state, known["reports"])
         _run_all(engine, tasks, store, known, summary, state, progress)
     _derive_tables(store, volume_profiles, summary)
     return summary
@@ -199,14 +200,18 @@ def _report_tasks(
     ledger: Ledger,
     erased: frozenset[str],
     state: _RunState,
+    known: KnownKeys,
 ) -> list[tuple[object, ...]]:
     """Report batches: a large JSONL in line-aligned byte ranges (several workers at once), small files grouped."""
     known_forms = engine.share(state.identifiers.load())
+    read_by_earlier_runs = ledger.records({f.source_key for f in report_files})
     tasks: list[tuple[object, ...]] = []
     parts = [part for source in report_files for part in split_report_file(source, engine.workers)]
     for n, group in enumerate(report_chunks(parts, engine.workers, MIN_BATCHES_PER_WORKER)):
-        read_before = {f.source_key: ledger.records[f.source_key] for f in group if f.source_key in ledger.records}
-        report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms)
+        read_before = {
+            f.source_key: read_by_earlier_runs[f.source_key] for f in group if f.source_key in read_by_earlier_runs
+        }
+        report_args = (store.uri, f"{run_id}-r{n:05d}", group, deid, read_before, erased, known_forms, known.lookup)
         files_done = sum(1 for f in group if f.part is None or f.part.final)  # for the progress bar
         tasks.append((ingest_report_files, report_args, files_done))
     return tasks
@@ -226,7 +231,7 @@ def _run_all(
     engine: Engine,
     tasks: list[tuple[object, ...]],
     store: DatasetStore,
-    known: dict[str, dict[str, str]],
+    known: dict[str, KnownKeys],
     summary: IngestSummary,
     state: _RunState,
     progress: _Progress,
@@ -296,7 +301,7 @@ def _run_round(
     engine: Engine,
     work: list[tuple[object, ...]],
     store: DatasetStore,
-    known: dict[str, dict[str, str]],
+    known: dict[str, KnownKeys],
     summary: IngestSummary,
     state: _RunState,
     progress: _Progress,
@@ -369,7 +374,7 @@ def _run_task(
 
 
 def _publish_and_record(
-    store: DatasetStore, batch: StagedBatch, known: dict[str, dict[str, str]], summary: IngestSummary, state: _RunState
+    store: DatasetStore, batch: StagedBatch, known: dict[str, KnownKeys], summary: IngestSummary, state: _RunState
 ) -> None:
     # The batch's identifiers are stored before its rows commit: a kill at any point leaves no committed
     # batch the gate cannot check (an entry of a batch that never commits is dropped at the end of a run).

@@ -6,9 +6,9 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from radpipe.dataset.commit import replace_table
@@ -57,71 +57,80 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
     kept = _kept_links(store, inputs)
     if kept is not None:
         return kept
-    instances = store.read_table(
-        "instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]
-    ).to_pylist()
-    images = store.read_table("images", ["study_instance_uid"]).column("study_instance_uid").to_pylist()
-    volumes = store.read_table("volumes", ["study_instance_uid", "issues"]).to_pylist()
-    reports = store.read_table("reports", ["report_id", "study_instance_uid", "accession_number"]).to_pylist()
-    previous = store.read_table("studies", ["study_instance_uid", "split"]).to_pylist()
-    splits = {row["study_instance_uid"]: row["split"] for row in previous}
-
-    studies, by_accession = _study_rows(instances, splits)
-    for uid in images:
-        if uid in studies:
-            studies[uid]["n_images"] += 1
-    for volume in volumes:  # assembled ones: a series held back for its geometry has nothing to train on
-        held = studies.get(volume["study_instance_uid"])
-        if held is not None and not volume["issues"]:
-            held["n_volumes"] += 1
-    linked = _link_reports(studies, by_accession, reports)
-    table = pa.Table.from_pylist(sorted(studies.values(), key=lambda s: str(s["study_instance_uid"])), schema=STUDIES)
-    links = LinkStats(len(studies), len(reports), linked, len(reports) - linked)
+    table, links = derive_studies(
+        store.read_table("instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]),
+        store.read_table("images", ["study_instance_uid"]),
+        store.read_table("volumes", ["study_instance_uid", "issues"]),
+        store.read_table("reports", ["report_id", "study_instance_uid", "accession_number"]),
+        store.read_table("studies", ["study_instance_uid", "split"]),
+    )
     record = {_INPUTS_KEY: inputs.encode(), _LINKS_KEY: json.dumps(dataclasses.asdict(links)).encode()}
     replace_table(store, "studies", table.replace_schema_metadata(record))
     return links
 
 
-def _study_rows(
-    instances: list[dict[str, Any]], splits: dict[str, str | None]
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """One row per study UID (its split kept from the last curate), and study UID by accession number."""
-    studies: dict[str, dict[str, Any]] = {}
-    by_accession: dict[str, str] = {}
-    for row in instances:
-        uid = row["study_instance_uid"]
-        study = studies.setdefault(
-            uid,
-            {
-                "study_instance_uid": uid,
-                "patient_id": row["patient_id"],
-                "accession_number": row["accession_number"],
-                "split": splits.get(uid),
-                "n_images": 0,
-                "n_volumes": 0,
-                "has_report": False,
-                "report_id": None,
-                "is_synthetic": bool(row["is_synthetic"]),
-            },
-        )
-        study["is_synthetic"] = bool(study["is_synthetic"]) and bool(row["is_synthetic"])
-        if row["accession_number"]:
-            by_accession.setdefault(row["accession_number"], uid)
-    return studies, by_accession
+def derive_studies(
+    instances: pa.Table, images: pa.Table, volumes: pa.Table, reports: pa.Table, previous: pa.Table
+) -> tuple[pa.Table, LinkStats]:
+    """studies/ from the tables' columns, in Arrow (no Python object per row: about 1 s for 10^6 instances).
+
+    One row per study UID with instances: patient and accession of its first instance, synthetic when all its
+    instances are, the split the last curate gave it, its images and assembled volumes (a series held back for
+    its geometry has nothing to train on). A report links to its study by study UID, else by accession number
+    (the study of the first instance with that accession); a study's report is the first linked by report id.
+    """
+    # "First" is the smallest row number: a grouping that keeps row order is several times slower.
+    rows = instances.set_column(3, "is_synthetic", pc.fill_null(instances["is_synthetic"], False))
+    rows = rows.append_column("row", pa.array(range(len(rows)), pa.int64()))
+    grouped = rows.group_by("study_instance_uid").aggregate([("row", "min"), ("is_synthetic", "all")])
+    studies = pa.table(
+        {
+            "study_instance_uid": grouped["study_instance_uid"],
+            "patient_id": pc.take(rows["patient_id"], grouped["row_min"]),
+            "accession_number": pc.take(rows["accession_number"], grouped["row_min"]),
+            "is_synthetic": grouped["is_synthetic_all"],
+        }
+    )
+    accessioned = rows.filter(pc.fill_null(pc.not_equal(rows["accession_number"], ""), False))
+    firsts = accessioned.group_by("accession_number").aggregate([("row", "min")])
+    by_accession = pa.table(
+        {
+            "accession_number": firsts["accession_number"],
+            "study_instance_uid": pc.take(rows["study_instance_uid"], firsts["row_min"]),
+        }
+    )
+
+    own = reports["study_instance_uid"]
+    direct = pc.fill_null(pc.and_(pc.is_in(own, value_set=studies["study_instance_uid"]), pc.not_equal(own, "")), False)
+    position = pc.index_in(reports["accession_number"], value_set=by_accession["accession_number"])
+    via_accession = pc.take(by_accession["study_instance_uid"], position)
+    linked = pa.table({"study_instance_uid": pc.if_else(direct, own, via_accession), "report_id": reports["report_id"]})
+    linked = linked.drop_null()
+    report_of = linked.group_by("study_instance_uid").aggregate([("report_id", "min")])
+
+    assembled = pc.fill_null(pc.equal(pc.list_value_length(volumes["issues"]), 0), True)
+    for table, name in ((images, "n_images"), (volumes.filter(assembled), "n_volumes")):
+        counted = table.group_by("study_instance_uid").aggregate([("study_instance_uid", "count")])
+        studies = studies.join(_named(counted, {"study_instance_uid_count": name}), "study_instance_uid")
+    studies = studies.join(_named(report_of, {"report_id_min": "report_id"}), "study_instance_uid")
+    studies = studies.join(previous.select(["study_instance_uid", "split"]), "study_instance_uid")
+    studies = studies.sort_by("study_instance_uid")
+    table = pa.table(
+        {
+            "study_instance_uid": studies["study_instance_uid"],
+            "patient_id": studies["patient_id"],
+            "accession_number": studies["accession_number"],
+            "split": studies["split"],
+            "n_images": pc.fill_null(studies["n_images"], 0),
+            "n_volumes": pc.fill_null(studies["n_volumes"], 0),
+            "has_report": pc.is_valid(studies["report_id"]),
+            "report_id": studies["report_id"],
+            "is_synthetic": studies["is_synthetic"],
+        }
+    ).cast(STUDIES)
+    return table, LinkStats(len(table), len(reports), len(linked), len(reports) - len(linked))
 
 
-def _link_reports(
-    studies: dict[str, dict[str, Any]], by_accession: dict[str, str], reports: list[dict[str, Any]]
-) -> int:
-    """Link each report to its study by study UID, else by accession number (the first report by id wins);
-    how many were linked."""
-    linked = 0
-    for report in sorted(reports, key=lambda r: r["report_id"]):
-        uid = report["study_instance_uid"] if report["study_instance_uid"] in studies else None
-        uid = uid or by_accession.get(report["accession_number"] or "")
-        if uid is None:
-            continue
-        linked += 1
-        studies[uid]["has_report"] = True
-        studies[uid]["report_id"] = studies[uid]["report_id"] or report["report_id"]
-    return linked
+def _named(table: pa.Table, names: dict[str, str]) -> pa.Table:
+    """`table` with the columns in `names` renamed (an aggregate's output order differs between Arrow versions)."""
+    return table.rename_columns([names.get(name, name) for name in table.column_names])

@@ -239,3 +239,34 @@ def test_a_rerun_that_finds_nothing_new_keeps_studies_and_a_change_rebuilds_it(t
     (reports / "b.jsonl").write_text(LINE_B)
     _ingest_reports(reports, tmp_path / "ds", deid)
     assert rebuild_studies(DatasetStore(str(tmp_path / "ds"))).reports == 2  # new input: derived again
+
+
+def test_a_copy_arriving_in_a_later_run_is_a_duplicate_found_by_the_worker(tmp_path: Path, deid: Deidentifier) -> None:
+    from radpipe.dataset.store import DatasetStore
+    from radpipe.ingest.known_keys import KnownKeys
+
+    source = _dicom_archive(tmp_path)
+    first = _ingest_dicom(source, tmp_path / "ds", deid)
+    original = sorted(source.rglob("*.dcm"))[0]
+    (source / "copy-of-one.dcm").write_bytes(original.read_bytes())
+
+    store = DatasetStore(str(tmp_path / "ds"))
+    lookup = KnownKeys(store, "instances", "sop_instance_uid").lookup
+    copy = [f for f in pending_files(source, deid) if f.url.endswith("copy-of-one.dcm")]
+    batch = ingest_dicom_batch(str(tmp_path / "ds"), "b-copy", copy, deid, get_profile("cxr-224"), existing=lookup)
+    ((uid, _),) = batch.keys["instances"]
+    held = read_delta(tmp_path / "ds" / "instances").to_pylist()
+    assert batch.held["instances"] == {uid: next(r["source_key"] for r in held if r["sop_instance_uid"] == uid)}
+
+    again = _ingest_dicom(source, tmp_path / "ds", deid)
+    assert again.instances_added == 0 and again.quarantined == {"duplicate": 1} and again.balanced
+    assert read_delta(tmp_path / "ds" / "instances").num_rows == first.instances_added
+
+
+def pending_files(source: Path, deid: Deidentifier) -> list:
+    from radpipe.ingest.sources import SourceFile
+
+    return [
+        SourceFile(str(p), deid.pseudonymizer.source_key(str(p)), p.stat().st_size, str(p.stat().st_mtime))
+        for p in sorted(source.rglob("*.dcm"))
+    ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.ingest.ledger import Ledger, pending
 from radpipe.ingest.summary import IngestSummary
@@ -18,5 +19,7 @@ def test_no_source_lists_nothing_even_with_files_in_the_current_folder(
     (tmp_path / "scan.dcm").write_bytes(b"\0" * 132 + b"DICM")
     monkeypatch.chdir(tmp_path)
     summary = IngestSummary()
-    files, unlisted = pending(source, "dicom", deid, Ledger(set(), {}, {}), summary, set(), {})
+    files, unlisted = pending(
+        source, "dicom", deid, Ledger.load(DatasetStore(str(tmp_path / "dataset"))), summary, set(), {}
+    )
     assert (files, unlisted, summary.files_seen) == ([], [], 0)
