@@ -107,6 +107,9 @@ class TrainConfig(_Frozen):
     val_batches: int = Field(4, ge=1)
     seed: int = 0
     augment: AugmentConfig = AugmentConfig()
+    # A training split that fits (prepared images and tokens) is prepared once and kept in Ray's object store
+    # (also at most a quarter of it); a larger one streams every epoch. 0 always streams.
+    cache_gb: float = Field(2.0, ge=0)
 
 
 class ScalingConfig(_Frozen):

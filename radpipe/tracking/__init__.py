@@ -141,6 +141,7 @@ class MetricLogger:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_system_metrics_sampling_interval(5)
         self._run = mlflow.start_run(run_id=run_id, log_system_metrics=system_metrics)
+        self._system_metrics = system_metrics
         self._client = MlflowClient(tracking_uri)
         self._run_id = run_id
 
@@ -153,7 +154,26 @@ class MetricLogger:
             log.warning("could not log metrics at step %d (%s); training goes on", step, type(exc).__name__)
 
     def close(self) -> None:
+        if self._system_metrics:
+            self._one_sample_at_least()
         mlflow.end_run()
+
+    def _one_sample_at_least(self) -> None:
+        """A run shorter than the sampling interval gets one sample of MLflow's own system metrics at its end."""
+        try:
+            if any(key.startswith("system/") for key in self._client.get_run(self._run_id).data.metrics):
+                return
+            import psutil
+
+            memory = psutil.virtual_memory()
+            sample = {
+                "system/cpu_utilization_percentage": psutil.cpu_percent(interval=0.1),
+                "system/system_memory_usage_megabytes": (memory.total - memory.available) / 1024**2,
+                "system/system_memory_usage_percentage": memory.percent,
+            }
+            self._client.log_batch(self._run_id, metrics=[Metric(k, v, now_ms(), 0) for k, v in sample.items()])
+        except Exception as exc:  # never fail a finished training for a monitoring sample
+            log.warning("could not log a system metrics sample (%s)", type(exc).__name__)
 
 
 def log_model(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,7 +16,6 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
-from radpipe.model.config import AugmentConfig
 from radpipe.preprocess.profile import to_model_input
 from radpipe.preprocess.volume import get_volume_profile, to_model_volume
 from radpipe.reports.sections import report_text
@@ -84,32 +82,20 @@ def _paired_texts(store: DatasetStore, items: pa.Table, key: str) -> tuple[dict[
     return texts, unsplit
 
 
-def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """A small random shift, zoom and gamma; no flips (a left-sided heart is a finding)."""
-    size = image.shape[0]
-    scale = 1.0 + rng.uniform(-cfg.max_scale, cfg.max_scale)
-    dx, dy = rng.uniform(-cfg.max_shift, cfg.max_shift, size=2) * size
-    centre = size / 2
-    matrix = np.array([[scale, 0, centre - scale * centre + dx], [0, scale, centre - scale * centre + dy]])
-    moved = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    gamma = float(np.exp(rng.uniform(-cfg.contrast, cfg.contrast)))
-    return np.power(np.clip(moved, 0.0, 1.0), gamma, dtype=np.float32)
-
-
 def prepare_batch(
-    batch: dict[str, Any],
-    texts: dict[str, str],
-    tokenize: Any,
-    input_size: int,
-    augmentation: AugmentConfig | None,
+    batch: dict[str, Any], texts: dict[str, str], tokenize: Any, input_size: int
 ) -> dict[str, np.ndarray]:
-    """Rows of images/ (pixels, shape, dtype) to model inputs; rows not in `texts` are dropped."""
+    """Rows of images/ (pixels, shape, dtype) to model inputs; rows not in `texts` are dropped.
+
+    No augmentation here: the train loop augments on its device (radpipe.train.augment), so prepared images can
+    be kept and reused across epochs.
+    """
     keep = [i for i, uid in enumerate(batch["sop_instance_uid"]) if uid in texts]
-    rng = np.random.default_rng()
     images = np.empty((len(keep), 1, input_size, input_size), dtype=np.float32)
     for out, i in enumerate(keep):
-        image = to_model_input(decode_pixels(batch["pixels"][i], batch["shape"][i], batch["dtype"][i]), input_size)
-        images[out, 0] = augment(image, augmentation, rng) if augmentation is not None else image
+        images[out, 0] = to_model_input(
+            decode_pixels(batch["pixels"][i], batch["shape"][i], batch["dtype"][i]), input_size
+        )
     ids, mask = tokenize([texts[batch["sop_instance_uid"][i]] for i in keep])
     return {"image": images, "ids": ids, "mask": mask}
 

@@ -19,11 +19,13 @@ import torch
 
 from radpipe.model.clip import ContrastiveModel
 from radpipe.model.config import ExperimentConfig, TrainConfig
+from radpipe.train.augment import augment_images, step_generator
 from radpipe.train.steps import build_optimizer, build_scheduler, evaluate, train_step, unwrap
 
 STATE_FILE = "state.pt"
 log = logging.getLogger(__name__)
 _SHOWN = ("train_loss", "val_loss", "val_top1", "samples_per_second")
+SHUFFLE_BATCHES = 4  # the local shuffle buffer, in batches
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -64,13 +66,25 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     run = _Run(cfg, model, optimizer, scheduler, rank, device, logger, val_shard, resumed_from)
 
     window, first = _Window(), True
+    augmenting = exp.model.image.spatial_dims == 2
+    total = _Total(started=time.perf_counter())
     while step < cfg.steps:
-        batches = train_shard.iter_torch_batches(batch_size=cfg.batch_size, drop_last=True, device=device)
+        batches = train_shard.iter_torch_batches(
+            batch_size=cfg.batch_size,
+            drop_last=True,
+            device=device,
+            # Rows shuffled within a few batches, in another order every epoch and worker, reproducibly.
+            local_shuffle_buffer_size=cfg.batch_size * SHUFFLE_BATCHES,
+            local_shuffle_seed=(cfg.seed * 1_000_003 + rank) * 1_000_003 + epoch,
+        )
         fetch_start = time.perf_counter()
         for batch in batches:
             compute_start = time.perf_counter()
+            total.wait += compute_start - fetch_start
             window.wait += 0.0 if first else compute_start - fetch_start  # not the stream's start-up
             first = False
+            if augmenting:
+                batch["image"] = augment_images(batch["image"], cfg.augment, step_generator(cfg.seed, rank, step))
             window.losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision))
             window.compute += time.perf_counter() - compute_start
             step += 1
@@ -84,6 +98,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             if step == 0:
                 raise RuntimeError("the training split yields no full batch: lower train.batch_size or add data")
     if logger is not None:
+        # Every wait for a batch over the loop's wall time: epoch boundaries and the first batch included.
+        logger.log({"loader_wait_fraction_total": total.fraction()}, step=step)
         logger.close()
 
 
@@ -116,6 +132,17 @@ class _Run:
         if step % cfg.checkpoint_every == 0 or last:
             # (5) Every worker reports (it is a barrier); rank 0 attaches the checkpoint.
             _report(self.model, self.optimizer, self.scheduler, step, epoch, self.resumed_from, self.rank)
+
+
+@dataclass
+class _Total:
+    """The whole loop: time spent waiting for batches, and its wall time."""
+
+    started: float
+    wait: float = 0.0
+
+    def fraction(self) -> float:
+        return self.wait / max(time.perf_counter() - self.started, 1e-9)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from ray.train.torch import TorchTrainer
 
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, RadpipeError
-from radpipe.model.config import AugmentConfig, ExperimentConfig
+from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer
 from radpipe.train.data import TrainingView, prepare_batch, prepare_volume_batch
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
@@ -83,7 +83,7 @@ def _short_temp_dir(scratch: Path) -> Path:
 
 
 def image_stream(
-    store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, input_size: int, aug: AugmentConfig | None
+    store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, input_size: int
 ) -> ray.data.Dataset:
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
     # Ray pushes the column selection down into the Parquet read.
@@ -92,7 +92,7 @@ def image_stream(
         _prepare_nonempty,
         batch_size=PREPARE_ROWS,
         batch_format="numpy",
-        fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size, "augmentation": aug},
+        fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size},
     )
 
 
@@ -122,7 +122,7 @@ def _prepare_volumes_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[
 
 
 def split_stream(
-    exp: ExperimentConfig, store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, train: bool
+    exp: ExperimentConfig, store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer
 ) -> ray.data.Dataset:
     """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one.
 
@@ -130,8 +130,20 @@ def split_stream(
     """
     if exp.model.image.spatial_dims == 3:
         return volume_stream(store, texts, tokenizer)
-    augment = exp.train.augment if train else None
-    return image_stream(store, texts, tokenizer, exp.model.image.input_size, augment)
+    return image_stream(store, texts, tokenizer, exp.model.image.input_size)
+
+
+def kept_train_stream(exp: ExperimentConfig, stream: ray.data.Dataset, images: int) -> ray.data.Dataset:
+    """The training stream, prepared once and kept in the object store when the split fits
+    `train.cache_gb` (and a quarter of the store): epochs then start at once instead of re-reading every
+    split's pixel rows, filtering and re-preparing them (the trainer waited at every epoch boundary). A
+    larger split streams every epoch. Augmentation runs in the train loop, so kept images are not frozen."""
+    if exp.model.image.spatial_dims != 2:
+        return stream  # volumes stream: tens of MB each
+    side = exp.model.image.input_size
+    needed = images * (4 * side * side + 8 * 2 * exp.model.text.max_length)
+    budget = min(exp.train.cache_gb * 1024**3, 0.25 * ray.cluster_resources().get("object_store_memory", 0))
+    return stream.materialize() if needed <= budget else stream
 
 
 def fit(
@@ -144,14 +156,13 @@ def fit(
     run_name: str,
 ) -> FitResult:
     """Run the train loop on `num_workers` workers, restarting from checkpoints up to `max_failures` times."""
-    datasets: dict[str, Any] = {"train": split_stream(exp, store, view.texts["train"], tokenizer, train=True)}
+    train = split_stream(exp, store, view.texts["train"], tokenizer)
+    datasets: dict[str, Any] = {"train": kept_train_stream(exp, train, view.count("train"))}
     has_val = view.count("validation") >= 2  # in-batch retrieval needs two
     if has_val:
         # Evaluated every `val_every` steps on the same rows: prepared once and kept in the object store.
         val_rows = exp.train.val_batches * exp.train.batch_size
-        datasets["val"] = (
-            split_stream(exp, store, view.texts["validation"], tokenizer, train=False).limit(val_rows).materialize()
-        )
+        datasets["val"] = split_stream(exp, store, view.texts["validation"], tokenizer).limit(val_rows).materialize()
     scaling = exp.scaling
     trainer = TorchTrainer(
         train_loop_per_worker,

@@ -15,7 +15,7 @@ from radpipe.errors import SourceError
 from radpipe.model.config import AugmentConfig
 from radpipe.quality.status import NotValidated, require_validated
 from radpipe.reports.sections import report_text
-from radpipe.train.data import augment, prepare_batch, training_view
+from radpipe.train.data import prepare_batch, training_view
 
 
 def test_view_pairs_each_image_with_its_own_study_report(trainable: tuple[Path, Path]) -> None:
@@ -82,20 +82,28 @@ def test_prepare_batch_decodes_resizes_and_tokenizes() -> None:
     def tokenize(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         return np.array([[len(t)] for t in texts], np.int32), np.ones((len(texts), 1), np.int32)
 
-    out = prepare_batch(batch, {"a": "one", "c": "three"}, tokenize, 64, None)
+    out = prepare_batch(batch, {"a": "one", "c": "three"}, tokenize, 64)
     assert out["image"].shape == (2, 1, 64, 64) and out["image"].dtype == np.float32
     assert 0.0 <= out["image"].min() and out["image"].max() <= 1.0
     assert out["ids"][:, 0].tolist() == [3, 5]  # rows without a report text are dropped, order kept
 
 
-def test_augmentation_is_light_and_keeps_range() -> None:
-    rng = np.random.default_rng(0)
-    image = np.zeros((64, 64), np.float32)
-    image[16:48, 8:24] = 1.0  # a bright block on the left stays on the left: no flips
-    out = augment(image, AugmentConfig(), rng)
-    assert out.shape == image.shape and out.dtype == np.float32
+def test_augmentation_is_light_keeps_range_and_is_reproducible_per_seed_rank_and_step() -> None:
+    import torch
+
+    from radpipe.train.augment import augment_images, step_generator
+
+    images = torch.zeros((8, 1, 64, 64))
+    images[:, :, 16:48, 8:24] = 1.0  # a bright block on the left stays on the left: no flips
+    out = augment_images(images, AugmentConfig(), step_generator(0, 0, 5))
+    assert out.shape == images.shape and out.dtype == torch.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
-    assert out[:, :32].sum() > 4 * out[:, 32:].sum()
+    assert (out[..., :32].sum(dim=(1, 2, 3)) > 4 * out[..., 32:].sum(dim=(1, 2, 3))).all()
+    assert not torch.equal(out[0], out[1])  # each image its own transform
+    again = augment_images(images, AugmentConfig(), step_generator(0, 0, 5))
+    assert torch.equal(out, again)  # same seed, rank and step: the same batch
+    assert not torch.equal(out, augment_images(images, AugmentConfig(), step_generator(0, 1, 5)))  # other rank
+    assert not torch.equal(out, augment_images(images, AugmentConfig(), step_generator(0, 0, 6)))  # next step
 
 
 def test_table_is_read_as_plain_parquet(trainable: tuple[Path, Path]) -> None:

@@ -49,6 +49,7 @@ def test_run_records_config_data_version_and_curves(
     assert all(np.isfinite(m.value) for m in losses)
     assert [m.step for m in client.get_metric_history(trained.run_id, "val_loss")] == [6, 12]
     assert client.get_metric_history(trained.run_id, "samples_per_second")[-1].value > 0
+    assert 0.0 <= run.data.metrics["loader_wait_fraction_total"] < 1.0  # the whole loop, epoch boundaries in
     assert any(key.startswith("system/") for key in run.data.metrics)
     # Artifacts live under RADPIPE_HOME beside the SQLite store, never in the current folder.
     assert run.info.artifact_uri.startswith(get_settings().home.as_uri())
