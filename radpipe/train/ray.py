@@ -13,6 +13,7 @@ import ray
 import ray.data
 import ray.train
 import torch
+from ray.data.expressions import col
 from ray.train.torch import TorchTrainer
 
 from radpipe.dataset.store import DatasetStore
@@ -86,9 +87,7 @@ def image_stream(
     store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, input_size: int
 ) -> ray.data.Dataset:
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
-    # Ray pushes the column selection down into the Parquet read.
-    rows = ray.data.read_parquet(store.table_files("images"), filesystem=store.fs).select_columns(IMAGE_COLUMNS)
-    return rows.map_batches(
+    return _split_rows(store, "images", IMAGE_COLUMNS, texts).map_batches(
         _prepare_nonempty,
         batch_size=PREPARE_ROWS,
         batch_format="numpy",
@@ -98,13 +97,19 @@ def image_stream(
 
 def volume_stream(store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer) -> ray.data.Dataset:
     """volumes/ rows of one split (assembled ones: `texts` holds no held-back series) as [3, D, H, W] inputs."""
-    rows = ray.data.read_parquet(store.table_files("volumes"), filesystem=store.fs).select_columns(VOLUME_COLUMNS)
-    return rows.map_batches(
+    return _split_rows(store, "volumes", VOLUME_COLUMNS, texts).map_batches(
         _prepare_volumes_nonempty,
         batch_size=PREPARE_VOLUMES,
         batch_format="numpy",
         fn_kwargs={"texts": texts, "tokenize": tokenizer},
     )
+
+
+def _split_rows(store: DatasetStore, table: str, columns: list[str], texts: dict[str, str]) -> ray.data.Dataset:
+    """The rows of one split: Ray pushes the column selection and the key filter down into the Parquet read, so
+    other splits' rows never reach a prepare task or the object store."""
+    rows = ray.data.read_parquet(store.table_files(table), filesystem=store.fs).select_columns(columns)
+    return rows.filter(expr=col(columns[0]).is_in(sorted(texts)))
 
 
 def _prepare_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
