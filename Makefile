@@ -64,9 +64,9 @@ demo: install
 	$(BIN)/radpipe pipeline --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset \
 	  --config configs/demo.yaml --finetune pneumothorax
 	@echo
-	@echo "Dataset: $(DEMO)/dataset (plain Parquet). Try:"
+	@echo "Dataset: $(DEMO)/dataset (Delta tables of Parquet files). Try:"
 	@echo "  $(BIN)/radpipe summary $(DEMO)/dataset"
-	@echo "  $(BIN)/python -c \"import duckdb; print(duckdb.sql(\\\"select * from '$(DEMO)/dataset/reports/*.parquet' limit 3\\\"))\""
+	@echo "  $(BIN)/python -c \"import polars as pl; print(pl.read_delta('$(DEMO)/dataset/reports').head(3))\""
 
 # PostgreSQL's server binaries for `make stack` (Debian package; installed when missing, as root).
 postgres:

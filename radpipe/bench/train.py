@@ -144,8 +144,8 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
     dataset = prepared_dataset(out, studies, console)
     store = DatasetStore(str(dataset))
     base = load_config(CHECKOUT / "configs" / "smoke.yaml")
-    # 60 steps over about 12 batches an epoch: five epoch boundaries, where a streaming loader used to starve.
-    exp = base.model_copy(update={"train": base.train.model_copy(update={"steps": 60, "val_every": 10_000})})
+    # 84 steps over 14 batches an epoch: six epochs, five boundaries, where a streaming loader used to starve.
+    exp = base.model_copy(update={"train": base.train.model_copy(update={"steps": 84, "val_every": 10_000})})
     two = exp.model_copy(update={"scaling": exp.scaling.model_copy(update={"num_workers": 2})})
     view = training_view(store)
     tokenizer, _ = build_tokenizer(view, exp)
@@ -163,9 +163,11 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
             console.print(f"round {round_number}/{repeat}: {label} ...")
             runs.setdefault(label, []).append(run())
     medians = {label: statistics.median(t.samples_per_second for t in ts) for label, ts in runs.items()}
+    epochs = exp.train.steps / max(1, view.count("train") // exp.train.batch_size)
     title = (
         f"training benchmark: {view.count('train')} images, {exp.train.steps} steps x "
-        f"{exp.train.batch_size} per worker, {exp.model.image.input_size} px, {os.cpu_count()} cores"
+        f"{exp.train.batch_size} per worker ({epochs:.1f} epochs for 1 worker), "
+        f"{exp.model.image.input_size} px, {os.cpu_count()} cores"
     )
     table = _throughput_table(title, runs, medians)
     console.print(table)
