@@ -44,6 +44,8 @@ def entry() -> NoReturn:
     loaded `make test` after every read had left Arrow's pool. Exit handlers (logging, Ray, MLflow, Prefect)
     still run, as on a normal exit; only the teardown after them is skipped.
     """
+    # MLflow's artifact download bars (one per evaluation read) would fill the terminal of a pipeline run.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     code = main()
     try:
         atexit._run_exitfuncs()

@@ -42,30 +42,38 @@ class FitResult:
     resumed_from_step: int
 
 
-def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> None:
-    """Connect to RAY_ADDRESS, or start a local instance sized so the loader never waits for the trainers."""
+def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> str | None:
+    """Connect to RAY_ADDRESS, or start a local instance sized so the loader never waits for the trainers.
+
+    Returns the folder of Ray's logs when it started one (under RADPIPE_HOME): the workers' and Ray Data's
+    output goes there, not to the terminal, where the driver shows one progress line instead.
+    """
     if ray.is_initialized():
-        return
-    # Training logs its own progress (steps, loss, samples/s); Ray Data's per-operator bars only add noise.
+        return None
+    # Training logs its own progress (steps, loss, samples/s); Ray Data's per-operator bars and execution
+    # plans only add noise to the terminal (they stay in Ray's log files).
     ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     if address:
         try:
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(
                 f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {_first_line(exc)}"
             ) from None
-        return
+        return None
     scaling = exp.scaling
     wanted = scaling.num_workers * scaling.cpus_per_worker + scaling.loader_cpus
     # Logical CPUs: with as many as cores, trainers would hold them all and Ray Data could not schedule a read.
+    temp_dir = _short_temp_dir(scratch)
     ray.init(
         num_cpus=max(os.cpu_count() or 1, wanted),
         # Ray Train's placement-group cleaner asks the State API, which the dashboard serves (loopback only).
         include_dashboard=True,
         dashboard_host="127.0.0.1",
         logging_level=logging.WARNING,
-        _temp_dir=str(_short_temp_dir(scratch)),
+        log_to_driver=False,
+        _temp_dir=str(temp_dir),
     )
     gpus = int(ray.cluster_resources().get("GPU", 0))
     if scaling.use_gpu and gpus < scaling.num_workers:
@@ -74,6 +82,7 @@ def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> Non
         raise ConfigError(
             f"scaling.use_gpu asks for {scaling.num_workers} GPU worker(s); this machine has {gpus} GPU(s)"
         )
+    return str(temp_dir / "session_latest" / "logs")
 
 
 def _short_temp_dir(scratch: Path) -> Path:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from radpipe.curate.splits import SPLITS
 from radpipe.dataset.store import DatasetStore
-from radpipe.errors import ConfigError, SourceError
+from radpipe.errors import ConfigError, RadpipeError, SourceError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer, train_tokenizer
 from radpipe.ops.facts import RunFacts, metric_values, summary_record
@@ -171,16 +174,19 @@ def train(
     run_id = _start_run(exp, dataset, version, view.profile, tokenizer.vocab_size, images, tags)
     status(f"MLflow run {run_id} at {tracking.display_uri(tracking_uri)}")
     try:
-        ensure_ray(settings.ray_address, exp, settings.home / "ray")
-        result = fit(
-            exp,
-            store,
-            view,
-            tokenizer,
-            {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking_uri, "run_id": run_id},
-            storage=settings.ray_storage,
-            run_name=run_id,
-        )
+        logs = ensure_ray(settings.ray_address, exp, settings.home / "ray")
+        if logs:
+            status(f"Ray's logs (workers' step lines included): {logs}")
+        with training_progress(run_id, exp.train.steps, status):
+            result = fit(
+                exp,
+                store,
+                view,
+                tokenizer,
+                {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking_uri, "run_id": run_id},
+                storage=settings.ray_storage,
+                run_name=run_id,
+            )
     except BaseException:
         tracking.fail_run(run_id)
         raise
@@ -200,3 +206,32 @@ def train(
         images=images,
         metrics=tracking.run_metrics(run_id),
     )
+
+
+@contextmanager
+def training_progress(run_id: str, steps: int, status: Callable[[str], None], every: float = 10.0) -> Iterator[None]:
+    """While training runs, a line every `every` seconds with the last logged step and loss (read from MLflow,
+    where rank 0 logs them): the workers' own output goes to Ray's log files, not the terminal."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def watch() -> None:
+        shown = 0
+        while not stop.wait(every):
+            from radpipe import tracking
+
+            try:
+                history = tracking.metric_history(run_id, "train_loss")
+            except RadpipeError:  # the store is busy or away for a moment: the next poll tries again
+                continue
+            if history and history[-1][0] > shown:
+                shown, loss = history[-1]
+                status(f"training: step {shown}/{steps}, train_loss {loss:.3f}, {time.monotonic() - started:.0f} s")
+
+    watcher = threading.Thread(target=watch, name="training-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=every)
