@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,9 +189,9 @@ class DatasetStore:
         match is skipped after reading that column alone); `files` only the table's files named there. A file
         written before a column existed yields its groups without that column.
         """
-        wanted = None if where is None else pa.array(list(where[1]), pa.string())
-        if wanted is not None and len(wanted) == 0:
+        if where is not None and not where[1]:
             return
+        matches = None if where is None else _matcher(where[1])
         for file in self.table_files(table):
             if files is not None and file not in files:
                 continue
@@ -203,7 +203,8 @@ class DatasetStore:
                         yield RowGroup(file, index, parquet.read_row_group(index, columns=present, use_threads=THREADS))
                         continue
                     keys = parquet.read_row_group(index, columns=[where[0]], use_threads=THREADS)[where[0]]
-                    mask = pc.is_in(keys, value_set=wanted)
+                    assert matches is not None
+                    mask = matches(keys)
                     if not pc.any(mask).as_py():
                         continue
                     rows = parquet.read_row_group(index, columns=present, use_threads=THREADS)
@@ -216,6 +217,20 @@ class DatasetStore:
             with self.fs.open(file, "rb") as fh:
                 total += pq.ParquetFile(fh).metadata.num_rows
         return total
+
+
+# Up to this many values, Arrow hashes them for every row group; more (a rerun's whole listing against the
+# ledger) are hashed once, into a Python set, instead of once per row group.
+ARROW_LOOKUP_VALUES = 50_000
+
+
+def _matcher(values: Collection[str]) -> Callable[[pa.ChunkedArray], pa.Array]:
+    """A function giving, for a column of keys, the mask of those that are among `values`."""
+    if len(values) <= ARROW_LOOKUP_VALUES:
+        value_set = pa.array(list(values), pa.string())
+        return lambda keys: pc.is_in(keys, value_set=value_set)
+    wanted = values if isinstance(values, (set, frozenset)) else set(values)
+    return lambda keys: pa.array([key in wanted for key in keys.to_pylist()], pa.bool_())
 
 
 def write_options(schema: pa.Schema) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def derive_studies(
         counted = table.group_by("study_instance_uid").aggregate([("study_instance_uid", "count")])
         studies = studies.join(_named(counted, {"study_instance_uid_count": name}), "study_instance_uid")
     studies = studies.join(_named(report_of, {"report_id_min": "report_id"}), "study_instance_uid")
-    studies = studies.join(previous.select(["study_instance_uid", "split"]), "study_instance_uid")
+    studies = studies.join(_one_per_study(previous), "study_instance_uid")
     studies = studies.sort_by("study_instance_uid")
     table = pa.table(
         {
@@ -134,3 +134,13 @@ def derive_studies(
 def _named(table: pa.Table, names: dict[str, str]) -> pa.Table:
     """`table` with the columns in `names` renamed (an aggregate's output order differs between Arrow versions)."""
     return table.rename_columns([names.get(name, name) for name in table.column_names])
+
+
+def _one_per_study(previous: pa.Table) -> pa.Table:
+    """The split of each study in the last studies/ (its last row, should a study appear twice)."""
+    rows = previous.select(["study_instance_uid", "split"])
+    rows = rows.append_column("row", pa.array(range(len(rows)), pa.int64()))
+    last = rows.group_by("study_instance_uid").aggregate([("row", "max")])
+    return pa.table(
+        {"study_instance_uid": last["study_instance_uid"], "split": pc.take(rows["split"], last["row_max"])}
+    )

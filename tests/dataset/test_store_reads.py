@@ -67,3 +67,17 @@ def test_pixels_round_trip_exactly_and_are_stored_little_endian(dtype: str) -> N
     restored = decode_pixels(stored["pixels"], stored["shape"], stored["dtype"])
     np.testing.assert_array_equal(restored, array)
     assert restored.dtype == np.dtype(array.dtype).newbyteorder("<")
+
+
+@pytest.mark.parametrize("hashed_by", ["arrow", "python"])
+def test_a_key_filter_keeps_matching_rows_and_skips_groups_without_any(
+    store: DatasetStore, hashed_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from radpipe.dataset import store as store_module
+
+    # Many values (a rerun's whole listing) are hashed once in Python instead of by Arrow for every row group.
+    monkeypatch.setattr(store_module, "ARROW_LOOKUP_VALUES", 10_000 if hashed_by == "arrow" else 1)
+    groups = list(store.iter_row_groups("images", ["sop_instance_uid"], where=("sop_instance_uid", {"b", "c", "x"})))
+    assert [g.name for g in groups] == ["part-1.parquet#0", "part-1.parquet#1"]  # part-2 holds neither
+    assert [g.rows["sop_instance_uid"].to_pylist() for g in groups] == [["b"], ["c"]]
+    assert list(store.iter_row_groups("images", where=("sop_instance_uid", set()))) == []

@@ -89,6 +89,7 @@ def _tables(seed: int) -> tuple[list[dict[str, Any]], ...]:
         for n in rng.sample(range(500), rng.randint(0, 60))
     ]
     previous = [{"study_instance_uid": uid, "split": rng.choice([None, "train", "val", "test"])} for uid in uids[::2]]
+    previous += [{"study_instance_uid": uids[0], "split": "test"}] if seed % 4 == 0 else []  # twice: the last wins
     return instances, images, volumes, reports, previous
 
 
