@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
 from radpipe.dataset.delta import files as delta_files
 from radpipe.dataset.delta import open_table
 from radpipe.dataset.store import DatasetStore
@@ -97,7 +99,8 @@ class GateHit:
 
 def committed_batches(store: DatasetStore) -> set[str]:
     """The ingest batches whose rows the dataset holds (every ingest batch commits its ledger rows)."""
-    return {b for b in store.read_table("_ledger", ["batch_id"]).column("batch_id").to_pylist() if b}
+    batch_ids = pc.unique(store.read_table("_ledger", ["batch_id"]).column("batch_id")).to_pylist()
+    return {b for b in batch_ids if b}
 
 
 def uncovered_batches(store: DatasetStore, identifiers: IdentifierStore) -> set[str]:

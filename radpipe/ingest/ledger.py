@@ -6,10 +6,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.compute as pc
-
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
+from radpipe.deid.gate import committed_batches
 from radpipe.deid.withhold import withheld_sources
 from radpipe.ingest.manifest import walk_manifest
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
@@ -31,8 +30,7 @@ class Ledger:
 
     @classmethod
     def load(cls, store: DatasetStore) -> Ledger:
-        batch_ids = pc.unique(store.read_table("_ledger", ["batch_id"])["batch_id"]).to_pylist()
-        return cls(store, set(batch_ids), withheld_sources(store))
+        return cls(store, committed_batches(store), withheld_sources(store))
 
     def _rows(self, column: str, values: Collection[str]) -> list[dict[str, Any]]:
         columns = ["kind", "source_key", "size", "mtime", "outcome", "records", "batch_id"]

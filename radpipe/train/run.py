@@ -216,10 +216,10 @@ def training_progress(run_id: str, steps: int, status: Callable[[str], None], ev
     started = time.monotonic()
 
     def watch() -> None:
+        from radpipe import tracking
+
         shown = 0
         while not stop.wait(every):
-            from radpipe import tracking
-
             try:
                 history = tracking.metric_history(run_id, "train_loss")
             except RadpipeError:  # the store is busy or away for a moment: the next poll tries again

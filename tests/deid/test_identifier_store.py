@@ -17,11 +17,9 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.deid.gate import IdentifierStoreIncomplete, PhiGateFailed, committed_batches, require_gate_passed
 from radpipe.deid.identifier_store import IdentifierStore
-from radpipe.engine import SerialEngine
-from radpipe.ingest.run import ingest
-from radpipe.preprocess import get_profile
 from radpipe.settings import get_settings
 from radpipe.synth import write_archive
+from tests.ingesting import serial_ingest
 from tests.tables import commit_files
 
 
@@ -55,22 +53,10 @@ def test_an_entry_written_before_batches_were_recorded_covers_no_batch_and_goes_
 def ingested(tmp_path: Path, deid: Deidentifier) -> tuple[Path, Path, IdentifierStore]:
     archive, dataset = tmp_path / "archive", tmp_path / "dataset"
     write_archive(archive, studies=10, seed=41, phi=True)
-    _ingest(archive, dataset, deid)
+    serial_ingest(archive, dataset, deid)
     identity = dataset_id(DatasetStore(str(dataset)))
     assert identity is not None
     return archive, dataset, IdentifierStore(get_settings().home, identity)
-
-
-def _ingest(archive: Path, dataset: Path, deid: Deidentifier, reports: bool = True):
-    return ingest(
-        str(archive / "dicom"),
-        str(archive / "reports") if reports else None,
-        str(dataset),
-        deid,
-        get_profile("cxr-224"),
-        SerialEngine(),
-        home=get_settings().home,
-    )
 
 
 def _plant(archive: Path, dataset: Path) -> str:
@@ -106,7 +92,7 @@ def test_a_rerun_rebuilds_a_lost_store_from_the_sources(ingested, deid: Deidenti
     before = store.load()
     batches = store.covered()
     shutil.rmtree(store.folder)
-    summary = _ingest(archive, dataset, deid)
+    summary = serial_ingest(archive, dataset, deid)
     assert summary.identifier_batches_repaired == len(batches) and summary.identifier_batches_unrepaired == 0
     assert summary.instances_added == 0  # nothing is ingested twice
     assert store.load() == before and store.covered() == batches
@@ -120,7 +106,7 @@ def test_a_rerun_rebuilds_a_lost_store_from_the_sources(ingested, deid: Deidenti
 def test_batches_whose_sources_are_gone_stay_uncovered_and_the_gate_refuses(ingested, deid: Deidentifier) -> None:
     archive, dataset, store = ingested
     shutil.rmtree(store.folder)
-    summary = _ingest(archive, dataset, deid, reports=False)  # the report files are not given this time
+    summary = serial_ingest(archive, dataset, deid, reports=False)  # the report files are not given this time
     assert summary.identifier_batches_unrepaired >= 1
     with pytest.raises(
         IdentifierStoreIncomplete, match=f"lacks the identifiers of {summary.identifier_batches_unrepaired} "
