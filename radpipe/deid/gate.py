@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from radpipe.dataset.delta import files as delta_files
 from radpipe.dataset.delta import open_table
 from radpipe.dataset.store import DatasetStore
+from radpipe.deid.gate_index import GateIndex, probe_value
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import Pseudonymizer
@@ -133,33 +134,53 @@ class GateScan:
 
 
 class _Finder:
-    """The kind of identifier a value holds, remembered for short values (UIDs and codes repeat)."""
+    """The kind of identifier a value holds, and its probes (gate_index.py), remembered for short values (UIDs
+    and codes repeat) up to MEMO_SIZE of them."""
+
+    MEMO_SIZE = 200_000
 
     def __init__(self, index: IdentifierIndex) -> None:
         self.index = index
         self.memo: dict[tuple[str, bool], str | None] = {}
+        self.probe_memo: dict[str, set[int]] = {}
 
     def kind(self, value: object, specific_only: bool) -> str | None:
         texts = value if isinstance(value, list) else [value]
         return next((k for t in texts if isinstance(t, str) and (k := self._find(t, specific_only))), None)
 
+    def probes(self, value: object, into: set[int]) -> None:
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str):
+                continue
+            found = self.probe_memo.get(text)
+            if found is None:
+                found = {probe_value(h) for h in self.index.probes(text)}
+                if len(text) < 200 and len(self.probe_memo) < self.MEMO_SIZE:
+                    self.probe_memo[text] = found
+            into.update(found)
+
     def _find(self, text: str, specific_only: bool) -> str | None:
         found = self.memo.get((text, specific_only), "")
         if found == "":
             found = self.index.find(text, specific_only)
-            if len(text) < 200:  # long texts are rarely repeated
+            if len(text) < 200 and len(self.memo) < self.MEMO_SIZE:  # long texts are rarely repeated
                 self.memo[(text, specific_only)] = found
         return found
 
 
 # The code that decides what is an identifier: a gate that passed under other rules says nothing about these.
-_RULE_MODULES = ("identifiers.py", "gate.py", "withhold.py")
+_RULE_MODULES = ("identifiers.py", "gate.py", "gate_index.py", "withhold.py")
 
 
 def scan_state(store: DatasetStore, identifiers: IdentifierStore) -> dict[str, Any]:
     """What a passing gate vouches for: the scanned tables' versions, the identifiers known, the rules used."""
-    known = identifiers.fingerprint()
-    return {"tables": {t: store.table_version(t) for t in SCANNED_TABLES}, "identifiers": known, "rules": _rules()}
+    listed = identifiers.listing()
+    return {
+        "tables": {t: store.table_version(t) for t in SCANNED_TABLES},
+        "identifiers": hashlib.sha256("\n".join(listed).encode()).hexdigest(),
+        "identifier_entries": listed,
+        "rules": _rules(),
+    }
 
 
 def _rules() -> str:
@@ -175,40 +196,60 @@ def scan(
 ) -> GateScan:
     """Every (table, column, kind of identifier) found, with the rows holding it.
 
-    `vouched` is the state a gate passed at (`scan_state`). When the identifiers known and the rules are the
-    same now, rows that gate read are clean and only the files committed since are read: a rerun that added
-    nothing, an erasure or a compaction costs (almost) no scan. An ingest that committed anything new brings
-    new identifiers, which can be in old rows, so then every row is read again. Raises
-    IdentifierStoreIncomplete first when the store does not cover every committed batch.
+    `vouched` is the state a gate passed at (`scan_state`). Under the same rules, rows that gate read are clean
+    of the identifiers it knew, so only what could have changed is read: the files committed since, and, when
+    entries were added to the identifier store since, the earlier files whose probes meet the new entries'
+    hashes (gate_index.py). A rerun that added nothing, an erasure or a compaction costs (almost) no scan; an
+    ingest costs its own rows and the earlier files that share a word with its identifiers. Without `vouched`
+    (or under other rules) every row is read and the index rebuilt. Raises IdentifierStoreIncomplete first when
+    the store does not cover every committed batch.
     """
     require_complete(store, identifiers)
     result = GateScan()
     result.records = sum(_rows(store, table) for table in ("instances", "reports"))
-    since = _unchanged_since(store, identifiers, vouched)
-    files = {t: None if since is None else _added_since(store, t, since.get(t, -1)) for t in SCANNED_TABLES}
-    if since is not None and not any(files.values()):
-        return result  # nothing committed since the gate that vouched for every row
+    index = GateIndex(identifiers.folder, _rules())
+    files = _to_read(store, identifiers, index, vouched)
+    if files is not None and not any(files.values()):
+        return result  # nothing committed since the gate that vouched for every row, no identifier new
     stored = identifiers.load()
     if not stored:
         return result
     finder = _Finder(IdentifierIndex(pseudonymizer.key, stored))
     counts: Counter[tuple[str, str, str]] = Counter()
     for table in SCANNED_TABLES:
-        result.rows_read += _scan_table(store, table, finder, counts, result.offending, files[table])
+        probes: dict[str, set[int]] = {}
+        wanted = None if files is None else files[table]
+        result.rows_read += _scan_table(store, table, finder, counts, result.offending, wanted, probes)
+        scanned = {store.relative(path): found for path, found in probes.items()}
+        written = index.add(table, scanned, rebuild=files is None)
+        current = {store.relative(path) for path in store.table_files(table)}
+        index.tidy(table, current, keep_only=([written] if written else []) if files is None else None)
     result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
     return result
 
 
-def _unchanged_since(
-    store: DatasetStore, identifiers: IdentifierStore, vouched: dict[str, Any] | None
-) -> dict[str, int] | None:
-    """The table versions a passing gate read, if nothing it relied on changed since; else None (scan all)."""
-    if not vouched:
+def _to_read(
+    store: DatasetStore, identifiers: IdentifierStore, index: GateIndex, vouched: dict[str, Any] | None
+) -> dict[str, set[str]] | None:
+    """Per table, the files a gate must read given the state the last passing gate vouched for; None: all."""
+    if not vouched or vouched.get("rules") != index.rules:
         return None
-    now = scan_state(store, identifiers)
-    if vouched.get("identifiers") != now["identifiers"] or vouched.get("rules") != now["rules"]:
+    versions = {str(table): int(version) for table, version in vouched.get("tables", {}).items()}
+    added = {table: _added_since(store, table, versions.get(table, -1)) for table in SCANNED_TABLES}
+    now = identifiers.listing()
+    if now == vouched.get("identifier_entries"):
+        return added
+    if "identifier_entries" not in vouched:  # vouched before entries were listed: what is new is unknown
         return None
-    return {str(table): int(version) for table, version in vouched.get("tables", {}).items()}
+    new = [entry for entry in now if entry not in set(vouched["identifier_entries"])]
+    hashes = {probe_value(h) for h in identifiers.load(new)}
+    files = {}
+    for table in SCANNED_TABLES:
+        earlier = {store.relative(path): path for path in store.table_files(table) if path not in added[table]}
+        unindexed = set(earlier) - index.indexed(table)
+        meeting = index.matching(table, hashes) & set(earlier)
+        files[table] = added[table] | {earlier[name] for name in unindexed | meeting}
+    return files
 
 
 def _added_since(store: DatasetStore, table: str, version: int) -> set[str]:
@@ -227,9 +268,11 @@ def _scan_table(
     finder: _Finder,
     counts: Counter[tuple[str, str, str]],
     offending: Offending,
-    files: set[str] | None = None,
+    files: set[str] | None,
+    probes: dict[str, set[int]],
 ) -> int:
-    """One table's scanned columns, a row group at a time: hits counted, their rows named in `offending`."""
+    """One table's scanned columns, a row group at a time: hits counted, their rows named in `offending`, each
+    file's probes gathered in `probes`."""
     # column -> scanned for specific forms only (radpipe's own text) or for every form (source content)
     columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
     key_column = KEY_COLUMNS.get(table)
@@ -240,8 +283,10 @@ def _scan_table(
     for group in store.iter_row_groups(table, wanted, files=files):
         read += group.rows.num_rows
         keys = group.rows.column(key_column).to_pylist() if key_column else None
+        found = probes.setdefault(group.file, set())
         for column in (c for c in columns if c in group.rows.column_names):
             for row, value in enumerate(group.rows.column(column).to_pylist()):
+                finder.probes(value, found)
                 kind = finder.kind(value, columns[column])
                 if not kind:
                     continue

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,24 +61,23 @@ class IdentifierStore:
         """The batches whose identifiers the store holds."""
         return {batch for entry in self.entries() for batch in entry.batches}
 
+    def listing(self) -> list[str]:
+        """Each entry as "name:size:mtime": entries are written once (a temporary file renamed), so an unchanged
+        listing means unchanged hashes without reading them (10^6 of them take seconds to load)."""
+        return [_listed(entry) for entry in self.entries()]
+
     def fingerprint(self) -> str:
-        """Changes whenever the identifiers held may have: a digest of the entries' names, sizes and times.
+        """Changes whenever the identifiers held may have: a digest of the listing. A merge changes it though
+        the hashes stay: its entry counts as new, so a gate reads more than it must, never less."""
+        return hashlib.sha256("\n".join(self.listing()).encode()).hexdigest()
 
-        Entries are written once (a temporary file renamed), so equal fingerprints mean equal hashes without
-        reading them (10^6 of them take seconds to load). A merge changes it though the hashes stay: a gate
-        then reads every row again, never fewer than it must.
-        """
-        listed = []
-        for entry in self.entries():
-            stat = entry.path.stat()
-            listed.append(f"{entry.path.name}:{stat.st_size}:{stat.st_mtime_ns}")
-        return hashlib.sha256("\n".join(listed).encode()).hexdigest()
-
-    def load(self) -> dict[str, str]:
-        """Hash -> the kind of identifier it came from (radpipe/deid/identifiers.py, PhiKind)."""
+    def load(self, listed: Collection[str] | None = None) -> dict[str, str]:
+        """Hash -> the kind of identifier it came from (radpipe/deid/identifiers.py, PhiKind); of the entries in
+        `listed` (as `listing` names them) when given."""
         found: dict[str, str] = {}
         for entry in self.entries():
-            found.update(_read(entry.path))
+            if listed is None or _listed(entry) in listed:
+                found.update(_read(entry.path))
         return found
 
     def merge_batches(self, committed: set[str], name: str) -> None:
@@ -119,6 +118,11 @@ class IdentifierStore:
             fh.flush()
             os.fsync(fh.fileno())
         temporary.replace(path)  # an entry is whole or absent: a kill never leaves half of one
+
+
+def _listed(entry: Entry) -> str:
+    stat = entry.path.stat()
+    return f"{entry.path.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _read(path: Path) -> dict[str, str]:

@@ -293,6 +293,31 @@ class IdentifierIndex:
                 return dated
         return None
 
+    def probes(self, text: str) -> set[str]:
+        """Every hash through which some identifier store could make `find` report `text`, whatever it holds.
+
+        A spaced word window is looked up only after its first word's anchor, so the anchor of each word stands
+        for all the windows it begins; joined windows, UIDs and dates are looked up whole. A store grown by
+        new entries can find something new in `text` only if the new hashes meet these (gate_index.py): the
+        hashes of every form come with the anchor of its first word (`gate_hashes`).
+        """
+        found = {self.hash(uid) for uid in _UID.findall(text)}
+        for variant in {text, fold_accents(text)}:
+            words = tokens(variant)
+            found.update(self.hash(ANCHOR + word) for word in set(words))
+            for start, first in enumerate(words):
+                for end in range(start + 2, min(start + MAX_NGRAM, len(words)) + 1):
+                    window = words[start:end]
+                    if any(c.isdigit() for c in first + window[-1]) and _joinable(window):
+                        found.add(self.hash("".join(window)))
+        for match in _NUMERIC_DATE.finditer(text):
+            if match.group(3):
+                month, day, year = match.group(1), match.group(2), match.group(3)
+            else:
+                year, month, day = match.group(4), match.group(5), match.group(6)
+            found.add(self.hash(f"{year}{int(month):02d}{int(day):02d}"))
+        return found
+
     def spans(self, text: str, specific_only: bool = False) -> list[tuple[int, int, str]]:
         """(start, end, kind) of every identifier form in `text`, the longest at each word, not overlapping.
 

@@ -131,12 +131,13 @@ def test_clear_paths_of_quarantined_files_only_on_request_and_operator_only(tmp_
     assert entry["path"].endswith("notes for Jane Doe.txt") and entry["outcome"] == "quarantined:not_dicom"
 
 
-def test_a_gate_reads_only_what_was_added_since_a_passing_gate_while_no_identifier_is_new(
+def test_a_gate_reads_what_was_added_since_a_passing_gate_and_the_earlier_files_new_identifiers_can_be_in(
     phi_dataset, deid: Deidentifier
 ) -> None:
     from radpipe.dataset.guard import check_key
     from radpipe.deid.gate import scan, vouched_state
     from radpipe.deid.identifier_store import IdentifierStore
+    from radpipe.deid.identifiers import PhiKind, gate_hashes
 
     archive, dataset = phi_dataset
     store = DatasetStore(str(dataset))
@@ -156,7 +157,17 @@ def test_a_gate_reads_only_what_was_added_since_a_passing_gate_while_no_identifi
     added = scan(store, deid.pseudonymizer, identifiers, vouched_state(store))
     assert added.rows_read == 1 and [(h.table, h.column) for h in added.hits] == [("reports", "text")]
 
-    # A new batch's identifiers may be in old rows: then the gate reads every row again.
-    identifiers.add_batch("new-batch", {"0" * 64: "person name"})
-    identifiers.merge_batches({"new-batch"}, "test")
-    assert scan(store, deid.pseudonymizer, identifiers, vouched_state(store)).rows_read > everything.rows_read
+    # A new batch whose identifiers are in no earlier row: the earlier rows are not read again.
+    identifiers.add_batch("unseen-batch", gate_hashes(deid.pseudonymizer.key, {"zqxjvw kopt": PhiKind.NAME}))
+    identifiers.merge_batches({"unseen-batch"}, "unseen")
+    assert scan(store, deid.pseudonymizer, identifiers, vouched_state(store)).rows_read == 1
+
+    # A new batch's identifier may be in old rows (a patient called "Effusion", in reports that passed): the
+    # files holding that word are read again, and find what reading every row finds.
+    identifiers.add_batch("late-batch", gate_hashes(deid.pseudonymizer.key, {"effusion": PhiKind.NAME}))
+    identifiers.merge_batches({"late-batch"}, "late")
+    incremental = scan(store, deid.pseudonymizer, identifiers, vouched_state(store))
+    full = scan(store, deid.pseudonymizer, identifiers)
+    assert ("reports", "text", "person name") in {(h.table, h.column, h.kind) for h in incremental.hits}
+    assert incremental.hits == full.hits and incremental.offending == full.offending
+    assert 1 < incremental.rows_read < full.rows_read
