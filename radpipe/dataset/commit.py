@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from radpipe.dataset import delta
@@ -215,6 +216,63 @@ def stream_table(store: DatasetStore, table: str, parts: Iterable[pa.Table], sch
     moves: list[Move] = [(staged, f"{table}/part-{content}-{batch_id}.parquet")]
     moves += [(None, path) for path in current]
     commit_moves(store, batch_id, moves)
+
+
+def update_table(store: DatasetStore, table: str, data: pa.Table, key: str) -> None:
+    """Bring a derived table (studies/) to `data`, rewriting only the files whose rows changed.
+
+    A file all of whose rows `data` holds unchanged stays (and with it the PHI gate's reading of it); rows of
+    other files, changed rows and new rows go to one new file, which carries `data`'s schema metadata (when only
+    the metadata changed, the smallest file is written again to carry it). An update that changes nothing commits
+    nothing. Falls back to
+    rewriting the whole table when `key` is not unique on either side.
+    """
+    files = store.table_files(table)
+    names = data.schema.names
+    parts = []
+    for number, file in enumerate(files):
+        with store.fs.open(file, "rb") as fh:
+            part = pq.read_table(fh, use_threads=False)
+        if part.schema.names != names:
+            return replace_table(store, table, data)  # a file from an older schema: rewrite all
+        parts.append(part.append_column("__file", pa.array([number] * len(part), pa.int32())))
+    if not parts or not (_unique(data[key]) and _unique(pa.concat_tables(parts)[key])):
+        return replace_table(store, table, data)
+    current = pa.concat_tables(parts)
+    current = current.append_column("__row", pa.array(range(len(current)), pa.int64()))
+    joined = current.join(data, key, join_type="inner", right_suffix="__new")
+    same = pa.array([True] * len(joined), pa.bool_())
+    for name in (n for n in names if n != key):
+        left, right = joined[name], joined[f"{name}__new"]
+        equal = pc.or_kleene(pc.equal(left, right), pc.and_(pc.is_null(left), pc.is_null(right)))
+        same = pc.and_(same, pc.fill_null(equal, False))
+    unchanged = joined.filter(same)
+    gone = current.filter(pc.invert(pc.is_in(current["__row"], unchanged["__row"].combine_chunks())))
+    changed = set(pc.unique(gone["__file"]).to_pylist()) | {n for n, part in enumerate(parts) if not len(part)}
+    kept = [n for n in range(len(files)) if n not in changed]
+    stored = unchanged.filter(pc.is_in(unchanged["__file"], pa.array(kept, pa.int32())))[key].combine_chunks()
+    fresh = data.filter(pc.invert(pc.is_in(data[key], stored)))
+    wanted = (data.schema.metadata or {}).items()
+    recorded = any(wanted <= (part.schema.metadata or {}).items() for part in parts)
+    if not len(fresh) and not (changed - {n for n, part in enumerate(parts) if not len(part)}):
+        if recorded:
+            return  # the same rows, and a file already carries the metadata
+        if kept:  # only the metadata is new: the smallest file is written again to carry it (no extra file)
+            carrier = min(kept, key=lambda n: len(parts[n]))
+            changed.add(carrier)
+            fresh = data.filter(pc.is_in(data[key], parts[carrier][key].combine_chunks()))
+    batch_id = f"{table}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    staged = store.path(STAGING, batch_id, f"{table}.parquet")
+    store.fs.makedirs(posixpath.dirname(staged), exist_ok=True)
+    with store.fs.open(staged, "wb") as fh:
+        pq.write_table(fresh, fh, compression="zstd")
+    moves: list[Move] = [(staged, f"{table}/part-{_digest(store, staged)}-{batch_id}.parquet")]
+    moves += [(None, store.relative(files[n])) for n in sorted(changed)]  # and zero-row files of older metadata
+    commit_moves(store, batch_id, moves)
+
+
+def _unique(column: pa.ChunkedArray) -> bool:
+    return column.null_count == 0 and pc.count_distinct(column).as_py() == len(column)
 
 
 def _digest(store: DatasetStore, path: str) -> str:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from radpipe.dataset.commit import replace_table
+from radpipe.dataset.commit import update_table
 from radpipe.dataset.schema import STUDIES
 from radpipe.dataset.store import DatasetStore
 
@@ -36,22 +36,25 @@ def _inputs_digest(store: DatasetStore) -> str:
 
 
 def _kept_links(store: DatasetStore, inputs: str) -> LinkStats | None:
-    """The link counts of the current studies/, when it was derived from exactly these inputs."""
-    files = store.table_files("studies")
-    if len(files) != 1:
-        return None
-    with store.fs.open(files[0], "rb") as fh:
-        metadata = pq.read_schema(fh).metadata or {}
-    if metadata.get(_INPUTS_KEY, b"").decode() != inputs or _LINKS_KEY not in metadata:
-        return None
-    return LinkStats(**json.loads(metadata[_LINKS_KEY]))
+    """The link counts of the current studies/, when it was derived from exactly these inputs.
+
+    The file written by the last derivation carries its record; files it kept carry older ones, which name
+    input versions that no longer hold (versions only grow, and curate replaces every file).
+    """
+    for file in store.table_files("studies"):
+        with store.fs.open(file, "rb") as fh:
+            metadata = pq.read_schema(fh).metadata or {}
+        if metadata.get(_INPUTS_KEY, b"").decode() == inputs and _LINKS_KEY in metadata:
+            return LinkStats(**json.loads(metadata[_LINKS_KEY]))
+    return None
 
 
 def rebuild_studies(store: DatasetStore) -> LinkStats:
     """Derive studies/ (one row per study with images) and link reports by study UID or accession.
 
     Skipped, with the recorded counts, when instances, images, volumes and reports are the files studies/ was
-    derived from (curate rewrites studies/ without the record, so the next ingest derives it again).
+    derived from (curate rewrites studies/ without the record, so the next ingest derives it again). Only the
+    files whose rows changed are rewritten: a run's new studies are a new file, and the PHI gate reads just that.
     """
     inputs = _inputs_digest(store)
     kept = _kept_links(store, inputs)
@@ -65,7 +68,7 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
         store.read_table("studies", ["study_instance_uid", "split"]),
     )
     record = {_INPUTS_KEY: inputs.encode(), _LINKS_KEY: json.dumps(dataclasses.asdict(links)).encode()}
-    replace_table(store, "studies", table.replace_schema_metadata(record))
+    update_table(store, "studies", table.replace_schema_metadata(record), "study_instance_uid")
     return links
 
 
