@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from radpipe.dataset.delta import files as delta_files
 from radpipe.dataset.delta import open_table
 from radpipe.dataset.store import DatasetStore
-from radpipe.deid.gate_index import GateIndex, probe_value
+from radpipe.deid.gate_index import GateIndex, PartWriter, probe_value
 from radpipe.deid.identifier_store import IdentifierStore
 from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.pseudonym import Pseudonymizer
@@ -137,7 +137,7 @@ class _Finder:
     """The kind of identifier a value holds, and its probes (gate_index.py), remembered for short values (UIDs
     and codes repeat) up to MEMO_SIZE of them."""
 
-    MEMO_SIZE = 200_000
+    MEMO_SIZE = 100_000
 
     def __init__(self, index: IdentifierIndex) -> None:
         self.index = index
@@ -217,11 +217,10 @@ def scan(
     finder = _Finder(IdentifierIndex(pseudonymizer.key, stored))
     counts: Counter[tuple[str, str, str]] = Counter()
     for table in SCANNED_TABLES:
-        probes: dict[str, set[int]] = {}
+        writer = index.writer(table, rebuild=files is None)
         wanted = None if files is None else files[table]
-        result.rows_read += _scan_table(store, table, finder, counts, result.offending, wanted, probes)
-        scanned = {store.relative(path): found for path, found in probes.items()}
-        written = index.add(table, scanned, rebuild=files is None)
+        result.rows_read += _scan_table(store, table, finder, counts, result.offending, wanted, writer)
+        written = writer.close()
         current = {store.relative(path) for path in store.table_files(table)}
         index.tidy(table, current, keep_only=([written] if written else []) if files is None else None)
     result.hits = [GateHit(table, column, rows, kind) for (table, column, kind), rows in sorted(counts.items())]
@@ -269,10 +268,10 @@ def _scan_table(
     counts: Counter[tuple[str, str, str]],
     offending: Offending,
     files: set[str] | None,
-    probes: dict[str, set[int]],
+    index: PartWriter,
 ) -> int:
     """One table's scanned columns, a row group at a time: hits counted, their rows named in `offending`, each
-    file's probes gathered in `probes`."""
+    file's probes written to the gate index as soon as the file is read."""
     # column -> scanned for specific forms only (radpipe's own text) or for every form (source content)
     columns = {c: False for c in SOURCE_COLUMNS.get(table, ())} | {c: True for c in RADPIPE_TEXT.get(table, ())}
     key_column = KEY_COLUMNS.get(table)
@@ -280,10 +279,14 @@ def _scan_table(
     read = 0
     if files is not None and not files:
         return read
+    file, found = "", set[int]()
     for group in store.iter_row_groups(table, wanted, files=files):
+        if group.file != file:
+            if file:
+                index.add(store.relative(file), found)
+            file, found = group.file, set()
         read += group.rows.num_rows
         keys = group.rows.column(key_column).to_pylist() if key_column else None
-        found = probes.setdefault(group.file, set())
         for column in (c for c in columns if c in group.rows.column_names):
             for row, value in enumerate(group.rows.column(column).to_pylist()):
                 finder.probes(value, found)
@@ -295,6 +298,8 @@ def _scan_table(
                     offending.add(table, str(keys[row]), column, kind)
                 elif table == "quarantine" and column == "detail":
                     offending.details[str(value)] = kind
+    if file:
+        index.add(store.relative(file), found)
     return read
 
 

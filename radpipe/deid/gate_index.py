@@ -58,7 +58,7 @@ class GateIndex:
             return []
         found = []
         for path in sorted(self.folder.glob(f"{table}.*.parquet")):
-            meta = json.loads((pq.read_schema(path).metadata or {}).get(META_KEY, b"{}"))
+            meta = json.loads((pq.read_metadata(path).metadata or {}).get(META_KEY, b"{}"))
             if meta.get("table") == table:
                 found.append(Part(path, table, str(meta.get("rules")), frozenset(meta.get("files", []))))
         return found
@@ -85,11 +85,16 @@ class GateIndex:
         return found
 
     def add(self, table: str, probes: dict[str, set[int]], rebuild: bool = False) -> Path | None:
-        """Record the probes of files just scanned; the part written. Files already indexed are skipped unless
-        the index is being rebuilt (then every other part is dropped by `tidy`)."""
-        known = set() if rebuild else self.indexed(table)
-        fresh = {name: values for name, values in probes.items() if name not in known}
-        return self._write(table, fresh.items()) if fresh else None
+        """Record the probes of files just scanned; the part written (see `writer`)."""
+        writer = self.writer(table, rebuild)
+        for name, found in probes.items():
+            writer.add(name, found)
+        return writer.close()
+
+    def writer(self, table: str, rebuild: bool = False) -> PartWriter:
+        """A part written a file at a time, as the gate scans. Files already indexed are skipped unless the index
+        is being rebuilt (then every other part is dropped by `tidy`)."""
+        return PartWriter(self, table, set() if rebuild else self.indexed(table))
 
     def tidy(self, table: str, current: Collection[str], keep_only: Collection[Path] | None = None) -> None:
         """Drop what no longer describes the table: other rules' parts, files that left it, and (after a full
@@ -112,26 +117,58 @@ class GateIndex:
             for part in parts:
                 part.path.unlink(missing_ok=True)
 
-    def _write(self, table: str, probes: Iterable[tuple[str, set[int]]]) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.folder, 0o700)
-        names: list[str] = []
-        values: list[int] = []
-        files = []
+    def _write(self, table: str, probes: Iterable[tuple[str, set[int]]]) -> Path | None:
+        writer = PartWriter(self, table, set())
         for name, found in probes:
-            files.append(name)
-            names.extend([name] * len(found))
-            values.extend(found)
-        meta = {"table": table, "rules": self.rules, "files": sorted(files)}
-        schema = SCHEMA.with_metadata({META_KEY: json.dumps(meta).encode()})
-        rows = pa.table({"file": pa.array(names, pa.string()).dictionary_encode(), "probe": values}, schema=schema)
-        path = self.folder / f"{table}.{secrets.token_hex(8)}.parquet"
-        temporary = self.folder / f".{path.name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as fh:
-            pq.write_table(rows, fh, row_group_size=1_000_000)
-        temporary.replace(path)
-        return path
+            writer.add(name, found)
+        return writer.close()
+
+
+class PartWriter:
+    """Streams one part: (file, probe) rows in row groups, the files it covers named in its footer at the end."""
+
+    ROWS = 1_000_000  # probes buffered before a row group is written
+
+    def __init__(self, index: GateIndex, table: str, skip: set[str]) -> None:
+        self.index, self.table, self.skip = index, table, skip
+        self.files: list[str] = []
+        self.names: list[str] = []
+        self.values: list[int] = []
+        self.path = index.folder / f"{table}.{secrets.token_hex(8)}.parquet"
+        self.temporary = index.folder / f".{self.path.name}.tmp"
+        self.parquet: pq.ParquetWriter | None = None
+
+    def add(self, name: str, probes: set[int]) -> None:
+        if name in self.skip:
+            return
+        self.files.append(name)
+        self.names.extend([name] * len(probes))
+        self.values.extend(probes)
+        if len(self.values) >= self.ROWS:
+            self._flush()
+
+    def close(self) -> Path | None:
+        """Finish the part (whole or absent: written aside, then renamed); None when it covers no file."""
+        if not self.files:
+            return None
+        self._flush()
+        assert self.parquet is not None
+        meta = {"table": self.table, "rules": self.index.rules, "files": sorted(self.files)}
+        self.parquet.add_key_value_metadata({META_KEY: json.dumps(meta).encode()})
+        self.parquet.close()
+        self.temporary.replace(self.path)
+        return self.path
+
+    def _flush(self) -> None:
+        if self.parquet is None:
+            self.index.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.index.folder, 0o700)
+            descriptor = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(descriptor)
+            self.parquet = pq.ParquetWriter(self.temporary, SCHEMA)
+        names = pa.array(self.names, pa.string()).dictionary_encode()
+        self.parquet.write_table(pa.table({"file": names, "probe": pa.array(self.values, pa.uint64())}, schema=SCHEMA))
+        self.names, self.values = [], []
 
 
 def _read(part: Part, files: set[str]) -> dict[str, set[int]]:

@@ -227,7 +227,7 @@ class FormHasher:
         found = self.memo.get(form)
         if found is None:
             found = hashlib.blake2b(form.encode(), key=self.key, digest_size=10).hexdigest()
-            if len(self.memo) < 2_000_000:
+            if len(form) < 32 and len(self.memo) < 200_000:  # words repeat; UIDs and n-grams rarely do
                 self.memo[form] = found
         return found
 
@@ -242,11 +242,18 @@ def gate_hashes(key: bytes, forms: dict[str, PhiKind]) -> dict[str, str]:
     return result
 
 
-def _joinable(window: list[str]) -> bool:
-    """Whether words may be read as one ID written apart: all numbers, or holding enough digits to be specific."""
-    if all(any(c.isdigit() for c in word) for word in window):
-        return True
-    return sum(c.isdigit() for word in window for c in word) >= MIN_NUMERIC_FORM
+def _digit_counts(words: list[str]) -> list[int]:
+    return [sum(c.isdigit() for c in word) for word in words]
+
+
+def _joined_window(digits: list[int], start: int, end: int) -> bool:
+    """Whether words[start:end] (given their digit counts) may be read as one ID written apart: it begins or ends
+    with a digit-bearing word and is all numbers or holds enough digits to be specific. With a word of letters in
+    it, only a long number: "cxr,786.2" (a code) is not the accession CXR786."""
+    if not (digits[start] or digits[end - 1]):
+        return False
+    window = digits[start:end]
+    return all(window) or sum(window) >= MIN_NUMERIC_FORM
 
 
 def _longest_first(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -305,11 +312,13 @@ class IdentifierIndex:
         for variant in {text, fold_accents(text)}:
             words = tokens(variant)
             found.update(self.hash(ANCHOR + word) for word in set(words))
-            for start, first in enumerate(words):
+            digits = _digit_counts(words)
+            if not any(digits):
+                continue
+            for start in range(len(words)):
                 for end in range(start + 2, min(start + MAX_NGRAM, len(words)) + 1):
-                    window = words[start:end]
-                    if any(c.isdigit() for c in first + window[-1]) and _joinable(window):
-                        found.add(self.hash("".join(window)))
+                    if _joined_window(digits, start, end):
+                        found.add(self.hash("".join(words[start:end])))
         for match in _NUMERIC_DATE.finditer(text):
             if match.group(3):
                 month, day, year = match.group(1), match.group(2), match.group(3)
@@ -335,10 +344,11 @@ class IdentifierIndex:
 
     def _spans(self, text: str, specific_only: bool) -> list[tuple[int, int, str]]:
         words = [(m.start(), m.end(), m.group().lower()) for m in _TOKEN.finditer(text)]
+        digits = _digit_counts([w for _, _, w in words])
         found: list[tuple[int, int, str]] = []
         position = 0
         while position < len(words):
-            size, kind = self._longest(words, position, specific_only)
+            size, kind = self._longest(words, digits, position, specific_only)
             if kind is None:
                 position += 1
                 continue
@@ -346,7 +356,9 @@ class IdentifierIndex:
             position += size
         return found
 
-    def _longest(self, words: list[tuple[int, int, str]], position: int, specific_only: bool) -> tuple[int, str | None]:
+    def _longest(
+        self, words: list[tuple[int, int, str]], digits: list[int], position: int, specific_only: bool
+    ) -> tuple[int, str | None]:
         anchored = self._anchor(words[position][2])
         for size in range(min(MAX_NGRAM, len(words) - position), 0, -1):
             window = [w for _, _, w in words[position : position + size]]
@@ -356,7 +368,7 @@ class IdentifierIndex:
                     return size, kind
             # An ID written with other separators or spacing ("NM 2023/5510", "K 229 0417" for "K2290417"). With a
             # word of letters in it, only a long number: "cxr,786.2" (a code) is not the accession CXR786.
-            if size > 1 and any(c.isdigit() for c in window[0] + window[-1]) and _joinable(window):
+            if size > 1 and _joined_window(digits, position, position + size):
                 kind = self.stored.get(self.hash("".join(window)))
                 if kind is not None:
                     return size, kind
