@@ -290,6 +290,9 @@ def _scan_table(
         for column in (c for c in columns if c in group.rows.column_names):
             for row, value in enumerate(group.rows.column(column).to_pylist()):
                 finder.probes(value, found)
+                if len(found) >= PartWriter.ROWS:  # a large file's probes go out in parts: memory stays flat
+                    index.add(store.relative(file), found)
+                    found = set()
                 kind = finder.kind(value, columns[column])
                 if not kind:
                     continue

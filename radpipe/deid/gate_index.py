@@ -131,7 +131,7 @@ class PartWriter:
 
     def __init__(self, index: GateIndex, table: str, skip: set[str]) -> None:
         self.index, self.table, self.skip = index, table, skip
-        self.files: list[str] = []
+        self.files: dict[str, None] = {}  # a large file may come in several parts
         self.names: list[str] = []
         self.values: list[int] = []
         self.path = index.folder / f"{table}.{secrets.token_hex(8)}.parquet"
@@ -141,7 +141,7 @@ class PartWriter:
     def add(self, name: str, probes: set[int]) -> None:
         if name in self.skip:
             return
-        self.files.append(name)
+        self.files[name] = None
         self.names.extend([name] * len(probes))
         self.values.extend(probes)
         if len(self.values) >= self.ROWS:

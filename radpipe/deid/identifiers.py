@@ -279,7 +279,8 @@ class IdentifierIndex:
         known = self.anchor_memo.get(word)
         if known is None:
             known = self.hash(ANCHOR + word) in self.stored
-            self.anchor_memo[word] = known
+            if len(self.anchor_memo) < 200_000:  # words repeat; the parts of UIDs and IDs do not
+                self.anchor_memo[word] = known
         return known
 
     def find(self, text: str, specific_only: bool = False) -> str | None:
