@@ -10,9 +10,10 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.deid.gate import committed_batches
 from radpipe.deid.withhold import withheld_sources
+from radpipe.engine import Engine
 from radpipe.ingest.manifest import walk_manifest
 from radpipe.ingest.quarantine import Quarantined, Reason, Stage
-from radpipe.ingest.sources import SourceFile, WalkError, walk
+from radpipe.ingest.sources import SourceFile, WalkError, walk, walk_split
 from radpipe.ingest.summary import IngestSummary
 
 
@@ -85,6 +86,7 @@ def pending(
     wanted: set[str],
     found: dict[str, SourceFile],
     manifest: str | None = None,
+    engine: Engine | None = None,
 ) -> tuple[list[SourceFile], list[Quarantined]]:
     """Files under `source` (or those a `manifest` lists) the ledger does not hold yet, and what could not be
     listed.
@@ -96,7 +98,11 @@ def pending(
     if not source:  # None, or "" left in a form or a deployment's parameters: not the current folder
         return pending, unlisted
     listed: list[SourceFile] = []
-    for entry in walk(source) if manifest is None else walk_manifest(manifest, source):
+    if manifest is not None:
+        entries = walk_manifest(manifest, source)
+    else:  # an object store's prefixes are listed on the engine's workers
+        entries = walk(source) if engine is None else walk_split(source, engine)
+    for entry in entries:
         if isinstance(entry, WalkError):
             key = deid.pseudonymizer.source_key(entry.url)
             unlisted.append(Quarantined(key, Stage.READ, Reason.UNREADABLE, entry.detail))

@@ -158,8 +158,10 @@ def _ingest_locked(
     uncovered_files = ledger.files_of(uncovered) if uncovered else {}
     wanted = {key for files in uncovered_files.values() for _, key in files}
     found: dict[str, SourceFile] = {}
-    dicom_files, unlisted = pending(dicom_source, "dicom", deid, ledger, summary, wanted, found, dicom_manifest)
-    report_files, unlisted_reports = pending(report_source, "report", deid, ledger, summary, wanted, found)
+    dicom_files, unlisted = pending(dicom_source, "dicom", deid, ledger, summary, wanted, found, dicom_manifest, engine)
+    report_files, unlisted_reports = pending(
+        report_source, "report", deid, ledger, summary, wanted, found, engine=engine
+    )
     if uncovered:  # before anything new commits: the gate must be able to check what is already there
         repaired = repair_identifiers(engine, state.identifiers, uncovered_files, found, deid)
         summary.identifier_batches_repaired = repaired

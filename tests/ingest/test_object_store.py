@@ -94,6 +94,31 @@ def test_s3_source_with_folder_markers_into_s3_and_local(
         assert "empty_file" not in summary.quarantined
 
 
+def test_an_s3_folder_is_listed_a_prefix_per_task_on_the_dask_workers(
+    archive: Path, s3_env: str, tmp_path: Path
+) -> None:
+    """Listing split across the engine's workers gives what one listing gives: same entries, same order,
+    folder markers left out, objects beside the prefixes kept."""
+    from radpipe.engine.dask import dask_engine
+    from radpipe.ingest.sources import walk, walk_split
+
+    fs, root = fsspec.url_to_fs(s3_env)
+    files = _archive_files(archive / "dicom")
+    for path in files:
+        fs.pipe(f"{root}/split/{path.relative_to(archive / 'dicom')}", path.read_bytes())
+    for folder in {str(p.parent.relative_to(archive / "dicom")) for p in files}:
+        fs.pipe(f"{root}/split/{folder}/", b"")  # folder markers
+    fs.pipe(f"{root}/split/loose.dcm", files[0].read_bytes())  # an object beside the prefixes
+    fs.invalidate_cache()
+    prefixes = [e for e in fs.ls(f"{root}/split", detail=True) if e["type"] == "directory"]
+    assert len(prefixes) >= 3
+
+    with dask_engine(None, 2, tmp_path / "dask") as engine:
+        split = list(walk_split(s3_env + "split", engine))
+    assert split == list(walk(s3_env + "split"))
+    assert len(split) == len(files) + 1 and all(size > 0 for _, size, _ in split)
+
+
 def test_the_dataset_lock_holds_on_s3(s3_env: str) -> None:
     store = DatasetStore(s3_env + "locked")
     with dataset_lock(store, "first"):
