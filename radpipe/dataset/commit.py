@@ -20,7 +20,7 @@ import hashlib
 import json
 import posixpath
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -268,6 +268,55 @@ def update_table(store: DatasetStore, table: str, data: pa.Table, key: str) -> N
         pq.write_table(fresh, fh, compression="zstd")
     moves: list[Move] = [(staged, f"{table}/part-{_digest(store, staged)}-{batch_id}.parquet")]
     moves += [(None, store.relative(files[n])) for n in sorted(changed)]  # and zero-row files of older metadata
+    commit_moves(store, batch_id, moves)
+
+
+RECORD_PREFIX = "part-record-"  # a zero-row file that only carries a derived table's schema metadata
+
+
+def upsert_rows(store: DatasetStore, table: str, rows: pa.Table, key: str, keys: Collection[str]) -> None:
+    """Make the rows of `keys` those in `rows` (a key of `keys` that `rows` lacks is deleted), leaving every other
+    row where it is.
+
+    Only files holding a row of `keys` are read (the key column first); one whose rows `rows` holds unchanged
+    stays, others are rewritten into the one new file with the new and changed rows, which carries `rows`'
+    schema metadata (a zero-row file when no row changed). Cost follows `keys`, not the table.
+    """
+    wanted = set(keys)
+    stored: set[str] = set()
+    changed: set[str] = set()
+    for group in store.iter_row_groups(table, where=(key, wanted)):
+        held = group.rows.select(rows.schema.names)
+        present = rows.append_column("__present", pa.array([True] * len(rows), pa.bool_()))
+        joined = held.join(present, key, join_type="left outer", right_suffix="__new")
+        same = pc.fill_null(joined["__present"], False)  # a held row `rows` lacks is deleted
+        for name in (n for n in rows.schema.names if n != key):
+            left, right = joined[name], joined[f"{name}__new"]
+            equal = pc.or_kleene(pc.equal(left, right), pc.and_(pc.is_null(left), pc.is_null(right)))
+            same = pc.and_(same, pc.fill_null(equal, False))
+        if pc.all(same).as_py() and len(joined) == len(held):
+            stored.update(held[key].to_pylist())
+        else:
+            changed.add(group.file)
+    carried = []
+    for file in sorted(changed):
+        with store.fs.open(file, "rb") as fh:
+            other = pq.read_table(fh, columns=rows.schema.names, use_threads=False)
+        carried.append(
+            other.filter(pc.invert(pc.is_in(other[key], pa.array(sorted(wanted), other.schema.field(key).type))))
+        )
+    stored -= {str(k) for part in carried for k in part[key].to_pylist()}  # a key in a changed file is rewritten
+    fresh = rows.filter(pc.invert(pc.is_in(rows[key], pa.array(sorted(stored), rows.schema.field(key).type))))
+    written = pa.concat_tables([fresh, *(part.cast(rows.schema) for part in carried)])
+    records = [f for f in store.table_files(table) if posixpath.basename(f).startswith(RECORD_PREFIX)]
+    batch_id = f"{table}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    staged = store.path(STAGING, batch_id, f"{table}.parquet")
+    store.fs.makedirs(posixpath.dirname(staged), exist_ok=True)
+    with store.fs.open(staged, "wb") as fh:
+        pq.write_table(written, fh, compression="zstd")
+    prefix = RECORD_PREFIX if not len(written) else "part-"
+    moves: list[Move] = [(staged, f"{table}/{prefix}{_digest(store, staged)}-{batch_id}.parquet")]
+    moves += [(None, store.relative(file)) for file in sorted(changed | set(records))]
     commit_moves(store, batch_id, moves)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,30 +182,41 @@ class DatasetStore:
         columns: list[str] | None = None,
         where: tuple[str, Collection[str]] | None = None,
         files: Collection[str] | None = None,
+        where_any: Sequence[tuple[str, Collection[str]]] | None = None,
     ) -> Iterator[RowGroup]:
         """A table one row group at a time (bounded memory), in file order.
 
         `where=(column, values)` keeps only the rows whose `column` is one of `values` (a group none of whose rows
-        match is skipped after reading that column alone); `files` only the table's files named there. A file
-        written before a column existed yields its groups without that column.
+        match is skipped after reading that column alone); `where_any` a list of them, rows matching any; `files`
+        only the table's files named there. A file written before a column existed yields its groups without that
+        column.
         """
-        if where is not None and not where[1]:
-            return
-        matches = None if where is None else _matcher(where[1])
+        conditions = [where] if where is not None else where_any
+        if conditions is not None:
+            conditions = [(column, values) for column, values in conditions if values]
+            if not conditions:
+                return
+        matchers = [(column, _matcher(values)) for column, values in conditions or []]
         for file in self.table_files(table):
             if files is not None and file not in files:
                 continue
             with self.fs.open(file, "rb") as fh:
                 parquet = pq.ParquetFile(fh)
-                present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+                names = parquet.schema_arrow.names
+                present = None if columns is None else [c for c in columns if c in names]
                 for index in range(parquet.num_row_groups):
-                    if where is None:
+                    if not matchers:
                         yield RowGroup(file, index, parquet.read_row_group(index, columns=present, use_threads=THREADS))
                         continue
-                    keys = parquet.read_row_group(index, columns=[where[0]], use_threads=THREADS)[where[0]]
-                    assert matches is not None
-                    mask = matches(keys)
-                    if not pc.any(mask).as_py():
+                    keys = parquet.read_row_group(
+                        index, columns=sorted({c for c, _ in matchers if c in names}), use_threads=THREADS
+                    )
+                    mask = None
+                    for column, matches in matchers:
+                        if column in keys.column_names:
+                            hit = pc.fill_null(matches(keys[column]), False)
+                            mask = hit if mask is None else pc.or_(mask, hit)
+                    if mask is None or not pc.any(mask).as_py():
                         continue
                     rows = parquet.read_row_group(index, columns=present, use_threads=THREADS)
                     yield RowGroup(file, index, rows.filter(mask))

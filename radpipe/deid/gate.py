@@ -254,6 +254,8 @@ def _to_read(
 def _added_since(store: DatasetStore, table: str, version: int) -> set[str]:
     """The table's current files that its snapshot at `version` did not hold."""
     current = set(store.table_files(table))
+    if version > store.table_version(table):  # the table was made anew since (a converted dataset)
+        return current
     try:
         then = open_table(store.table_uri(table), version) if version >= 0 else None
     except SourceError:  # that version's log entry was cleaned up: read the whole table

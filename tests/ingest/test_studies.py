@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from radpipe.dataset.schema import TABLES
-from radpipe.ingest.studies import derive_studies
+from radpipe.dataset.store import DatasetStore
+from radpipe.ingest.studies import derive_studies, rebuild_studies
+from tests.tables import commit_files
 
 
 def _reference(
@@ -112,3 +116,58 @@ def test_arrow_derivation_matches_the_row_by_row_definition(seed: int) -> None:
     assert table.to_pylist() == expected
     assert (links.studies, links.reports, links.reports_linked) == (len(expected), len(reports), linked)
     assert links.reports_orphaned == len(reports) - linked
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_studies_derived_for_what_each_ingest_added_equal_studies_derived_from_everything(
+    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three arrivals, each a new file per table under a random name (so a new file may come first in the
+    table's order): after each, studies/ and its counts are what a derivation from every row gives."""
+    from radpipe.ingest import studies as module
+
+    instances, images, volumes, reports, previous = _tables(seed)
+    rng = random.Random(seed + 1000)
+    store = DatasetStore(str(tmp_path / "dataset"))
+    incremental = []
+    derive_for_added = module._derive_for_added
+    monkeypatch.setattr(
+        module, "_derive_for_added", lambda *a: incremental.append(derive_for_added(*a)) or incremental[-1]
+    )
+    _write(store, "studies", _arrow(previous, "studies", ["study_instance_uid", "split"]), rng)
+    sources = {
+        "instances": _arrow(
+            instances, "instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]
+        ),
+        "images": _arrow([{"study_instance_uid": uid} for uid in images], "images", ["study_instance_uid"]),
+        "volumes": _arrow(volumes, "volumes", ["study_instance_uid", "issues"]),
+        "reports": _arrow(reports, "reports", ["report_id", "study_instance_uid", "accession_number"]),
+    }
+    cuts = {table: sorted(rng.randint(0, len(rows)) for _ in range(2)) for table, rows in sources.items()}
+    for step in range(3):
+        for table, rows in sources.items():
+            bounds = [0, *cuts[table], len(rows)]
+            _write(store, table, rows.slice(bounds[step], bounds[step + 1] - bounds[step]), rng)
+        expected, links = derive_studies(
+            store.read_table("instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]),
+            store.read_table("images", ["study_instance_uid"]),
+            store.read_table("volumes", ["study_instance_uid", "issues"]),
+            store.read_table("reports", ["report_id", "study_instance_uid", "accession_number"]),
+            store.read_table("studies", ["study_instance_uid", "split"]),
+        )
+        assert rebuild_studies(store) == links, step
+        held = store.read_table("studies").sort_by("study_instance_uid")
+        assert held.to_pylist() == expected.to_pylist(), step
+    assert (
+        len([found for found in incremental if found is not None]) == 2
+    )  # the second and third derived what was added
+
+
+def _write(store: DatasetStore, table: str, rows: pa.Table, rng: random.Random) -> None:
+    """One arrival: a file under a random name, committed as ingest commits it."""
+    folder = Path(store.path(table))
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"part-{rng.getrandbits(32):08x}.parquet"
+    full = pa.Table.from_pylist(rows.to_pylist(), schema=TABLES[table])
+    pq.write_table(full, folder / name)
+    commit_files(folder, name)
