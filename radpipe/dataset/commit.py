@@ -283,7 +283,7 @@ def upsert_rows(store: DatasetStore, table: str, rows: pa.Table, key: str, keys:
     schema metadata (a zero-row file when no row changed). Cost follows `keys`, not the table.
     """
     wanted = set(keys)
-    stored: set[str] = set()
+    held_keys: dict[str, set[str]] = {}  # file -> its rows' keys among `keys`
     changed: set[str] = set()
     for group in store.iter_row_groups(table, where=(key, wanted)):
         held = group.rows.select(rows.schema.names)
@@ -294,10 +294,9 @@ def upsert_rows(store: DatasetStore, table: str, rows: pa.Table, key: str, keys:
             left, right = joined[name], joined[f"{name}__new"]
             equal = pc.or_kleene(pc.equal(left, right), pc.and_(pc.is_null(left), pc.is_null(right)))
             same = pc.and_(same, pc.fill_null(equal, False))
-        if pc.all(same).as_py() and len(joined) == len(held):
-            stored.update(held[key].to_pylist())
-        else:
-            changed.add(group.file)
+        held_keys.setdefault(group.file, set()).update(held[key].to_pylist())
+        if not (pc.all(same).as_py() and len(joined) == len(held)):
+            changed.add(group.file)  # the whole file is rewritten, whichever of its row groups changed
     carried = []
     for file in sorted(changed):
         with store.fs.open(file, "rb") as fh:
@@ -305,7 +304,7 @@ def upsert_rows(store: DatasetStore, table: str, rows: pa.Table, key: str, keys:
         carried.append(
             other.filter(pc.invert(pc.is_in(other[key], pa.array(sorted(wanted), other.schema.field(key).type))))
         )
-    stored -= {str(k) for part in carried for k in part[key].to_pylist()}  # a key in a changed file is rewritten
+    stored = {k for file, found in held_keys.items() if file not in changed for k in found}
     fresh = rows.filter(pc.invert(pc.is_in(rows[key], pa.array(sorted(stored), rows.schema.field(key).type))))
     written = pa.concat_tables([fresh, *(part.cast(rows.schema) for part in carried)])
     records = [f for f in store.table_files(table) if posixpath.basename(f).startswith(RECORD_PREFIX)]

@@ -100,6 +100,8 @@ class GateIndex:
         """Drop what no longer describes the table: other rules' parts, files that left it, and (after a full
         scan) every part but `keep_only`. Merges the parts when there are more than MAX_PARTS."""
         current = set(current)
+        for leftover in self.folder.glob(f".{table}.*.tmp"):  # a part a killed gate was writing (under the lock)
+            leftover.unlink(missing_ok=True)
         parts = self.parts(table)
         for part in parts:
             stale = part.rules != self.rules or (keep_only is not None and part.path not in keep_only)
@@ -174,7 +176,7 @@ class PartWriter:
 def _read(part: Part, files: set[str]) -> dict[str, set[int]]:
     """A part's probes of the files among `files`."""
     rows = pq.read_table(part.path)
-    found: dict[str, set[int]] = {}
+    found: dict[str, set[int]] = {name: set() for name in part.files & files}  # a file may have no probe
     for name, probe in zip(
         rows.column("file").cast(pa.string()).to_pylist(), rows.column("probe").to_pylist(), strict=True
     ):

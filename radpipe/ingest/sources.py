@@ -98,14 +98,15 @@ def _walk_local(root: str) -> Iterator[tuple[str, int, str] | WalkError]:
         yield WalkError("file://" + str(failed.filename or root), type(failed).__name__)
 
 
-def walk(source: str) -> Iterator[tuple[str, int, str] | WalkError]:
-    """(url, size, change marker) of every file under `source` (a file or a folder), sorted.
+def walk(source: str, folder: bool = False) -> Iterator[tuple[str, int, str] | WalkError]:
+    """(url, size, change marker) of every file under `source` (a file or a folder; `folder`: taken as a folder
+    even when an object of that name exists, a zero-byte folder marker), sorted.
 
     Folders that cannot be listed come back as WalkError, never silently skipped.
     """
     check_source(source)
     fs, root = url_to_fs(source)
-    if fs.isfile(root):
+    if not folder and fs.isfile(root):
         info = fs.info(root)
         yield fs.unstrip_protocol(root), int(info.get("size") or 0), _marker(info)
         return
@@ -162,6 +163,7 @@ def walk_split(source: str, engine: Engine) -> Iterator[tuple[str, int, str] | W
         yield from walk(source)
         return
     try:
+        fs.invalidate_cache(root)  # a listing cached earlier in this process would miss new prefixes
         top = fs.ls(root, detail=True)
     except (OSError, PermissionError) as exc:
         yield WalkError(fs.unstrip_protocol(root), type(exc).__name__)
@@ -190,4 +192,4 @@ def walk_split(source: str, engine: Engine) -> Iterator[tuple[str, int, str] | W
 
 def _list_prefix(prefix: str) -> list[tuple[str, int, str] | WalkError]:
     """On a worker: one prefix's entries (a remote listing returns them all at once anyway)."""
-    return list(walk(prefix))
+    return list(walk(prefix, folder=True))  # "a/" listed though a marker object "a" exists

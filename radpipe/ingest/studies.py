@@ -141,16 +141,16 @@ def _derive_for_added(
     studies |= _values(_read(store, "images", [uid], files=added["images"])[uid])
     studies |= _values(_read(store, "volumes", [uid], files=added["volumes"])[uid])
     accessions = _values(new_instances[accession]) | _values(new_reports[accession])
-    studies |= _values(_read(store, "instances", [uid], where=[(accession, accessions)])[uid])
-    accessions |= _values(_read(store, "instances", [accession], where=[(uid, studies)])[accession])
-    while True:  # the reports that can link to the studies, and every accession they carry
+    while True:  # until closed: the studies holding those accessions, their accessions, the reports of either
+        size = (len(studies), len(accessions))
+        studies |= _values(_read(store, "instances", [uid], where=[(accession, accessions)])[uid])
+        accessions |= _values(_read(store, "instances", [accession], where=[(uid, studies)])[accession])
         reports = _read(
             store, "reports", ["report_id", uid, accession], where=[(uid, studies), (accession, accessions)]
         )
-        more = _values(reports[accession]) - accessions
-        if not more:
+        accessions |= _values(reports[accession])  # a report moving to its own study leaves its accession's study
+        if (len(studies), len(accessions)) == size:
             break
-        accessions |= more
     own = _values(reports[uid]) - studies  # studies the reports name that exist untouched: a direct link wins
     columns = [uid, "patient_id", accession, "is_synthetic"]
     instances = _read(store, "instances", columns, where=[(uid, studies | own), (accession, accessions)], tag=True)

@@ -72,3 +72,23 @@ def test_any_sequence_of_updates_holds_exactly_the_rows_asked_for(tmp_path: Path
 
 def _content_of(rows: dict[str, int]) -> list[dict]:
     return _studies(rows).to_pylist()
+
+
+def test_an_upsert_rewrites_a_file_whole_whichever_of_its_row_groups_changed(tmp_path: Path) -> None:
+    from radpipe.dataset.commit import upsert_rows
+    from tests.tables import commit_files
+
+    store = DatasetStore(str(tmp_path / "dataset"))
+    folder = tmp_path / "dataset" / "studies"
+    folder.mkdir(parents=True)
+    rows = {"a": 1, "b": 2, "c": 3, "d": 4}
+    pq.write_table(_studies(rows), folder / "part-0.parquet", row_group_size=2)  # row groups [a, b], [c, d]
+    commit_files(folder, "part-0.parquet")
+
+    rows["c"] = 30  # c changes; a is asked for unchanged, in the other row group of the same file
+    upsert_rows(store, "studies", _studies({"a": 1, "c": 30}), "study_instance_uid", {"a", "c"})
+    assert _content(store) == _content_of(rows)
+
+    del rows["d"]  # a key asked for that the rows lack is deleted
+    upsert_rows(store, "studies", _studies({}), "study_instance_uid", {"d"})
+    assert _content(store) == _content_of(rows)

@@ -171,3 +171,24 @@ def _write(store: DatasetStore, table: str, rows: pa.Table, rng: random.Random) 
     full = pa.Table.from_pylist(rows.to_pylist(), schema=TABLES[table])
     pq.write_table(full, folder / name)
     commit_files(folder, name)
+
+
+def test_a_report_that_moves_to_its_own_study_leaves_the_study_it_reached_by_accession(tmp_path: Path) -> None:
+    """Report R names study S and carries T's accession: it links to T until S's images arrive, then to S."""
+    rng = random.Random(5)
+    store = DatasetStore(str(tmp_path / "dataset"))
+    columns = ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]
+    _write(
+        store, "instances", _arrow([{"study_instance_uid": "T", "accession_number": "A"}], "instances", columns), rng
+    )
+    report = [{"report_id": "R", "study_instance_uid": "S", "accession_number": "A"}]
+    _write(store, "reports", _arrow(report, "reports", ["report_id", "study_instance_uid", "accession_number"]), rng)
+    rebuild_studies(store)
+    assert {r["study_instance_uid"]: r["report_id"] for r in store.read_table("studies").to_pylist()} == {"T": "R"}
+
+    _write(
+        store, "instances", _arrow([{"study_instance_uid": "S", "accession_number": "B"}], "instances", columns), rng
+    )
+    links = rebuild_studies(store)
+    held = {r["study_instance_uid"]: r["report_id"] for r in store.read_table("studies").to_pylist()}
+    assert held == {"S": "R", "T": None} and (links.studies, links.reports_linked) == (2, 1)
