@@ -109,6 +109,8 @@ def test_an_s3_folder_is_listed_a_prefix_per_task_on_the_dask_workers(
     for folder in {str(p.parent.relative_to(archive / "dicom")) for p in files}:
         fs.pipe(f"{root}/split/{folder}/", b"")  # folder markers
     fs.pipe(f"{root}/split/loose.dcm", files[0].read_bytes())  # an object beside the prefixes
+    first = sorted({p.relative_to(archive / "dicom").parts[0] for p in files})[0]
+    fs.pipe(f"{root}/split/{first}", b"")  # a marker named like its folder, without the slash (Hadoop S3A)
     fs.invalidate_cache()
     prefixes = [e for e in fs.ls(f"{root}/split", detail=True) if e["type"] == "directory"]
     assert len(prefixes) >= 3
