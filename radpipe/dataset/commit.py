@@ -241,11 +241,7 @@ def update_table(store: DatasetStore, table: str, data: pa.Table, key: str) -> N
     current = pa.concat_tables(parts)
     current = current.append_column("__row", pa.array(range(len(current)), pa.int64()))
     joined = current.join(data, key, join_type="inner", right_suffix="__new")
-    same = pa.array([True] * len(joined), pa.bool_())
-    for name in (n for n in names if n != key):
-        left, right = joined[name], joined[f"{name}__new"]
-        equal = pc.or_kleene(pc.equal(left, right), pc.and_(pc.is_null(left), pc.is_null(right)))
-        same = pc.and_(same, pc.fill_null(equal, False))
+    same = _same_values(joined, names, key, pa.array([True] * len(joined), pa.bool_()))
     unchanged = joined.filter(same)
     gone = current.filter(pc.invert(pc.is_in(current["__row"], unchanged["__row"].combine_chunks())))
     changed = set(pc.unique(gone["__file"]).to_pylist()) | {n for n, part in enumerate(parts) if not len(part)}
@@ -289,11 +285,8 @@ def upsert_rows(store: DatasetStore, table: str, rows: pa.Table, key: str, keys:
         held = group.rows.select(rows.schema.names)
         present = rows.append_column("__present", pa.array([True] * len(rows), pa.bool_()))
         joined = held.join(present, key, join_type="left outer", right_suffix="__new")
-        same = pc.fill_null(joined["__present"], False)  # a held row `rows` lacks is deleted
-        for name in (n for n in rows.schema.names if n != key):
-            left, right = joined[name], joined[f"{name}__new"]
-            equal = pc.or_kleene(pc.equal(left, right), pc.and_(pc.is_null(left), pc.is_null(right)))
-            same = pc.and_(same, pc.fill_null(equal, False))
+        # a held row `rows` lacks is deleted
+        same = _same_values(joined, rows.schema.names, key, pc.fill_null(joined["__present"], False))
         held_keys.setdefault(group.file, set()).update(held[key].to_pylist())
         if not (pc.all(same).as_py() and len(joined) == len(held)):
             changed.add(group.file)  # the whole file is rewritten, whichever of its row groups changed
@@ -317,6 +310,16 @@ def upsert_rows(store: DatasetStore, table: str, rows: pa.Table, key: str, keys:
     moves: list[Move] = [(staged, f"{table}/{prefix}{_digest(store, staged)}-{batch_id}.parquet")]
     moves += [(None, store.relative(file)) for file in sorted(changed | set(records))]
     commit_moves(store, batch_id, moves)
+
+
+def _same_values(joined: pa.Table, names: list[str], key: str, start: pa.Array) -> pa.Array:
+    """Per joined row, `start` and whether every column equals its "__new" twin (two nulls are equal)."""
+    same = start
+    for name in (n for n in names if n != key):
+        left, right = joined[name], joined[f"{name}__new"]
+        equal = pc.or_kleene(pc.equal(left, right), pc.and_(pc.is_null(left), pc.is_null(right)))
+        same = pc.and_(same, pc.fill_null(equal, False))
+    return same
 
 
 def _unique(column: pa.ChunkedArray) -> bool:

@@ -75,16 +75,21 @@ def rebuild_studies(store: DatasetStore) -> LinkStats:
             record[_LINKS_KEY] = json.dumps(dataclasses.asdict(links)).encode()
             upsert_rows(store, "studies", rows.replace_schema_metadata(record), "study_instance_uid", studies)
             return links
-    table, links = derive_studies(
+    table, links = derive_from_everything(store)
+    record[_LINKS_KEY] = json.dumps(dataclasses.asdict(links)).encode()
+    update_table(store, "studies", table.replace_schema_metadata(record), "study_instance_uid")
+    return links
+
+
+def derive_from_everything(store: DatasetStore) -> tuple[pa.Table, LinkStats]:
+    """studies/ derived from every row of its input tables (the splits from the current studies/)."""
+    return derive_studies(
         store.read_table("instances", ["study_instance_uid", "patient_id", "accession_number", "is_synthetic"]),
         store.read_table("images", ["study_instance_uid"]),
         store.read_table("volumes", ["study_instance_uid", "issues"]),
         store.read_table("reports", ["report_id", "study_instance_uid", "accession_number"]),
         store.read_table("studies", ["study_instance_uid", "split"]),
     )
-    record[_LINKS_KEY] = json.dumps(dataclasses.asdict(links)).encode()
-    update_table(store, "studies", table.replace_schema_metadata(record), "study_instance_uid")
-    return links
 
 
 def _last_record(store: DatasetStore) -> tuple[dict[str, int], LinkStats] | None:
@@ -154,18 +159,18 @@ def _derive_for_added(
     own = _values(reports[uid]) - studies  # studies the reports name that exist untouched: a direct link wins
     columns = [uid, "patient_id", accession, "is_synthetic"]
     instances = _read(store, "instances", columns, where=[(uid, studies | own), (accession, accessions)], tag=True)
+    before = _read(store, "studies", [uid, "split"], where=[(uid, studies)])  # their earlier rows: splits, count
     table, _ = derive_studies(
         instances.select(columns),
         _read(store, "images", [uid], where=[(uid, studies)]),
         _read(store, "volumes", [uid, "issues"], where=[(uid, studies)]),
         reports,
-        _read(store, "studies", [uid, "split"], where=[(uid, studies)]),
+        before,
     )
     rows = table.filter(pc.is_in(table[uid], pa.array(sorted(studies), pa.string())))
     earlier = instances.filter(
         pc.invert(pc.is_in(instances["__file"], pa.array(sorted(added["instances"]), pa.string())))
     )
-    before = _read(store, "studies", [uid], where=[(uid, studies)])
     reports_now = _linked(reports, instances)
     old_reports = reports.filter(
         pc.invert(pc.is_in(reports["report_id"], pa.array(sorted(_values(new_reports["report_id"])), pa.string())))
