@@ -73,13 +73,52 @@ class TextEncoderConfig(_Frozen):
         return self
 
 
+class DecoderConfig(_Frozen):
+    """The report writer of the `captioning` and `coca` objectives: a causal transformer whose every layer
+    cross-attends to the image encoder's tokens (open_clip's CoCa multimodal decoder, without sharing the
+    text encoder's layers). It has its own vocabulary, trained on the training targets (sections, reasoning)."""
+
+    vocab_size: int = Field(4000, ge=100)
+    # Tokens of the whole target, [BOS] and [EOS] included: findings, reasoning and impression of a chest film
+    # fit in 160; longer targets are cut (and then end without [EOS]).
+    max_length: int = Field(160, ge=8, le=2048)
+    width: int = Field(256, ge=16)
+    num_layers: int = Field(4, ge=1)
+    num_heads: int = Field(4, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> DecoderConfig:
+        if self.width % self.num_heads:
+            raise ValueError("decoder width must be a multiple of num_heads")
+        return self
+
+
 class ModelConfig(_Frozen):
+    # contrastive: CLIP's image-report loss alone (an encoder). captioning: the report decoder alone.
+    # coca: both, as one weighted sum (open_clip's CoCa: contrastive 1, captioning 2).
+    objective: Literal["contrastive", "captioning", "coca"] = "contrastive"
     image: ImageEncoderConfig = ImageEncoderConfig()
     text: TextEncoderConfig = TextEncoderConfig()
+    decoder: DecoderConfig = DecoderConfig()
     # The shared embedding space both encoders project into.
     embed_dim: int = Field(256, ge=8)
     # CLIP's initial temperature; learnable, clamped so logits never exceed 100.
     init_temperature: float = Field(0.07, gt=0, le=1)
+    contrastive_weight: float = Field(1.0, ge=0)
+    caption_weight: float = Field(2.0, ge=0)
+
+    @property
+    def writes_reports(self) -> bool:
+        return self.objective != "contrastive"
+
+    @property
+    def loss_weights(self) -> tuple[float, float]:
+        """(contrastive, captioning) weights of the objective's loss."""
+        if self.objective == "contrastive":
+            return 1.0, 0.0
+        if self.objective == "captioning":
+            return 0.0, 1.0
+        return self.contrastive_weight, self.caption_weight
 
 
 class AugmentConfig(_Frozen):
@@ -87,6 +126,12 @@ class AugmentConfig(_Frozen):
     max_shift: float = Field(0.05, ge=0, le=0.3)  # fraction of the side
     max_scale: float = Field(0.1, ge=0, le=0.5)  # zoom in or out by up to this fraction
     contrast: float = Field(0.2, ge=0, le=1)  # gamma range around 1
+
+
+class TargetTextConfig(_Frozen):
+    # include: a report decoder learns `FINDINGS ... REASONING <rationale> IMPRESSION ...` where the report has a
+    # radiologist's reasoning trace (CheXOne), so it writes its reasoning before its conclusion; exclude: never.
+    rationale: Literal["include", "exclude"] = "include"
 
 
 class TrainConfig(_Frozen):
@@ -107,6 +152,7 @@ class TrainConfig(_Frozen):
     val_batches: int = Field(4, ge=1)
     seed: int = 0
     augment: AugmentConfig = AugmentConfig()
+    text: TargetTextConfig = TargetTextConfig()
     # A training split that fits (prepared images and tokens) is prepared once and kept in Ray's object store
     # (also at most a quarter of it); a larger one streams every epoch. 0 always streams.
     cache_gb: float = Field(2.0, ge=0)

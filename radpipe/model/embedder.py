@@ -11,7 +11,10 @@ import numpy as np
 import torch
 
 from radpipe.model.clip import ContrastiveModel
+from radpipe.model.coca import CoCaModel, build_model
 from radpipe.model.config import ModelConfig
+from radpipe.model.report_text import ReportTokenizer
+from radpipe.model.report_writer import ReportWriter
 from radpipe.model.text import TextTokenizer
 from radpipe.preprocess.dicom_image import image_from_dicom
 from radpipe.preprocess.profile import Profile, get_profile, to_model_input
@@ -42,7 +45,13 @@ class ModelSpec:
 class Embedder:
     """Embeds DICOM files, stored profile images and report texts into the model's shared space."""
 
-    def __init__(self, spec: ModelSpec, model: ContrastiveModel, tokenizer: TextTokenizer) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model: ContrastiveModel,
+        tokenizer: TextTokenizer,
+        report_tokenizer: ReportTokenizer | None = None,
+    ) -> None:
         self.spec = spec
         # A 3D model's spec names its volume profiles ("ct-small,mr-small"); a 2D model's, one image profile.
         self.volumetric = spec.model.image.spatial_dims == 3
@@ -55,10 +64,21 @@ class Embedder:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
+        # A model with a report decoder (objective captioning or coca) also writes reports.
+        self.writer = (
+            ReportWriter(model, report_tokenizer, self.volumetric)
+            if isinstance(model, CoCaModel) and report_tokenizer is not None
+            else None
+        )
 
     @classmethod
     def load(
-        cls, spec_file: Path, weights_file: Path, tokenizer_file: Path | None, text_checkpoint: Path | None = None
+        cls,
+        spec_file: Path,
+        weights_file: Path,
+        tokenizer_file: Path | None,
+        text_checkpoint: Path | None = None,
+        report_tokenizer_file: Path | None = None,
     ) -> Embedder:
         spec = ModelSpec.from_json(spec_file.read_text())
         if text_checkpoint is not None:  # the checkpoint travels with the model: point at this copy
@@ -66,10 +86,16 @@ class Embedder:
             spec = ModelSpec(spec.model.model_copy(update={"text": text}), spec.profile)
         tokenizer_json = tokenizer_file.read_text() if tokenizer_file else None
         tokenizer = TextTokenizer(spec.model.text, tokenizer_json)
-        model = ContrastiveModel(spec.model, tokenizer.vocab_size)
+        report_tokenizer = None
+        if spec.model.writes_reports:
+            if report_tokenizer_file is None:
+                raise ValueError(f"a {spec.model.objective} model needs its report tokenizer file")
+            report_tokenizer = ReportTokenizer(report_tokenizer_file.read_text(), spec.model.decoder.max_length)
+        decoder_vocab = report_tokenizer.vocab_size if report_tokenizer else None
+        model = build_model(spec.model, tokenizer.vocab_size, decoder_vocab)
         model.load_state_dict(torch.load(weights_file, map_location="cpu", weights_only=True))
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(spec, model.to(device), tokenizer)
+        return cls(spec, model.to(device), tokenizer, report_tokenizer)
 
     @property
     def profile(self) -> Profile:

@@ -48,6 +48,11 @@ class ImageEncoder(nn.Module):
             self.out_features = cfg.hidden_size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.tokens(images).mean(dim=1)
+
+    def tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """The last stage's features as a token sequence [B, N, out_features] (a ResNet's spatial positions,
+        a ViT's patches): what a report decoder attends to. Their mean is the pooled feature `forward` gives."""
         x = (images - _MEAN) / _STD
         if self.cfg.arch == "resnet":
             return self._resnet(x)
@@ -65,11 +70,11 @@ class ImageEncoder(nn.Module):
             x = net.maxpool(x)
         for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[: len(self.cfg.resnet_layers)]:
             x = self._stage(stage, x)
-        return torch.flatten(net.avgpool(x), 1)
+        return torch.flatten(x, 2).transpose(1, 2)  # [B, C, *spatial] -> [B, positions, C]
 
     def _vit(self, x: torch.Tensor) -> torch.Tensor:
         net: Any = self.net
         x = net.patch_embedding(x)
         for block in net.blocks:
             x = self._stage(block, x)
-        return net.norm(x).mean(dim=1)
+        return net.norm(x)

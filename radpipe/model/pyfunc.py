@@ -1,4 +1,5 @@
-"""The foundation model as an MLflow pyfunc: DICOM bytes, stored pixels and/or text in, embeddings out.
+"""The foundation model as an MLflow pyfunc: DICOM bytes, stored pixels and/or text in, embeddings out, and
+for a model with a report decoder a written report per image.
 
 It carries its preprocessing profile, so a downstream user never re-implements windowing or resizing.
 """
@@ -13,34 +14,56 @@ import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
-from mlflow.types.schema import Array, ColSpec, Schema
+from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.model.embedder import Embedder
+from radpipe.model.generate import GenerationConfig
+from radpipe.model.report_text import SECTIONS
 
 SPEC, WEIGHTS, TOKENIZER, TEXT_CHECKPOINT = "spec", "weights", "tokenizer", "text_checkpoint"
+REPORT_TOKENIZER = "report_tokenizer"
 
-SIGNATURE = ModelSignature(
-    inputs=Schema(
-        [
-            ColSpec("binary", "dicom", required=False),  # a whole DICOM file; the model's profile is applied
-            ColSpec("binary", "pixels", required=False),  # a stored images/ row: raw little-endian bytes
-            ColSpec(Array("long"), "shape", required=False),
-            ColSpec("string", "dtype", required=False),
-            ColSpec("string", "text", required=False),  # report text
-            # 3D models: a CT/MR series as its DICOM files (any order), or a stored volumes/ row in pixels,
-            # shape and dtype with the volume profile it was resampled with.
-            ColSpec(Array("binary"), "series", required=False),
-            ColSpec("string", "profile", required=False),
-        ]
-    ),
-    outputs=Schema(
-        [
-            ColSpec(Array("float"), "image_embedding", required=False),
-            ColSpec(Array("float"), "text_embedding", required=False),
-        ]
-    ),
+INPUTS = Schema(
+    [
+        ColSpec("binary", "dicom", required=False),  # a whole DICOM file; the model's profile is applied
+        ColSpec("binary", "pixels", required=False),  # a stored images/ row: raw little-endian bytes
+        ColSpec(Array("long"), "shape", required=False),
+        ColSpec("string", "dtype", required=False),
+        ColSpec("string", "text", required=False),  # report text
+        # 3D models: a CT/MR series as its DICOM files (any order), or a stored volumes/ row in pixels,
+        # shape and dtype with the volume profile it was resampled with.
+        ColSpec(Array("binary"), "series", required=False),
+        ColSpec("string", "profile", required=False),
+    ]
 )
+EMBEDDINGS: list[ColSpec | TensorSpec] = [
+    ColSpec(Array("float"), "image_embedding", required=False),
+    ColSpec(Array("float"), "text_embedding", required=False),
+]
+# A model with a report decoder: the written report (its sections joined) and each section, per image row.
+REPORT_COLUMNS = ("report", *SECTIONS)
+# predict(..., params=...): whether and how to write (greedy by default; beams or seeded sampling on request).
+GENERATION_PARAMS = ParamSchema(
+    [
+        ParamSpec("generate", "boolean", True),
+        ParamSpec("num_beams", "long", 1),
+        ParamSpec("max_length", "long", 0),
+        ParamSpec("temperature", "double", 0.0),
+        ParamSpec("seed", "long", 0),
+    ]
+)
+
+
+def signature(writes_reports: bool) -> ModelSignature:
+    """Embeddings out; with a report decoder also the report columns, and the generation parameters."""
+    if not writes_reports:
+        return ModelSignature(inputs=INPUTS, outputs=Schema(EMBEDDINGS))
+    reports = [ColSpec("string", name, required=False) for name in REPORT_COLUMNS]
+    return ModelSignature(inputs=INPUTS, outputs=Schema([*EMBEDDINGS, *reports]), params=GENERATION_PARAMS)
+
+
+SIGNATURE = signature(False)
 
 
 # Shown in the MLflow UI beside the signature; text only, so no image (and no patient) is stored with the model.
@@ -56,17 +79,30 @@ class FoundationModel(PythonModel):
         self.embedder = load_embedder(self.artifacts)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return embed_frame(self.embedder, model_input)
+        return embed_frame(self.embedder, model_input, params)
 
 
 def load_embedder(artifacts: Mapping[str, str]) -> Embedder:
     """The embedder from a packaged model's artifact files (this model's, or a fine-tune's)."""
+
+    def optional(name: str) -> Path | None:
+        return Path(artifacts[name]) if name in artifacts else None
+
     return Embedder.load(
         Path(artifacts[SPEC]),
         Path(artifacts[WEIGHTS]),
-        Path(artifacts[TOKENIZER]) if TOKENIZER in artifacts else None,
-        Path(artifacts[TEXT_CHECKPOINT]) if TEXT_CHECKPOINT in artifacts else None,
+        optional(TOKENIZER),
+        optional(TEXT_CHECKPOINT),
+        optional(REPORT_TOKENIZER),
     )
+
+
+def generation_config(params: Mapping[str, Any] | None) -> GenerationConfig | None:
+    """The generation settings a predict call asks for; None when it asks for none (`generate: false`)."""
+    given = dict(params or {})
+    if not given.pop("generate", True):
+        return None
+    return GenerationConfig.model_validate({k: v for k, v in given.items() if v is not None})
 
 
 def read_images(embedder: Embedder, frame: pd.DataFrame) -> tuple[list[int], list[np.ndarray]]:
@@ -83,7 +119,7 @@ def read_images(embedder: Embedder, frame: pd.DataFrame) -> tuple[list[int], lis
     return image_rows, images
 
 
-def embed_frame(embedder: Embedder, frame: pd.DataFrame) -> pd.DataFrame:
+def embed_frame(embedder: Embedder, frame: pd.DataFrame, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
     n = len(frame)
     image_rows, images = read_images(embedder, frame)
     text_rows = [i for i in range(n) if "text" in frame and isinstance(frame["text"].iloc[i], str)]
@@ -94,7 +130,15 @@ def embed_frame(embedder: Embedder, frame: pd.DataFrame) -> pd.DataFrame:
     texts = [frame["text"].iloc[i] for i in text_rows]
     for i, vector in zip(text_rows, embedder.embed_texts(texts), strict=True):
         text_out[i] = vector.tolist()
-    return pd.DataFrame({"image_embedding": image_out, "text_embedding": text_out})
+    out = pd.DataFrame({"image_embedding": image_out, "text_embedding": text_out})
+    generation = generation_config(params) if embedder.writer is not None else None
+    if embedder.writer is None or generation is None:
+        return out
+    columns: dict[str, list[Any]] = {name: [None] * n for name in REPORT_COLUMNS}
+    for i, sections in zip(image_rows, embedder.writer.write(images, generation), strict=True):
+        for name, text in sections.as_dict().items():
+            columns[name][i] = text
+    return out.assign(**columns)
 
 
 def _present(frame: pd.DataFrame, column: str, i: int) -> bool:

@@ -6,7 +6,7 @@ PyTorch baseline and the served model call the same functions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
+from radpipe.model.report_text import reference_sections, target_text
 from radpipe.preprocess.profile import to_model_input
 from radpipe.preprocess.volume import get_volume_profile, to_model_volume
 from radpipe.reports.sections import report_text
@@ -28,12 +29,14 @@ class TrainingView:
     profile: str
     texts: dict[str, dict[str, str]]  # split -> sop_instance_uid -> report text
     unsplit: int = 0  # paired images whose study has no split yet (ingested after the last curate)
+    # split -> key -> a report decoder's target (sections and, where asked, reasoning; radpipe.model.report_text)
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def count(self, split: str) -> int:
         return len(self.texts.get(split, {}))
 
 
-def training_view(store: DatasetStore) -> TrainingView:
+def training_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
     """Join images -> studies (split) -> reports (text), dropping pruned images and studies without a report."""
     if not store.table_files("images"):
         raise SourceError(f"not an ingested radpipe dataset (no images/): {store.uri}")
@@ -46,11 +49,11 @@ def training_view(store: DatasetStore) -> TrainingView:
     curation = store.read_table("curation", ["sop_instance_uid", "prune"])
     pruned = pc.filter(curation["sop_instance_uid"], pc.fill_null(curation["prune"], False))
     images = images.filter(pc.invert(pc.is_in(images["sop_instance_uid"], value_set=pruned)))
-    texts, unsplit = _paired_texts(store, images, "sop_instance_uid")
-    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit)
+    texts, targets, unsplit = _paired_texts(store, images, "sop_instance_uid", reasoning)
+    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit, targets=targets)
 
 
-def volume_view(store: DatasetStore) -> TrainingView:
+def volume_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
     """The 3D counterpart: assembled volumes (no geometry issue) -> studies -> reports, keyed by series UID.
 
     `profile` lists the volume profiles present, comma-separated (CT and MR each have their own).
@@ -62,30 +65,51 @@ def volume_view(store: DatasetStore) -> TrainingView:
     volumes = store.read_table("volumes", ["series_instance_uid", "study_instance_uid", "profile", "issues"])
     volumes = volumes.filter(pc.equal(pc.list_value_length(volumes["issues"]), 0))  # held-back series never
     profiles = sorted(str(p) for p in pc.unique(volumes["profile"]).to_pylist())
-    texts, unsplit = _paired_texts(store, volumes.drop_columns(["issues", "profile"]), "series_instance_uid")
-    return TrainingView(profile=",".join(profiles), texts=texts, unsplit=unsplit)
+    items = volumes.drop_columns(["issues", "profile"])
+    texts, targets, unsplit = _paired_texts(store, items, "series_instance_uid", reasoning)
+    return TrainingView(profile=",".join(profiles), texts=texts, unsplit=unsplit, targets=targets)
 
 
-def _paired_texts(store: DatasetStore, items: pa.Table, key: str) -> tuple[dict[str, dict[str, str]], int]:
-    """split -> item key -> report text, and how many paired items have no split yet."""
+Paired = dict[str, dict[str, str]]
+
+
+def _paired_texts(store: DatasetStore, items: pa.Table, key: str, reasoning: bool) -> tuple[Paired, Paired, int]:
+    """split -> item key -> report text (what the text encoder reads) and decoder target, and how many
+    paired items have no split yet."""
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
-    reports = store.read_table("reports", ["report_id", "findings", "impression", "text"])
+    reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "rationale"])
     joined = items.join(studies, "study_instance_uid").join(reports, "report_id")
-    texts: dict[str, dict[str, str]] = {}
+    texts: Paired = {}
+    targets: Paired = {}
     unsplit = 0
-    for row in joined.select([key, "split", "findings", "impression", "text"]).to_pylist():
+    for row in joined.select([key, "split", "findings", "impression", "text", "rationale"]).to_pylist():
         body = report_text(row["findings"], row["impression"], row["text"])
         if body and row["split"]:
             texts.setdefault(row["split"], {})[row[key]] = body
+            sections = reference_sections(row["findings"], row["impression"], row["text"], row["rationale"], reasoning)
+            targets.setdefault(row["split"], {})[row[key]] = target_text(sections)
         elif body:
             unsplit += 1
-    return texts, unsplit
+    return texts, targets, unsplit
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A report decoder's targets by key and their tokenizer (radpipe.model.report_text.ReportTokenizer)."""
+
+    by_key: dict[str, str]
+    tokenize: Any
+
+    def add_to(self, prepared: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+        prepared["target"] = self.tokenize([self.by_key[k] for k in keys])
+        return prepared
 
 
 def prepare_batch(
-    batch: dict[str, Any], texts: dict[str, str], tokenize: Any, input_size: int
+    batch: dict[str, Any], texts: dict[str, str], tokenize: Any, input_size: int, targets: Targets | None = None
 ) -> dict[str, np.ndarray]:
-    """Rows of images/ (pixels, shape, dtype) to model inputs; rows not in `texts` are dropped.
+    """Rows of images/ (pixels, shape, dtype) to model inputs; rows not in `texts` are dropped. With `targets`
+    (a report decoder is trained), each row also gets its target ids.
 
     No augmentation here: the train loop augments on its device (radpipe.train.augment), so prepared images can
     be kept and reused across epochs.
@@ -96,20 +120,26 @@ def prepare_batch(
         images[out, 0] = to_model_input(
             decode_pixels(batch["pixels"][i], batch["shape"][i], batch["dtype"][i]), input_size
         )
-    ids, mask = tokenize([texts[batch["sop_instance_uid"][i]] for i in keep])
-    return {"image": images, "ids": ids, "mask": mask}
+    keys = [batch["sop_instance_uid"][i] for i in keep]
+    ids, mask = tokenize([texts[k] for k in keys])
+    prepared = {"image": images, "ids": ids, "mask": mask}
+    return targets.add_to(prepared, keys) if targets else prepared
 
 
-def prepare_volume_batch(batch: dict[str, Any], texts: dict[str, str], tokenize: Any) -> dict[str, np.ndarray]:
+def prepare_volume_batch(
+    batch: dict[str, Any], texts: dict[str, str], tokenize: Any, targets: Targets | None = None
+) -> dict[str, np.ndarray]:
     """Rows of volumes/ (pixels, shape, dtype, profile) to model inputs [B, 3, D, H, W]; others dropped."""
     keep = [i for i, uid in enumerate(batch["series_instance_uid"]) if uid in texts]
     volumes = []
     for i in keep:
         stored = decode_pixels(batch["pixels"][i], batch["shape"][i], batch["dtype"][i])
         volumes.append(to_model_volume(stored, get_volume_profile(str(batch["profile"][i]))))
-    ids, mask = tokenize([texts[batch["series_instance_uid"][i]] for i in keep])
+    keys = [batch["series_instance_uid"][i] for i in keep]
+    ids, mask = tokenize([texts[k] for k in keys])
     images = np.stack(volumes) if volumes else np.empty((0, 3, 1, 1, 1), dtype=np.float32)
-    return {"image": images, "ids": ids, "mask": mask}
+    prepared = {"image": images, "ids": ids, "mask": mask}
+    return targets.add_to(prepared, keys) if targets else prepared
 
 
 def read_split_table(store: DatasetStore, view: TrainingView, split: str) -> pa.Table:

@@ -17,14 +17,14 @@ import ray.train
 import ray.train.torch
 import torch
 
-from radpipe.model.clip import ContrastiveModel
+from radpipe.model.coca import build_model
 from radpipe.model.config import ExperimentConfig, TrainConfig
 from radpipe.train.augment import augment_images, step_generator
 from radpipe.train.steps import build_optimizer, build_scheduler, evaluate, train_step, unwrap
 
 STATE_FILE = "state.pt"
 log = logging.getLogger(__name__)
-_SHOWN = ("train_loss", "val_loss", "val_top1", "samples_per_second")
+_SHOWN = ("train_loss", "val_loss", "val_top1", "val_caption_loss", "samples_per_second")
 SHUFFLE_BATCHES = 4  # the local shuffle buffer, in batches
 
 
@@ -39,7 +39,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = ray.train.torch.get_device()
     torch.manual_seed(cfg.seed)  # the same initial weights on every worker (DDP also broadcasts them)
 
-    model: torch.nn.Module = ContrastiveModel(exp.model, config["vocab_size"], cfg.gradient_checkpointing)
+    model: torch.nn.Module = build_model(
+        exp.model, config["vocab_size"], config.get("decoder_vocab_size"), cfg.gradient_checkpointing
+    )
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg)
 
@@ -51,8 +53,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         model.load_state_dict(state["model"])
 
     # (3) Wrap for DDP and move to the device. A Hugging Face encoder may hold parts the loss never
-    # reaches (BERT's pooler); DDP must then be told, or it stops at the second step.
-    unused = bool(exp.model.text.checkpoint)
+    # reaches (BERT's pooler), and the captioning objective never reaches the text encoder; DDP must then be
+    # told, or it stops at the second step.
+    unused = bool(exp.model.text.checkpoint) or exp.model.objective == "captioning"
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": unused})
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])

@@ -20,7 +20,7 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer
-from radpipe.train.data import TrainingView, prepare_batch, prepare_volume_batch
+from radpipe.train.data import Targets, TrainingView, prepare_batch, prepare_volume_batch
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
 
 IMAGE_COLUMNS = ["sop_instance_uid", "pixels", "shape", "dtype"]
@@ -93,24 +93,30 @@ def _short_temp_dir(scratch: Path) -> Path:
 
 
 def image_stream(
-    store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, input_size: int
+    store: DatasetStore,
+    texts: dict[str, str],
+    tokenizer: TextTokenizer,
+    input_size: int,
+    targets: Targets | None = None,
 ) -> ray.data.Dataset:
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
     return _split_rows(store, "images", IMAGE_COLUMNS, texts).map_batches(
         _prepare_nonempty,
         batch_size=PREPARE_ROWS,
         batch_format="numpy",
-        fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size},
+        fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size, "targets": targets},
     )
 
 
-def volume_stream(store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer) -> ray.data.Dataset:
+def volume_stream(
+    store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, targets: Targets | None = None
+) -> ray.data.Dataset:
     """volumes/ rows of one split (assembled ones: `texts` holds no held-back series) as [3, D, H, W] inputs."""
     return _split_rows(store, "volumes", VOLUME_COLUMNS, texts).map_batches(
         _prepare_volumes_nonempty,
         batch_size=PREPARE_VOLUMES,
         batch_format="numpy",
-        fn_kwargs={"texts": texts, "tokenize": tokenizer},
+        fn_kwargs={"texts": texts, "tokenize": tokenizer, "targets": targets},
     )
 
 
@@ -136,15 +142,20 @@ def _prepare_volumes_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[
 
 
 def split_stream(
-    exp: ExperimentConfig, store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer
+    exp: ExperimentConfig,
+    store: DatasetStore,
+    texts: dict[str, str],
+    tokenizer: TextTokenizer,
+    targets: Targets | None = None,
 ) -> ray.data.Dataset:
-    """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one.
+    """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one; with
+    `targets` when the objective trains a report decoder.
 
     One run never mixes the two, so no batch does (RadFM's sampler keeps 2D and 3D batches apart too).
     """
     if exp.model.image.spatial_dims == 3:
-        return volume_stream(store, texts, tokenizer)
-    return image_stream(store, texts, tokenizer, exp.model.image.input_size)
+        return volume_stream(store, texts, tokenizer, targets)
+    return image_stream(store, texts, tokenizer, exp.model.image.input_size, targets)
 
 
 def kept_train_stream(exp: ExperimentConfig, stream: ray.data.Dataset, images: int) -> ray.data.Dataset:
@@ -155,7 +166,8 @@ def kept_train_stream(exp: ExperimentConfig, stream: ray.data.Dataset, images: i
     if exp.model.image.spatial_dims != 2:
         return stream  # volumes stream: tens of MB each
     side = exp.model.image.input_size
-    needed = images * (4 * side * side + 8 * 2 * exp.model.text.max_length)
+    tokens = 2 * exp.model.text.max_length + (exp.model.decoder.max_length if exp.model.writes_reports else 0)
+    needed = images * (4 * side * side + 4 * tokens)
     budget = min(exp.train.cache_gb * 1024**3, 0.25 * ray.cluster_resources().get("object_store_memory", 0))
     return stream.materialize() if needed <= budget else stream
 
@@ -168,15 +180,24 @@ def fit(
     loop_config: dict[str, Any],
     storage: str,
     run_name: str,
+    report_tokenizer: Any = None,
 ) -> FitResult:
-    """Run the train loop on `num_workers` workers, restarting from checkpoints up to `max_failures` times."""
-    train = split_stream(exp, store, view.texts["train"], tokenizer)
+    """Run the train loop on `num_workers` workers, restarting from checkpoints up to `max_failures` times.
+
+    `report_tokenizer` (radpipe.model.report_text.ReportTokenizer) is needed when the objective writes reports.
+    """
+
+    def targets(split: str) -> Targets | None:
+        return Targets(view.targets[split], report_tokenizer) if exp.model.writes_reports else None
+
+    train = split_stream(exp, store, view.texts["train"], tokenizer, targets("train"))
     datasets: dict[str, Any] = {"train": kept_train_stream(exp, train, view.count("train"))}
     has_val = view.count("validation") >= 2  # in-batch retrieval needs two
     if has_val:
         # Evaluated every `val_every` steps on the same rows: prepared once and kept in the object store.
         val_rows = exp.train.val_batches * exp.train.batch_size
-        datasets["val"] = split_stream(exp, store, view.texts["validation"], tokenizer).limit(val_rows).materialize()
+        val = split_stream(exp, store, view.texts["validation"], tokenizer, targets("validation"))
+        datasets["val"] = val.limit(val_rows).materialize()
     scaling = exp.scaling
     trainer = TorchTrainer(
         train_loop_per_worker,

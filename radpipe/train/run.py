@@ -13,6 +13,7 @@ from radpipe.curate.splits import SPLITS
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, RadpipeError, SourceError
 from radpipe.model.config import ExperimentConfig
+from radpipe.model.report_text import ReportTokenizer, train_report_tokenizer
 from radpipe.model.text import TextTokenizer, train_tokenizer
 from radpipe.ops.facts import RunFacts, metric_values, summary_record
 from radpipe.preprocess.profile import get_profile
@@ -124,6 +125,15 @@ def build_tokenizer(view: TrainingView, exp: ExperimentConfig) -> tuple[TextToke
     return TextTokenizer(exp.model.text, learnt), learnt
 
 
+def build_report_tokenizer(view: TrainingView, exp: ExperimentConfig) -> tuple[ReportTokenizer, str] | None:
+    """The report decoder's vocabulary, trained on the train split's targets (None for a contrastive model)."""
+    if not exp.model.writes_reports:
+        return None
+    decoder = exp.model.decoder
+    learnt = train_report_tokenizer(view.targets["train"].values(), decoder, exp.model.text.min_report_frequency)
+    return ReportTokenizer(learnt, decoder.max_length), learnt
+
+
 def _start_run(
     exp: ExperimentConfig,
     dataset: str,
@@ -161,11 +171,14 @@ def train(
     check_cluster_settings(settings)
     store = DatasetStore(dataset)
     version = require_validated(store)  # never train on data that has not passed its suites
-    view = volume_view(store) if exp.model.image.spatial_dims == 3 else training_view(store)
+    reasoning = exp.train.text.rationale == "include"
+    view = volume_view(store, reasoning) if exp.model.image.spatial_dims == 3 else training_view(store, reasoning)
     if view.unsplit:
         status(f"{view.unsplit} image(s) have no split yet (ingested after the last curate) and are left out")
     check_trainable(view, exp)
     tokenizer, tokenizer_json = build_tokenizer(view, exp)
+    writer = build_report_tokenizer(view, exp)
+    report_tokenizer, report_tokenizer_json = writer if writer else (None, None)
     images = {split: view.count(split) for split in SPLITS}
     status(f"dataset {version}: {images['train']} training images with reports, profile {view.profile}")
 
@@ -183,16 +196,29 @@ def train(
                 store,
                 view,
                 tokenizer,
-                {"vocab_size": tokenizer.vocab_size, "tracking_uri": tracking_uri, "run_id": run_id},
+                {
+                    "vocab_size": tokenizer.vocab_size,
+                    "decoder_vocab_size": report_tokenizer.vocab_size if report_tokenizer else None,
+                    "tracking_uri": tracking_uri,
+                    "run_id": run_id,
+                },
                 storage=settings.ray_storage,
                 run_name=run_id,
+                report_tokenizer=report_tokenizer,
             )
     except BaseException:
         tracking.fail_run(run_id)
         raise
 
     version_number, model_uri = log_foundation_model(
-        run_id, exp.model, view.profile, result.model_state, tokenizer_json, exp.registered_model, tags
+        run_id,
+        exp.model,
+        view.profile,
+        result.model_state,
+        tokenizer_json,
+        exp.registered_model,
+        tags,
+        report_tokenizer_json=report_tokenizer_json,
     )
     status(f"registered {model_uri}")
     return TrainSummary(

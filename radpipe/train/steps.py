@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from radpipe.model.clip import ContrastiveModel, contrastive_loss
+from radpipe.model.clip import ContrastiveModel
+from radpipe.model.coca import CoCaModel, caption_loss, objective_loss
 from radpipe.model.config import TrainConfig
 
 
@@ -54,12 +55,12 @@ def train_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     precision: str,
 ) -> float:
-    """One optimiser step on one batch; returns the loss."""
+    """One optimiser step on one batch with the model's objective (contrastive, captioning or both); returns
+    the loss."""
     model.train()
     device = batch["image"].device
     with autocast(precision, device):
-        image_emb, text_emb, scale = model(batch["image"], batch["ids"], batch["mask"])
-    loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float())  # logits up to 100: not in bf16
+        loss, _parts = objective_loss(model, unwrap(model).cfg, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -72,27 +73,36 @@ def train_step(
 def evaluate(
     model: ContrastiveModel, batches: Iterable[dict[str, torch.Tensor]], precision: str, limit: int
 ) -> dict[str, float]:
-    """Loss and image-to-report top-1 over all held-out rows at once (unwrapped model, no collectives).
+    """Loss and image-to-report top-1 over all held-out rows at once (unwrapped model, no collectives), and
+    for a report decoder the caption loss per target token.
 
     Pooling the rows first keeps a short last batch from counting as much as a full one.
     """
     model.eval()
     images, texts = [], []
+    caption_sum, caption_tokens = 0.0, 0
     for i, batch in enumerate(batches):
         if i >= limit:
             break
         with autocast(precision, batch["image"].device):
             images.append(model.encode_image(batch["image"]).float())
             texts.append(model.encode_text(batch["ids"], batch["mask"]).float())
+            if isinstance(model, CoCaModel) and "target" in batch:
+                target = batch["target"].long()
+                logits = model.decoder(model.image_memory(batch["image"]), target[:, :-1])
+                tokens = int((target[:, 1:] != 0).sum())
+                caption_sum += float(caption_loss(logits, target)) * tokens
+                caption_tokens += tokens
     if not images or sum(len(x) for x in images) < 2:
         return {}
+    caption = {"val_caption_loss": caption_sum / caption_tokens} if caption_tokens else {}
     image_emb, text_emb = torch.cat(images), torch.cat(texts)
     scale = model.logit_scale.clamp(max=math.log(100.0)).exp()
     logits = scale * image_emb @ text_emb.T
     targets = torch.arange(len(logits), device=logits.device)
     loss = (nn.functional.cross_entropy(logits, targets) + nn.functional.cross_entropy(logits.T, targets)) / 2
     top1 = (logits.argmax(dim=1) == targets).float().mean()
-    return {"val_loss": float(loss), "val_top1": float(top1)}
+    return {"val_loss": float(loss), "val_top1": float(top1), **caption}
 
 
 def unwrap(model: nn.Module) -> ContrastiveModel:

@@ -35,6 +35,17 @@ def tiny_config(**train: Any) -> dict[str, Any]:
     }
 
 
+def tiny_coca_config(objective: str = "coca", rationale: str = "include", **train: Any) -> dict[str, Any]:
+    """The tiny config with a small report decoder (CoCa by default)."""
+    config = tiny_config(**train)
+    config["model"] |= {
+        "objective": objective,
+        "decoder": {"vocab_size": 400, "max_length": 48, "width": 32, "num_layers": 1, "num_heads": 2},
+    }
+    config["train"]["text"] = {"rationale": rationale}
+    return config
+
+
 def tiny_experiment(**train: Any) -> ExperimentConfig:
     return ExperimentConfig.model_validate(tiny_config(**train))
 
