@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from radpipe.cli.console import LazyProgress, console, count, out, say
+from radpipe.errors import ConfigError
 from radpipe.settings import get_settings
 
 
@@ -73,6 +74,29 @@ def cmd_embed(args: argparse.Namespace) -> int:
     out.print(
         f"embedded {summary.images} images ({summary.dimensions} dims) with {summary.model_uri} into {summary.table}"
     )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import json
+
+    from radpipe.model.generate import GenerationConfig
+    from radpipe.model.report_files import generate_reports
+
+    try:
+        cfg = GenerationConfig(
+            num_beams=args.beams, max_length=args.max_length, temperature=args.temperature, seed=args.seed
+        )
+    except ValueError as exc:
+        raise ConfigError(f"generation settings: {str(exc).splitlines()[-1].strip()}") from None
+    model, written = generate_reports(args.model_uri, args.files, cfg, get_settings())
+    if args.json:
+        for report in written:
+            print(json.dumps({"source": report.source, "model": model, **report.sections.as_dict()}))
+        return 0
+    for report in written:
+        out.print(f"== {report.source}", markup=False, highlight=False)
+        out.print(report.sections.report() or "(no text written)", markup=False, highlight=False)
     return 0
 
 
@@ -167,6 +191,16 @@ def add_model_commands(sub: Any) -> None:
     embed.add_argument("model_uri", help="e.g. models:/radpipe-foundation@champion")
     embed.add_argument("dataset")
     embed.set_defaults(func=cmd_embed)
+
+    generate = sub.add_parser("generate", help="write reports for DICOM files or series folders with a model")
+    generate.add_argument("model_uri", help="a model trained with objective coca or captioning")
+    generate.add_argument("files", nargs="+", metavar="FILE", help="a radiograph DICOM file, or a CT/MR series folder")
+    generate.add_argument("--beams", type=int, default=1, help="beam search width (1: greedy)")
+    generate.add_argument("--max-length", type=int, default=0, help="tokens at most (0: the model's maximum)")
+    generate.add_argument("--temperature", type=float, default=0.0, help="sample at this temperature (0: greedy)")
+    generate.add_argument("--seed", type=count, default=0, help="seed of sampling")
+    generate.add_argument("--json", action="store_true", help="one JSON object per input")
+    generate.set_defaults(func=cmd_generate)
 
     finetune = sub.add_parser("finetune", help="train, measure and register a radpipe-<finding> classifier")
     finetune.add_argument("model_uri", help="the foundation model, e.g. models:/radpipe-foundation@champion")

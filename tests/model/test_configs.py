@@ -20,12 +20,26 @@ def test_the_smoke_and_a_gpu_config_ship() -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_loads_and_builds_its_model(path: Path) -> None:
-    from radpipe.model.clip import ContrastiveModel
+    from radpipe.model.coca import CoCaModel, build_model
 
     config = load_config(path)
     assert isinstance(config, ExperimentConfig)
-    model = ContrastiveModel(config.model, vocab_size=config.model.text.vocab_size)
+    model = build_model(config.model, config.model.text.vocab_size, config.model.decoder.vocab_size)
     assert model.image_encoder.cfg == config.model.image
+    assert isinstance(model, CoCaModel) == (config.model.objective != "contrastive")
+
+
+def test_a_generative_gpu_config_ships() -> None:
+    """ViT-B/16, a 6-layer report decoder, bf16 on GPUs (issue 16)."""
+    config = load_config(Path(__file__).parents[2] / "configs" / "gpu-coca-vit-224.yaml")
+    model = config.model
+    assert (model.objective, model.image.arch, model.image.patch_size, model.image.hidden_size) == (
+        "coca",
+        "vit",
+        16,
+        768,
+    )
+    assert (model.decoder.num_layers, config.train.precision, config.scaling.use_gpu) == (6, "bf16", True)
 
 
 def test_defaults_without_a_file() -> None:

@@ -1,0 +1,82 @@
+"""Generative pretraining for real (objective coca): Ray Train, MLflow, the registered pyfunc writing reports,
+and `radpipe generate` on DICOM files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from radpipe.cli import main
+from radpipe.dataset.store import DatasetStore
+from radpipe.model.config import ExperimentConfig
+from radpipe.settings import get_settings
+from radpipe.train.data import training_view
+from radpipe.train.run import TrainSummary, train
+from tests.train.tiny import tiny_coca_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def trained(trainable: tuple[Path, Path], local_ray: None) -> TrainSummary:
+    exp = ExperimentConfig.model_validate(tiny_coca_config(steps=12))
+    return train(str(trainable[1]), exp, get_settings())
+
+
+def test_the_targets_carry_the_reasoning_traces_the_reports_have(trainable: tuple[Path, Path]) -> None:
+    store = DatasetStore(str(trainable[1]))
+    with_traces = training_view(store, reasoning=True).targets["train"]
+    without = training_view(store, reasoning=False).targets["train"]
+    assert with_traces.keys() == without.keys()
+    traced = [uid for uid, target in with_traces.items() if "[REASONING]" in target]
+    assert 0 < len(traced) < len(with_traces)  # the synthetic archive gives about 30% of reports a trace
+    assert not any("[REASONING]" in target for target in without.values())
+    assert all(t.startswith("[FINDINGS]") and "[IMPRESSION]" in t for t in with_traces.values())
+
+
+def test_the_run_logs_the_caption_loss_and_registers_a_report_writer(trained: TrainSummary) -> None:
+    client = MlflowClient(get_settings().tracking_uri)
+    run = client.get_run(trained.run_id)
+    assert run.data.params["model.objective"] == "coca"
+    assert [m.step for m in client.get_metric_history(trained.run_id, "val_caption_loss")] == [6, 12]
+    model = mlflow.pyfunc.load_model(trained.model_uri)
+    outputs = {spec.name for spec in model.metadata.get_output_schema().inputs}
+    assert {"report", "findings", "reasoning", "impression", "image_embedding"} <= outputs
+    assert {p.name for p in model.metadata.get_params_schema().params} >= {"num_beams", "seed", "max_length"}
+
+
+def test_the_registered_model_embeds_and_writes_for_a_dicom_file(
+    trained: TrainSummary, trainable: tuple[Path, Path]
+) -> None:
+    model = mlflow.pyfunc.load_model(f"models:/radpipe-foundation/{trained.model_version}")
+    raw = sorted((trainable[0] / "dicom").rglob("*.dcm"))[0].read_bytes()
+    frame = pd.DataFrame({"dicom": [raw, None], "text": [None, "No pneumothorax."]})
+    out = model.predict(frame, params={"max_length": 24})
+    assert len(out["image_embedding"][0]) == 32 and len(out["text_embedding"][1]) == 32
+    assert isinstance(out["report"][0], str) and isinstance(out["findings"][0], str)
+    assert pd.isna(out["report"][1])  # a text-only row gets no report (MLflow shows None as NaN)
+    again = model.predict(frame, params={"max_length": 24})
+    assert again["report"][0] == out["report"][0]  # greedy: the same report every time
+    beams = model.predict(frame, params={"max_length": 24, "num_beams": 2})
+    assert isinstance(beams["report"][0], str)
+    plain = model.predict(frame, params={"generate": False})
+    assert "report" not in plain.columns
+
+
+def test_radpipe_generate_prints_a_report_per_file(
+    trained: TrainSummary, trainable: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [str(p) for p in sorted((trainable[0] / "dicom").rglob("*.dcm"))[:2]]
+    assert main(["generate", trained.model_uri, *files, "--max-length", "24", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["source"] for line in lines] == files
+    assert all(line["model"] == trained.model_uri and isinstance(line["report"], str) for line in lines)
+    assert main(["generate", trained.model_uri, str(Path(files[0]).parent / "missing.dcm")]) == 1
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["generate", trained.model_uri, files[0], "--beams", "0"]) == 1
+    assert "generation settings" in capsys.readouterr().err
