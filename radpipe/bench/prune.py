@@ -22,11 +22,11 @@ from radpipe.bench import CHECKOUT
 from radpipe.bench.train import prepared_dataset
 from radpipe.dataset.commit import replace_table
 from radpipe.dataset.store import DatasetStore
-from radpipe.evaluate.protocol import HEADLINE
+from radpipe.evaluate.protocol import ENCODER_HEADLINE
 from radpipe.model.config import ExperimentConfig, load_config
 
 KEEP = 1 / 3
-COLUMNS = HEADLINE  # the metrics recorded on every model version; the first is the promotion default
+COLUMNS = ENCODER_HEADLINE  # recorded on every model version; the first is the promotion default
 
 
 def random_third(dataset: Path, seed: int) -> int:

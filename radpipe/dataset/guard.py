@@ -59,13 +59,20 @@ def check_key(store: DatasetStore, key: bytes) -> str:
     return str(meta["dataset_id"])
 
 
-def dataset_id(store: DatasetStore) -> str | None:
-    """The id recorded by the first ingest, or None for a folder that is not a radpipe dataset."""
+def read_meta(store: DatasetStore) -> dict[str, object]:
+    """The dataset's _meta.json (key fingerprint, id, format); empty for a folder that is not a radpipe dataset."""
     meta_path = store.path(META_FILE)
     if not store.fs.exists(meta_path):
-        return None
+        return {}
     with store.fs.open(meta_path, "r") as fh:
-        return json.load(fh).get("dataset_id")
+        meta: dict[str, object] = json.load(fh)
+        return meta
+
+
+def dataset_id(store: DatasetStore) -> str | None:
+    """The id recorded by the first ingest, or None for a folder that is not a radpipe dataset."""
+    found = read_meta(store).get("dataset_id")
+    return None if found is None else str(found)
 
 
 def _holder_alive(holder: dict[str, object]) -> bool:

@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.embedder import CHUNK, VOLUME_CHUNK, Embedder
+from radpipe.model.report_text import Sections, reference_sections
 from radpipe.reports.label_rules import LABELS
 from radpipe.reports.sections import report_text
 
@@ -113,6 +115,31 @@ def iter_pixels(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.
             yield row["sop_instance_uid"], decode_row(row)
 
 
+def reference_sections_of(store: DatasetStore, studies: list[str], reasoning: bool = True) -> list[Sections]:
+    """Each study's report as sections (with its reasoning trace), in the order of `studies`."""
+    wanted = pa.array(sorted(set(studies)), pa.string())
+    linked = store.read_table("studies", ["study_instance_uid", "report_id"])
+    linked = linked.filter(pc.is_in(linked["study_instance_uid"], value_set=wanted))
+    reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "rationale"])
+    by_study = {
+        row["study_instance_uid"]: reference_sections(
+            row["findings"], row["impression"], row["text"], row["rationale"], reasoning
+        )
+        for row in linked.join(reports, "report_id", join_type="inner").to_pylist()
+    }
+    return [by_study.get(study, Sections()) for study in studies]
+
+
+def model_inputs_of(store: DatasetStore, uids: list[str], embedder: Embedder) -> Iterator[tuple[str, np.ndarray]]:
+    """(uid, model input) for the wanted images or series (a 3D model's rows are series), in file order."""
+    if embedder.volumetric:
+        for uid, volume, profile in iter_volumes(store, uids):
+            yield uid, embedder.volume_input(volume, profile)
+    else:
+        for uid, pixels in iter_pixels(store, uids):
+            yield uid, embedder.image_input(pixels)
+
+
 def embed_images_of(
     store: DatasetStore, rows: LabelledSplit, embedder: Embedder, on_progress: Progress | None = None
 ) -> np.ndarray:
@@ -132,13 +159,7 @@ def embed_images_of(
             if on_progress is not None:
                 on_progress(int(filled.sum()), len(rows))
 
-    if embedder.volumetric:  # a 3D model: the rows are series, their inputs assembled volumes
-        inputs = (
-            (uid, embedder.volume_input(volume, profile)) for uid, volume, profile in iter_volumes(store, rows.uids)
-        )
-    else:
-        inputs = ((uid, embedder.image_input(pixels)) for uid, pixels in iter_pixels(store, rows.uids))
-    for uid, model_input in inputs:
+    for uid, model_input in model_inputs_of(store, rows.uids, embedder):
         chunk_rows.append(position[uid])
         chunk.append(model_input)
         if len(chunk) >= (VOLUME_CHUNK if embedder.volumetric else CHUNK):

@@ -37,11 +37,14 @@ def higher_is_better(metric: str) -> bool:
         raise ConfigError(f"promote on a point estimate, not an interval bound ({metric})")
     if metric.startswith("retrieval_") and metric.endswith("_median_rank"):
         return False
-    if metric.startswith(("zeroshot_auroc_", "probe_auroc_", "retrieval_")):
+    if metric.startswith(("zeroshot_auroc_", "probe_auroc_", "retrieval_", "generation_")):
+        return True
+    if metric in ("reasoning_consistency", "modality_accuracy"):
         return True
     raise ConfigError(
         f"unknown promotion metric {metric!r}: use zeroshot_auroc_macro, zeroshot_auroc_<finding>, probe_auroc_macro, "
-        "retrieval_<image_to_text|text_to_image>_recall_at_<1|5|10> or ..._median_rank"
+        "retrieval_<image_to_text|text_to_image>_recall_at_<1|5|10> or ..._median_rank, generation_f1_macro, "
+        "generation_bleu4, generation_rougeL or reasoning_consistency"
     )
 
 

@@ -17,12 +17,15 @@ if TYPE_CHECKING:
     from radpipe.evaluate.metrics import Estimate
 
 # The metrics recorded on the model version per dataset version: what promotion, dashboards and ops compare.
-HEADLINE = (
+ENCODER_HEADLINE = (
     "zeroshot_auroc_macro",
     "probe_auroc_macro",
     "retrieval_image_to_text_recall_at_5",
     "retrieval_text_to_image_recall_at_5",
 )
+# Models with a report decoder (objective captioning or coca) add these.
+GENERATION_HEADLINE = ("generation_f1_macro", "generation_bleu4", "generation_rougeL", "reasoning_consistency")
+HEADLINE = ENCODER_HEADLINE + GENERATION_HEADLINE
 # A probe on more train images than this learns no more (embed_dim features), but costs embedding time.
 PROBE_IMAGES = 4000
 # The modules whose code defines the numbers (paths in the radpipe package): the data read and decoded, the
@@ -31,8 +34,13 @@ PROBE_IMAGES = 4000
 _DEFINING = (
     *(
         f"evaluate/{name}.py"
-        for name in ("data", "metrics", "probe", "prompts", "protocol", "retrieval", "run", "zeroshot")
+        for name in ("data", "generation", "metrics", "probe", "prompts", "protocol", "retrieval", "run", "zeroshot")
     ),
+    # written reports: how they are generated, split into sections and compared, and the labeller that reads them
+    "model/generate.py",
+    "model/report_text.py",
+    "reports/labeler.py",
+    "reports/label_rules.py",
     "dataset/pixels.py",
     "dataset/profiles.py",
     "reports/sections.py",
@@ -50,6 +58,7 @@ class Evaluation:
     scores: dict[str, np.ndarray]
     examples: list[Any]
     images: dict[str, int]
+    generation: Any = None  # radpipe.evaluate.generation.GenerationResult for a model that writes reports
 
 
 def protocol_digest(seed: int) -> str:

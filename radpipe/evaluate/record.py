@@ -37,6 +37,15 @@ def metrics_table(result: Evaluation) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _texts(result: Evaluation) -> dict[str, str]:
+    texts = {"tables/metrics.md": metrics_table(result), "tables/metrics.csv": metrics_csv(result.metrics)}
+    if result.generation is not None:
+        from radpipe.evaluate.generation import markdown_rows
+
+        texts["tables/generated_reports.md"] = markdown_rows(result.generation)
+    return texts
+
+
 def _cell(e: Any) -> str:
     return "-" if e is None else f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
 
@@ -80,7 +89,7 @@ def log_evaluation(
             result.metrics,
             model_id=ref.model_id,
             figures=figures,
-            texts={"tables/metrics.md": metrics_table(result), "tables/metrics.csv": metrics_csv(result.metrics)},
+            texts=_texts(result),
         )
     except BaseException:
         tracking.fail_run(run_id)

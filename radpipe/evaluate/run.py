@@ -14,8 +14,18 @@ import numpy as np
 
 from radpipe.dataset.profiles import dataset_profile
 from radpipe.dataset.store import DatasetStore
+from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.errors import ConfigError, SourceError
-from radpipe.evaluate.data import LabelledSplit, embed_images_of, iter_pixels, iter_volumes, labelled_split
+from radpipe.evaluate.data import (
+    LabelledSplit,
+    embed_images_of,
+    iter_pixels,
+    iter_volumes,
+    labelled_split,
+    model_inputs_of,
+    reference_sections_of,
+)
+from radpipe.evaluate.generation import GenerationResult, generation_metrics
 from radpipe.evaluate.metrics import Estimate, macro_bootstrap
 from radpipe.evaluate.probe import probe_aurocs
 from radpipe.evaluate.prompts import PROMPTS
@@ -81,8 +91,11 @@ def compute(
     seed: int = 0,
     probe_images: int = PROBE_IMAGES,
     status: Callable[[str], None] = lambda _m: None,
+    identifiers: IdentifierIndex | None = None,
 ) -> Evaluation:
-    """Embed the test split (and a seeded sample of train for the probes) and compute every metric."""
+    """Embed the test split (and a seeded sample of train for the probes) and compute every metric; a model
+    with a report decoder also writes a report per test study (scrubbed, and cleared of every identifier
+    form in `identifiers`, the dataset's index) and is scored on them."""
     test = labelled_split(store, "test", volumes=embedder.volumetric)
     if len(test) < 2:
         raise SourceError(f"the test split has {len(test)} image(s) with a report; evaluation needs more")
@@ -109,6 +122,11 @@ def compute(
     relevant = same_text(pairs.texts)
     metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)
     examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, relevant)
+    generation = None
+    if embedder.writer is not None:
+        status(f"writing reports for {len(pairs)} test studies")
+        generation = _generation(store, embedder, pairs, resamples, seed, identifiers)
+        metrics |= generation.metrics
 
     train = labelled_split(store, "train", volumes=embedder.volumetric)
     if len(train) > probe_images:
@@ -127,7 +145,37 @@ def compute(
     if probe:
         metrics["probe_auroc_macro"] = float(np.mean([e.value for e in probe.values()]))
     images = {"test": len(test), "test_pairs": len(pairs), "probe_train": len(train)}
-    return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images)
+    return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images, generation)
+
+
+def _generation(
+    store: DatasetStore,
+    embedder: Embedder,
+    pairs: LabelledSplit,
+    resamples: int,
+    seed: int,
+    identifiers: IdentifierIndex | None,
+) -> GenerationResult:
+    """One written report per test study (greedy, so reproducible), scored against the study's report."""
+    assert embedder.writer is not None
+    writer = embedder.writer
+    position = {uid: i for i, uid in enumerate(pairs.uids)}
+    written: list[Any] = [None] * len(pairs)
+    chunk: list[tuple[str, np.ndarray]] = []
+
+    def flush() -> None:
+        for (uid, _), sections in zip(chunk, writer.write([x for _, x in chunk], identifiers=identifiers), strict=True):
+            written[position[uid]] = sections
+        chunk.clear()
+
+    for uid, model_input in model_inputs_of(store, pairs.uids, embedder):
+        chunk.append((uid, model_input))
+        if len(chunk) >= 64:
+            flush()
+    flush()
+    references = reference_sections_of(store, pairs.studies)
+    normalised = [writer.tokenizer.normalise(text) for text in pairs.texts]
+    return generation_metrics(pairs.texts, written, normalised, references, pairs.studies, resamples, seed)
 
 
 def _examples(
@@ -152,6 +200,21 @@ def _examples(
         retrieved = [(pairs.texts[j], bool(relevant[i, j])) for j in top]
         examples.append(RetrievalExample(uid, pixels[uid], pairs.texts[i], retrieved))
     return examples
+
+
+def _identifier_index(store: DatasetStore, settings: Settings) -> IdentifierIndex | None:
+    """The dataset's source identifier forms (keyed), to clear written reports of them; None when this
+    operator holds none for the dataset (another home or key): the scrubber's rules still apply."""
+    from radpipe.dataset.guard import dataset_id, key_fingerprint, read_meta
+    from radpipe.deid.identifier_store import IdentifierStore
+    from radpipe.deid.keys import load_key
+
+    identity = dataset_id(store)
+    key = load_key(settings.radpipe_deid_key, settings.home)
+    if identity is None or read_meta(store).get("key_fingerprint") != key_fingerprint(key):
+        return None
+    stored = IdentifierStore(settings.home, identity).load()
+    return IdentifierIndex(key, stored) if stored else None
 
 
 def evaluate(
@@ -179,7 +242,8 @@ def evaluate(
             "evaluate on data ingested with the model's profile"
         )
     status(f"evaluating {ref.pinned} on dataset {version}")
-    result = compute(store, embedder, resamples=resamples, seed=seed, status=status)
+    identifiers = _identifier_index(store, settings) if embedder.writer is not None else None
+    result = compute(store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers)
     run_id = log_evaluation(ref, dataset, version, profile, result, {"resamples": resamples, "seed": seed})
     status(f"MLflow run {run_id}")
     return EvaluationSummary(ref.pinned, version, run_id, result.metrics, result.images)

@@ -226,6 +226,9 @@ SCOPE_BREAKS: tuple[str, ...] = (
     r"there is",
     r"there are",
     r"with",
+    # "density without volume loss favours consolidation": the negation is of the volume loss only
+    r"favou?rs?",
+    r"favou?ring",
 )
 # How far back (in words) a pre-mention cue reaches.
 CUE_WINDOW_WORDS = 10

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 from radpipe import tracking
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.data import labelled_split
-from radpipe.evaluate.protocol import HEADLINE, protocol_digest, version_tag
+from radpipe.evaluate.protocol import ENCODER_HEADLINE, protocol_digest, version_tag
 from radpipe.evaluate.run import evaluate
 from radpipe.settings import get_settings
 from tests.registry import register_untrained
@@ -39,6 +39,7 @@ def test_evaluation_logs_the_named_metrics_against_the_model_version(evaluated) 
     assert any(k.startswith("zeroshot_auroc_") and k.count("_") >= 3 for k in summary.metrics)
     m = summary.metrics
     assert m["zeroshot_auroc_macro_ci_low"] <= m["zeroshot_auroc_macro"] <= m["zeroshot_auroc_macro_ci_high"]
+    assert not any(k.startswith(("generation_", "reasoning_")) for k in m)  # a contrastive model writes nothing
 
     client = MlflowClient(tracking.current_uri())
     run = client.get_run(summary.run_id)
@@ -56,7 +57,7 @@ def test_evaluation_logs_the_named_metrics_against_the_model_version(evaluated) 
     logged = client.get_logged_model(tracking.resolve_model(uri).model_id)  # shown on the model's own page
     assert "zeroshot_auroc_macro" in {metric.key for metric in logged.metrics or []}
     tags = client.get_model_version(name, version).tags
-    for metric in HEADLINE:
+    for metric in ENCODER_HEADLINE:
         assert float(tags[version_tag(summary.dataset_version, metric)]) == pytest.approx(m[metric], abs=1e-6)
 
 

@@ -80,3 +80,29 @@ def test_radpipe_generate_prints_a_report_per_file(
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["generate", trained.model_uri, files[0], "--beams", "0"]) == 1
     assert "generation settings" in capsys.readouterr().err
+
+
+def test_evaluation_scores_the_written_reports_and_tags_the_version(
+    trained: TrainSummary, trainable: tuple[Path, Path]
+) -> None:
+    from radpipe.evaluate.protocol import version_tag
+    from radpipe.evaluate.run import evaluate
+
+    summary = evaluate(trained.model_uri, str(trainable[1]), get_settings(), resamples=50)
+    m = summary.metrics
+    for name in ("generation_f1_macro", "generation_bleu4", "generation_rougeL", "zeroshot_auroc_macro"):
+        assert 0.0 <= m[name] <= 1.0, name
+        assert m[f"{name}_ci_low"] <= m[name] <= m[f"{name}_ci_high"] or name == "zeroshot_auroc_macro"
+    assert m["reasoning_consistency_reference"] == pytest.approx(1.0)  # the references argue what they conclude
+    client = MlflowClient(get_settings().tracking_uri)
+    tables = {a.path for a in client.list_artifacts(summary.run_id, "tables")}
+    assert "tables/generated_reports.md" in tables
+    side_by_side = client.download_artifacts(summary.run_id, "tables/generated_reports.md")
+    rows = Path(side_by_side).read_text().splitlines()[2:]
+    assert len(rows) == min(8, summary.images["test_pairs"]) and all(
+        row.startswith(f"| {i} | ") for i, row in enumerate(rows, start=1)
+    )
+    tags = client.get_model_version("radpipe-foundation", trained.model_version).tags
+    assert float(tags[version_tag(summary.dataset_version, "generation_f1_macro")]) == pytest.approx(
+        m["generation_f1_macro"], abs=1e-6
+    )
