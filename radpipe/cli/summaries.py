@@ -142,6 +142,10 @@ def _check_lines(store: DatasetStore) -> list[str]:
     return lines
 
 
+def _indented(text: str) -> str:
+    return "\n".join(f"    {line}" for line in (text.strip() or "(nothing written)").splitlines())
+
+
 def chain_report(result: Mapping[str, Any], tracking_uri: str) -> str:
     """Where to look, after the chain (`radpipe pipeline`): the numbers, the champion, MLflow, Data Docs."""
     from radpipe.evaluate.protocol import HEADLINE
@@ -161,8 +165,17 @@ def chain_report(result: Mapping[str, Any], tracking_uri: str) -> str:
             f"fine-tune {tuned['model_uri']} ({tuned['label']}): AUROC {m['finetune_auroc']:.3f} "
             f"[{m['finetune_auroc_low']:.3f}, {m['finetune_auroc_high']:.3f}]"
         )
+    for reference, written in result["evaluation"].get("written_reports", []):
+        lines += [
+            "",
+            "reference report (test study):",
+            _indented(reference),
+            "written by the model:",
+            _indented(written),
+        ]
     name = str(result["champion"]).removeprefix("models:/").split("/")[0].split("@")[0]
     lines += [
+        "",
         f"Data Docs: {result['validation']['data_docs']}",
         f"MLflow: mlflow ui --backend-store-uri {display_uri(tracking_uri)}   # then open http://127.0.0.1:5000",
         f"Champion: mlflow.pyfunc.load_model('models:/{name}@champion')",

@@ -39,6 +39,7 @@ from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
 
 EXAMPLES = 4  # rows of the retrieval grid
+SHOWN_IN_SUMMARY = 2  # written reports a summary (and `make demo`'s last lines) shows beside their references
 
 
 @dataclass
@@ -48,6 +49,8 @@ class EvaluationSummary:
     run_id: str
     metrics: dict[str, float] = field(default_factory=dict)
     images: dict[str, int] = field(default_factory=dict)
+    # A model that writes reports: the first test studies' (reference, written) pair, scrubbed text only.
+    written_reports: list[tuple[str, str]] = field(default_factory=list)
 
     def facts(self) -> RunFacts:
         return RunFacts(
@@ -246,4 +249,5 @@ def evaluate(
     result = compute(store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers)
     run_id = log_evaluation(ref, dataset, version, profile, result, {"resamples": resamples, "seed": seed})
     status(f"MLflow run {run_id}")
-    return EvaluationSummary(ref.pinned, version, run_id, result.metrics, result.images)
+    written = result.generation.rows[:SHOWN_IN_SUMMARY] if result.generation is not None else []
+    return EvaluationSummary(ref.pinned, version, run_id, result.metrics, result.images, written)

@@ -7,6 +7,7 @@ exactly, whatever words the model writes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -114,22 +115,37 @@ class ReportTokenizer:
 
     def _text(self, ids: list[int]) -> str:
         text = str(self._tok.decode(ids, skip_special_tokens=True))
-        return _sentence_case(" ".join(text.split()))
+        return _placeholders(_sentence_case(_tidy(" ".join(text.split()))))
 
     def normalise(self, text: str) -> str:
         """A reference text as the decoder could write it (lower-cased, re-spaced): what metrics compare."""
         return self._text(self._tok.encode(text, add_special_tokens=False).ids)
 
 
+def _tidy(text: str) -> str:
+    """Undo the spacing decoding puts around every punctuation mark ("04 / 2015", "[ name ]", "( 555 )"):
+    written text must read, and must reach the scrubber in the forms its rules know ("04/2015")."""
+    text = re.sub(r"\s*([/\-])\s*", r"\1", text)
+    text = re.sub(r"([(\[])\s+", r"\1", text)
+    text = re.sub(r"\s+([)\],;:.!?%])", r"\1", text)
+    return re.sub(r"(\d)([.:])\s+(\d)", r"\1\2\3", text)  # "2 . 5 cm", "10 : 30"
+
+
+_MONTH = re.compile(
+    r"(?i)\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b(?=\.?\s*\d)|(?<=\d\s)(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|"
+    r"apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b"
+)
+
+
+def _placeholders(text: str) -> str:
+    """Case the lower-case vocabulary cannot write, where the scrubber's rules look for it: placeholders
+    ("[name]" -> "[NAME]") and month names beside a number ("june 05, 2016" -> "June 05, 2016")."""
+    text = re.sub(r"\[([A-Za-z]+)\]", lambda m: f"[{m.group(1).upper()}]", text)
+    return _MONTH.sub(lambda m: m.group(0).capitalize(), text)
+
+
 def _sentence_case(text: str) -> str:
-    """The vocabulary is lower-case: capitalise each sentence's first letter for the reader."""
-    out, start = [], True
-    for char in text:
-        if start and char.isalpha():
-            out.append(char.upper())
-            start = False
-            continue
-        out.append(char)
-        if char in ".!?":
-            start = True
-    return "".join(out)
+    """The vocabulary is lower-case: capitalise the first letter of the text and of each sentence (after a
+    full stop and a space, so "2.5 cm" stays as it is)."""
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)

@@ -152,3 +152,17 @@ def test_targets_put_reasoning_between_findings_and_impression() -> None:
     ids = cut(["[FINDINGS] a b c d", "[FINDINGS] a"])
     assert ids.shape == (2, 4) and np.all(ids[0] != 0)  # cut at max_length: no [EOS]
     assert ids[1].tolist() == [cut.bos, cut._id("[FINDINGS]"), cut._id("a"), cut.eos]
+
+
+def test_identifiers_a_decoder_spells_out_reach_the_scrubber_in_forms_it_knows() -> None:
+    """Decoding spaces every punctuation mark ("04 / 2015", "june 05 , 2016"): undone before scrubbing, or the
+    scrubber's date and phone rules would not match what the model wrote."""
+    leaky = "[FINDINGS] Called to [NAME] on 04/2015 and June 05, 2016 at 555-123-4567. Dr. Smith agreed. [IMPRESSION] x"
+    tokenizer = ReportTokenizer(train_report_tokenizer([leaky], _experiment().model.decoder, 1), 48)
+    ids = tokenizer([leaky])[0]
+    sections = tokenizer.sections(ids[1:].tolist())
+    assert sections.findings == "Called to [NAME] on 04/2015 and June 05, 2016 at 555-123-4567. Dr. Smith agreed."
+    out = scrubbed(sections).findings
+    for leaked in ("2015", "2016", "4567", "Smith"):
+        assert leaked not in out, out
+    assert tokenizer.normalise("called 2.5 cm, [NAME].") == "Called 2.5 cm, [NAME]."
