@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
-DEMO_STUDIES ?= 300
+DEMO_STUDIES ?= 1000
 # On a CUDA machine: make install TORCH=torch (or the build your driver needs).
 TORCH  ?= torch==2.13.0
 export RADPIPE_HOME ?= $(CURDIR)/.radpipe

@@ -22,12 +22,12 @@ from rich.table import Table
 
 from radpipe.bench import CHECKOUT
 from radpipe.dataset.store import DatasetStore
-from radpipe.model.clip import ContrastiveModel
+from radpipe.model.coca import build_model
 from radpipe.model.config import ExperimentConfig, load_config
 from radpipe.model.text import TextTokenizer
 from radpipe.train.augment import augment_images, step_generator
-from radpipe.train.data import TrainingView, prepare_batch, read_split_table, training_view
-from radpipe.train.run import build_tokenizer
+from radpipe.train.data import Targets, TrainingView, prepare_batch, read_split_table, training_view
+from radpipe.train.run import build_report_tokenizer, build_tokenizer
 from radpipe.train.steps import build_optimizer, build_scheduler, train_step
 
 BENCH_SEED = 31
@@ -64,12 +64,15 @@ def prepared_dataset(out: Path, studies: int, console: Console) -> Path:
 
 
 def _plain_loop(exp: ExperimentConfig, store: DatasetStore, view: TrainingView, tokenizer: TextTokenizer) -> Throughput:
-    """The baseline: one process, no Ray, the same batches prepared inline, the same train_step."""
+    """The baseline: one process, no Ray, the same batches prepared inline, the same train_step (and with a
+    CoCa config, the same model with its report decoder: the objectives' step times compare)."""
     started = time.perf_counter()
     torch.set_num_threads(exp.scaling.cpus_per_worker)
     torch.manual_seed(exp.train.seed)
     table = read_split_table(store, view, "train")
-    model = ContrastiveModel(exp.model, tokenizer.vocab_size)
+    writer = build_report_tokenizer(view, exp)
+    targets = Targets(view.targets["train"], writer[0]) if writer else None
+    model = build_model(exp.model, tokenizer.vocab_size, writer[0].vocab_size if writer else None)
     optimizer, cfg = build_optimizer(model, exp.train), exp.train
     scheduler = build_scheduler(optimizer, cfg)
     texts, size = view.texts["train"], exp.model.image.input_size
@@ -78,7 +81,8 @@ def _plain_loop(exp: ExperimentConfig, store: DatasetStore, view: TrainingView, 
         for start in range(0, table.num_rows - cfg.batch_size + 1, cfg.batch_size):
             tick = time.perf_counter()
             rows = table.slice(start, cfg.batch_size).to_pydict()
-            batch = prepare_batch({k: np.array(v, dtype=object) for k, v in rows.items()}, texts, tokenizer, size)
+            columns = {k: np.array(v, dtype=object) for k, v in rows.items()}
+            batch = prepare_batch(columns, texts, tokenizer, size, targets)
             tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
             tensors["image"] = augment_images(tensors["image"], cfg.augment, step_generator(cfg.seed, 0, step))
             train_step(model, tensors, optimizer, scheduler, cfg.precision)
@@ -90,7 +94,8 @@ def _plain_loop(exp: ExperimentConfig, store: DatasetStore, view: TrainingView, 
                 window_samples, window_time = 0, 0.0
             if step >= cfg.steps:
                 break
-    return Throughput("plain PyTorch loop", statistics.median(windows), time.perf_counter() - started)
+    name = "plain PyTorch loop" + (f", {exp.model.objective}" if exp.model.writes_reports else "")
+    return Throughput(name, statistics.median(windows), time.perf_counter() - started)
 
 
 def _ray_run(
@@ -147,6 +152,9 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
     # 84 steps over 14 batches an epoch: six epochs, five boundaries, where a streaming loader used to starve.
     exp = base.model_copy(update={"train": base.train.model_copy(update={"steps": 84, "val_every": 10_000})})
     two = exp.model_copy(update={"scaling": exp.scaling.model_copy(update={"num_workers": 2})})
+    # The same encoders, data and steps with a report decoder (objective coca): the generative step's cost.
+    coca_base = load_config(CHECKOUT / "configs" / "smoke-coca.yaml")
+    coca = coca_base.model_copy(update={"train": exp.train})
     view = training_view(store)
     tokenizer, _ = build_tokenizer(view, exp)
     settings = get_settings()
@@ -159,6 +167,7 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
             ("ray1", lambda: _ray_run(exp, str(dataset), view, tokenizer, out)),
             ("ray2", lambda: _ray_run(two, str(dataset), view, tokenizer, out)),
             ("loader", lambda: _loader(exp, store, view, tokenizer)),
+            ("plain_coca", lambda: _plain_loop(coca, store, view, tokenizer)),
         ):
             console.print(f"round {round_number}/{repeat}: {label} ...")
             runs.setdefault(label, []).append(run())
@@ -175,6 +184,8 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
         "plain_over_ray1": medians["plain"] / medians["ray1"],
         "ray2_over_ray1": medians["ray2"] / medians["ray1"],
         "loader_over_ray1": medians["loader"] / medians["ray1"],
+        # samples/s of the contrastive step over the CoCa step: how many times longer a CoCa step takes
+        "coca_step_time_over_contrastive": medians["plain"] / medians["plain_coca"],
     }
     totals = [t.loader_wait_total for t in runs["ray1"] if t.loader_wait_total is not None]
     if totals:
@@ -183,7 +194,8 @@ def run_train_bench(out: Path, console: Console, studies: int = 240, repeat: int
     console.print(
         f"Ray Train overhead (plain / Ray, 1 worker) = {ratios['plain_over_ray1']:.2f} (target <= 1.15); "
         f"2 workers / 1 worker = {ratios['ray2_over_ray1']:.2f}; "
-        f"loader / training = {ratios['loader_over_ray1']:.1f} (must stay > 1)"
+        f"loader / training = {ratios['loader_over_ray1']:.1f} (must stay > 1); "
+        f"a CoCa step takes {ratios['coca_step_time_over_contrastive']:.2f}x a contrastive one (plain loop)"
     )
     report = {
         "rounds": repeat,
