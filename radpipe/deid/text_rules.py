@@ -201,7 +201,8 @@ RULES: tuple[Rule, ...] = (
     # A bare month/day only with two digits each ("01/03"): "1/2" is a fraction in clinical text.
     Rule("DATEX", r"\b(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])\b(?!/)"),
     # Month and year ("04/2015", "4-2015"): Safe Harbor removes every date element but the year.
-    Rule("DATEX", r"\b(?:0?[1-9]|1[0-2])[/-](?:19|20)\d{2}\b(?![/-]\d)"),
+    # (not the tail of a full date an earlier rule wrote: "03/03/1968")
+    Rule("DATEX", r"(?<![\d/.-])\b(?:0?[1-9]|1[0-2])[/-](?:19|20)\d{2}\b(?![/-]\d)"),
     # A month and a day or a two-digit year ("cath 2/18", "CABG in 3/80"); not a score ("pain 3/10", "grade 2/4").
     Rule(
         "DATEX",

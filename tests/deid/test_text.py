@@ -95,6 +95,8 @@ def test_measurements_and_anatomy_are_not_identifiers() -> None:
         ("92 y/o with cough", "92"),
         ("a 95M with cough", "95"),
         ("DOB: 1931", "1931"),
+        ("Called on 04/2015.", "04/2015"),  # month and year: a date element beyond the year
+        ("last seen 4-2019", "4-2019"),
     ],
 )
 def test_forms_found_in_review_are_removed(text: str, gone: str) -> None:
