@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # Dask, validation (pandas, GX) and curation load only for th
     from radpipe.engine.dask import DaskEngine
     from radpipe.evaluate.promotion import PromotionSummary
     from radpipe.evaluate.run import EvaluationSummary
+    from radpipe.finetune.report import ReportFinetuneSummary
     from radpipe.finetune.run import FinetuneSummary
     from radpipe.model.embed_dataset import EmbeddingSummary
     from radpipe.quality.validate import ValidationReport
@@ -284,6 +285,24 @@ def embed_images(
     store = open_dataset(dataset, gate=True)
     with dataset_lock(store, "embed"):
         return embed_dataset(model_uri, dataset, get_settings(), on_progress)
+
+
+def finetune_report_model(
+    model_uri: str,
+    dataset: str,
+    shots: int | None = None,
+    epochs: int | None = None,
+    seed: int = 0,
+    on_status: Callable[[str], None] | None = None,
+) -> ReportFinetuneSummary:
+    """Adapt a generative model's report decoder to the dataset's reports; registers `radpipe-report`."""
+    from radpipe.finetune.config import finetune_config
+
+    config = finetune_config(shots=shots, seed=seed, **({"epochs": epochs} if epochs is not None else {"epochs": 30}))
+    open_dataset(dataset, gate=True)
+    from radpipe.finetune.report import finetune_report
+
+    return finetune_report(model_uri, dataset, config, get_settings(), on_status)
 
 
 def finetune_model(

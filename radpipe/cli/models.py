@@ -80,15 +80,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import json
 
-    from radpipe.model.generate import GenerationConfig
+    from radpipe.model.generate import generation_settings
     from radpipe.model.report_files import generate_reports
 
     try:
-        cfg = GenerationConfig(
-            num_beams=args.beams, max_length=args.max_length, temperature=args.temperature, seed=args.seed
+        cfg = generation_settings(
+            {"num_beams": args.beams, "max_length": args.max_length, "temperature": args.temperature, "seed": args.seed}
         )
     except ValueError as exc:
-        raise ConfigError(f"generation settings: {str(exc).splitlines()[-1].strip()}") from None
+        raise ConfigError(str(exc)) from None
     model, written = generate_reports(args.model_uri, args.files, cfg, get_settings())
     if args.json:
         for report in written:
@@ -101,6 +101,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    if args.task == "report":
+        return _finetune_report(args)
+    if not args.label:
+        raise ConfigError("--label FINDING is needed for a finding fine-tune (or --task report)")
     from radpipe.commands import finetune_model
 
     summary = finetune_model(
@@ -126,6 +130,29 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     out.print(f"model: {summary.model_uri}")
     out.print(f"from: {summary.parent_uri} and dataset {summary.dataset_version}")
     out.print(f"MLflow run {summary.run_id}")
+    return 0
+
+
+def _finetune_report(args: argparse.Namespace) -> int:
+    from radpipe.commands import finetune_report_model
+    from radpipe.finetune.report import SHOWN
+
+    if args.label or args.mode != "frozen":
+        raise ConfigError("--task report adapts the report decoder: --label and --mode do not apply")
+    summary = finetune_report_model(
+        args.model_uri,
+        args.dataset,
+        shots=args.shots,
+        epochs=args.epochs,
+        seed=args.seed,
+        on_status=lambda message: console.print(message, highlight=False),
+    )
+    m = summary.metrics
+    out.print(f"report decoder adapted on {summary.studies} train studies of dataset {summary.dataset_version}")
+    for key in SHOWN:
+        out.print(f"  {key:<22} {m[key + '_before']:.3f} -> {m[key]:.3f} (test split, before -> after)")
+    out.print(f"model: {summary.model_uri}")
+    out.print(f"from: {summary.parent_uri}; MLflow run {summary.run_id}")
     return 0
 
 
@@ -196,19 +223,28 @@ def add_model_commands(sub: Any) -> None:
     generate.add_argument("model_uri", help="a model trained with objective coca or captioning")
     generate.add_argument("files", nargs="+", metavar="FILE", help="a radiograph DICOM file, or a CT/MR series folder")
     generate.add_argument("--beams", type=int, default=1, help="beam search width (1: greedy)")
-    generate.add_argument("--max-length", type=int, default=0, help="tokens at most (0: the model's maximum)")
+    generate.add_argument(
+        "--max-length", type=int, default=0, help="tokens at most, [BOS] and [EOS] included (0: the model's maximum)"
+    )
     generate.add_argument("--temperature", type=float, default=0.0, help="sample at this temperature (0: greedy)")
     generate.add_argument("--seed", type=count, default=0, help="seed of sampling")
     generate.add_argument("--json", action="store_true", help="one JSON object per input")
     generate.set_defaults(func=cmd_generate)
 
-    finetune = sub.add_parser("finetune", help="train, measure and register a radpipe-<finding> classifier")
+    finetune = sub.add_parser(
+        "finetune", help="train and register a radpipe-<finding> classifier, or adapt the report writer (--task report)"
+    )
     finetune.add_argument("model_uri", help="the foundation model, e.g. models:/radpipe-foundation@champion")
     finetune.add_argument("dataset")
-    finetune.add_argument("--label", required=True, help="finding, e.g. pleural_effusion (see the reports/ labels)")
-    finetune.add_argument("--shots", type=int, help="train on N positive images (seeded) and every negative")
+    finetune.add_argument(
+        "--task", choices=["finding", "report"], default="finding", help="report: radpipe-report, a new report style"
+    )
+    finetune.add_argument("--label", help="finding, e.g. pleural_effusion (see the reports/ labels)")
+    finetune.add_argument(
+        "--shots", type=int, help="finding: N positive images (seeded) and every negative; report: N train studies"
+    )
     finetune.add_argument("--mode", choices=["frozen", "partial"], default="frozen", help="partial: last stage learns")
-    finetune.add_argument("--epochs", type=int, help="passes over the training images (default 100)")
+    finetune.add_argument("--epochs", type=int, help="passes over the training data (default 100; report: 30)")
     finetune.add_argument("--seed", type=count, default=0)
     finetune.set_defaults(func=cmd_finetune)
 

@@ -23,7 +23,7 @@ SHOWN = 8
 @dataclass(frozen=True)
 class GenerationResult:
     metrics: dict[str, float]
-    f1: dict[str, float]  # per finding present in the references
+    f1: dict[str, float]  # per finding present in the references or the written reports
     rows: list[tuple[str, str]]  # (reference, written) of the first SHOWN studies
 
 
@@ -42,10 +42,11 @@ def _f1(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def f1_macro(truth: np.ndarray, predicted: np.ndarray, labels: np.ndarray) -> float:
-    """Macro F1 over the label columns `labels` (those the references have positives for)."""
+    """Macro F1 over the label columns `labels`: those the references have positives for, and those the
+    written reports claim (an invented finding scores 0, not nothing). A column without a positive on either
+    side in these rows (a bootstrap resample) is left out."""
     values = _f1(truth[:, labels], predicted[:, labels])
-    values = np.where(truth[:, labels].sum(axis=0) > 0, np.nan_to_num(values), np.nan)
-    return float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
+    return float(np.nanmean(values)) if values.size and not np.all(np.isnan(values)) else float("nan")
 
 
 def report_body(sections: Sections) -> str:
@@ -96,7 +97,7 @@ def generation_metrics(
     bodies = [report_body(s) for s in written]
     truth = np.stack([positives(text) for text in references])
     predicted = np.stack([positives(text) for text in bodies])
-    present = np.flatnonzero(truth.any(axis=0))
+    present = np.flatnonzero(truth.any(axis=0) | predicted.any(axis=0))
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     pairs = zip(normalised_references, bodies, strict=True)
     rouge = np.array([scorer.score(ref, out)["rougeL"].fmeasure for ref, out in pairs])

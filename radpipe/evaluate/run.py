@@ -210,11 +210,13 @@ def _identifier_index(store: DatasetStore, settings: Settings) -> IdentifierInde
     operator holds none for the dataset (another home or key): the scrubber's rules still apply."""
     from radpipe.dataset.guard import dataset_id, key_fingerprint, read_meta
     from radpipe.deid.identifier_store import IdentifierStore
-    from radpipe.deid.keys import load_key
+    from radpipe.deid.keys import KEY_FILE_NAME, load_key
 
     identity = dataset_id(store)
+    if identity is None or not (settings.radpipe_deid_key or (settings.home / KEY_FILE_NAME).exists()):
+        return None  # an evaluator without the key: never create one here
     key = load_key(settings.radpipe_deid_key, settings.home)
-    if identity is None or read_meta(store).get("key_fingerprint") != key_fingerprint(key):
+    if read_meta(store).get("key_fingerprint") != key_fingerprint(key):
         return None
     stored = IdentifierStore(settings.home, identity).load()
     return IdentifierIndex(key, stored) if stored else None

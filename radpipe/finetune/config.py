@@ -25,6 +25,8 @@ class FinetuneConfig(BaseModel):
     lr: float = Field(1e-2, gt=0, le=10)
     # partial mode: small steps keep the pretrained last stage from being overwritten by a few examples.
     encoder_lr: float = Field(1e-4, gt=0, le=10)
+    # --task report: the report decoder's learning rate (a transformer: far smaller steps than a linear head).
+    decoder_lr: float = Field(3e-4, gt=0, le=10)
     # On the head only: the encoder's pretrained weights are not pulled towards zero.
     weight_decay: float = Field(1e-4, ge=0)
     batch_size: int = Field(64, ge=1)

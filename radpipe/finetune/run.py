@@ -60,7 +60,7 @@ class FinetuneSummary:
         )
 
 
-def _foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dict[str, str]]:
+def check_foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dict[str, str]]:
     """The parent's embedder and artifact files, if it is a 2D radpipe model of the dataset's profile."""
     embedder, artifacts = getattr(loaded, "embedder", None), getattr(loaded, "artifacts", None)
     if not isinstance(embedder, Embedder) or not isinstance(artifacts, dict):
@@ -97,7 +97,7 @@ def finetune(
     tracking_uri = tracking.configure(settings)
     parent = tracking.resolve_model(model_uri)
     # The pinned version, not the alias: `champion` may move while this runs, the lineage must not.
-    embedder, parent_artifacts = _foundation(tracking.load_python_model(parent.pinned), parent.pinned, profile)
+    embedder, parent_artifacts = check_foundation(tracking.load_python_model(parent.pinned), parent.pinned, profile)
     name = registered_name(label)
     tags, params = _lineage(config, label, parent, dataset, version, profile)
     run_id = tracking.start_run(config.experiment, f"finetune-{name}-{version}", params, tags)

@@ -78,7 +78,7 @@ def caption_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def objective_loss(
     model: nn.Module, cfg: ModelConfig, batch: dict[str, torch.Tensor]
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The objective's loss on one batch, and its parts (for logging). `model` may be wrapped in DDP: it is
     called, not unwrapped, so gradients synchronise."""
     if not cfg.writes_reports:
@@ -88,11 +88,11 @@ def objective_loss(
     image_emb, text_emb, scale, logits = model(batch["image"], batch["ids"], batch["mask"], batch["target"])
     clip_weight, caption_weight = cfg.loss_weights
     captioning = caption_loss(logits, batch["target"])
-    parts = {"train_caption_loss": float(captioning.detach())}
+    parts = {"train_caption_loss": captioning.detach()}  # tensors: no device sync unless someone reads them
     loss = caption_weight * captioning
     if clip_weight:
         contrastive = contrastive_loss(image_emb.float(), text_emb.float(), scale.float())
-        parts["train_contrastive_loss"] = float(contrastive.detach())
+        parts["train_contrastive_loss"] = contrastive.detach()
         loss = loss + clip_weight * contrastive
     return loss, parts
 

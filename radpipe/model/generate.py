@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radpipe.model.coca import CoCaModel
 
@@ -16,13 +17,23 @@ class GenerationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     num_beams: int = Field(1, ge=1, le=16)
-    # Tokens written after [BOS], [EOS] included; 0: the decoder's trained maximum.
+    # Tokens of the whole sequence, [BOS] and [EOS] included (as model.decoder.max_length); 0: that maximum.
     max_length: int = Field(0, ge=0)
     temperature: float = Field(0.0, ge=0.0, le=5.0)
     seed: int = 0
 
 
 GREEDY = GenerationConfig()
+
+
+def generation_settings(values: dict[str, Any]) -> GenerationConfig:
+    """Validated settings; a bad one is a one-line ValueError naming it (not pydantic's report)."""
+    try:
+        return GenerationConfig.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ValueError(f"generation setting {where}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema, 
 
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.model.embedder import Embedder
-from radpipe.model.generate import GenerationConfig
+from radpipe.model.generate import GenerationConfig, generation_settings
 from radpipe.model.report_text import SECTIONS
 
 SPEC, WEIGHTS, TOKENIZER, TEXT_CHECKPOINT = "spec", "weights", "tokenizer", "text_checkpoint"
@@ -102,7 +102,7 @@ def generation_config(params: Mapping[str, Any] | None) -> GenerationConfig | No
     given = dict(params or {})
     if not given.pop("generate", True):
         return None
-    return GenerationConfig.model_validate({k: v for k, v in given.items() if v is not None})
+    return generation_settings({k: v for k, v in given.items() if v is not None})
 
 
 def read_images(embedder: Embedder, frame: pd.DataFrame) -> tuple[list[int], list[np.ndarray]]:

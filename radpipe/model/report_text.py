@@ -3,22 +3,26 @@
 The target is `[FINDINGS] ... [REASONING] <rationale> [IMPRESSION] ...` (CheXOne: the reasoning before the
 conclusion); section markers are single special tokens, so a generated report splits into its sections
 exactly, whatever words the model writes.
+
+The vocabulary keeps case and records where spaces were ("▁" starts a word), so written text decodes to
+exactly the characters the model chose: "john.doe@example.com", "Helen Quinn" or "04/2015" reach the
+scrubber as its rules expect them, not lower-cased and spaced out ("john . doe @ example . com").
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from tokenizers import Tokenizer, decoders
+from tokenizers import Tokenizer, normalizers, pre_tokenizers
 
 from radpipe.model.config import DecoderConfig
 from radpipe.model.text import train_tokenizer
 from radpipe.reports.sections import split_sections
 
 BOS, EOS = "[BOS]", "[EOS]"
+SPACE = "▁"  # marks a word that followed a space (SentencePiece's convention)
 SECTIONS = ("findings", "reasoning", "impression")
 MARKERS = {name: f"[{name.upper()}]" for name in SECTIONS}
 SPECIAL = (BOS, EOS, *MARKERS.values())
@@ -64,10 +68,18 @@ def target_text(sections: Sections) -> str:
 
 
 def train_report_tokenizer(targets: Iterable[str], cfg: DecoderConfig, min_report_frequency: int) -> str:
-    """A WordPiece vocabulary of the training targets plus [BOS], [EOS] and the section markers (JSON)."""
-    tokenizer = train_tokenizer(targets, cfg.vocab_size, min_report_frequency)
+    """A case-keeping WordPiece vocabulary of the training targets (words split at spaces, marked "▁", and
+    at punctuation), plus [BOS], [EOS] and the section markers (JSON)."""
+    tokenizer = train_tokenizer(
+        targets,
+        cfg.vocab_size,
+        min_report_frequency,
+        normalizer=normalizers.NFC(),
+        pre_tokenizer=pre_tokenizers.Sequence(
+            [pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="always"), pre_tokenizers.Punctuation()]
+        ),
+    )
     tokenizer.add_special_tokens(list(SPECIAL))
-    tokenizer.decoder = decoders.WordPiece()
     return str(tokenizer.to_str())
 
 
@@ -79,6 +91,7 @@ class ReportTokenizer:
         self.max_length = max_length
         self.bos, self.eos = self._id(BOS), self._id(EOS)
         self.markers = {self._id(marker): name for name, marker in MARKERS.items()}
+        self._specials = {0, self.bos, self.eos, *self.markers}
 
     def _id(self, token: str) -> int:
         found = self._tok.token_to_id(token)
@@ -114,38 +127,11 @@ class ReportTokenizer:
         return Sections(**{name: self._text(tokens) for name, tokens in found.items()})
 
     def _text(self, ids: list[int]) -> str:
-        text = str(self._tok.decode(ids, skip_special_tokens=True))
-        return _placeholders(_sentence_case(_tidy(" ".join(text.split()))))
+        """The characters the ids spell: pieces joined, "▁" back to a space (specials never reach here)."""
+        pieces = [self._tok.id_to_token(i) or "" for i in ids if i not in self._specials]
+        text = "".join(p[2:] if p.startswith("##") else p for p in pieces)
+        return " ".join(text.replace(SPACE, " ").split())
 
     def normalise(self, text: str) -> str:
-        """A reference text as the decoder could write it (lower-cased, re-spaced): what metrics compare."""
-        return self._text(self._tok.encode(text, add_special_tokens=False).ids)
-
-
-def _tidy(text: str) -> str:
-    """Undo the spacing decoding puts around every punctuation mark ("04 / 2015", "[ name ]", "( 555 )"):
-    written text must read, and must reach the scrubber in the forms its rules know ("04/2015")."""
-    text = re.sub(r"\s*([/\-])\s*", r"\1", text)
-    text = re.sub(r"([(\[])\s+", r"\1", text)
-    text = re.sub(r"\s+([)\],;:.!?%])", r"\1", text)
-    return re.sub(r"(\d)([.:])\s+(\d)", r"\1\2\3", text)  # "2 . 5 cm", "10 : 30"
-
-
-_MONTH = re.compile(
-    r"(?i)\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
-    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b(?=\.?\s*\d)|(?<=\d\s)(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|"
-    r"apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b"
-)
-
-
-def _placeholders(text: str) -> str:
-    """Case the lower-case vocabulary cannot write, where the scrubber's rules look for it: placeholders
-    ("[name]" -> "[NAME]") and month names beside a number ("june 05, 2016" -> "June 05, 2016")."""
-    text = re.sub(r"\[([A-Za-z]+)\]", lambda m: f"[{m.group(1).upper()}]", text)
-    return _MONTH.sub(lambda m: m.group(0).capitalize(), text)
-
-
-def _sentence_case(text: str) -> str:
-    """The vocabulary is lower-case: capitalise the first letter of the text and of each sentence (after a
-    full stop and a space, so "2.5 cm" stays as it is)."""
-    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
+        """A reference text as the decoder's vocabulary spells it (what metrics compare written text with)."""
+        return self._text(self._tok.encode(" ".join(text.split()), add_special_tokens=False).ids)

@@ -21,15 +21,25 @@ from radpipe.model.config import TextEncoderConfig
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, min_report_frequency: int = 1) -> Tokenizer:
-    """A lower-cased WordPiece tokenizer over the reports' most frequent words; [PAD] is id 0.
+def train_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    min_report_frequency: int = 1,
+    normalizer: Any = None,
+    pre_tokenizer: Any = None,
+) -> Tokenizer:
+    """A WordPiece tokenizer over the reports' most frequent words; [PAD] is id 0. Lower-cased and split
+    BERT's way unless another `normalizer` / `pre_tokenizer` is given.
 
     Built by counting, not with `tokenizers`' trainers: those break frequency ties in hash order, so two
     runs on the same reports gave different vocabularies. Every character seen stays in the vocabulary
     (alone and as a "##" continuation), so a rare or misspelt word splits into pieces, never into [UNK].
+    A word counts once per distinct text: a study's several images share one report, which must not count
+    as several reports towards `min_report_frequency`.
     """
-    normalizer = normalizers.BertNormalizer(lowercase=True)
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizer or normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizer or pre_tokenizers.BertPreTokenizer()
+    texts = sorted(set(texts))
     counts: Counter[str] = Counter()
     reports: Counter[str] = Counter()  # in how many reports each word occurs
     for text in texts:

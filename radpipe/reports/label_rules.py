@@ -192,6 +192,9 @@ PRE_UNCERTAINTY: tuple[str, ...] = (
     r"no definite",
     r"could not exclude",
     r"can ?not exclude",
+    # "density without volume loss favours consolidation": a hedge, nearer the finding than the negation
+    r"favou?rs?",
+    r"favou?ring",
 )
 # Cues after a mention.
 POST_NEGATION: tuple[str, ...] = (
@@ -226,9 +229,6 @@ SCOPE_BREAKS: tuple[str, ...] = (
     r"there is",
     r"there are",
     r"with",
-    # "density without volume loss favours consolidation": the negation is of the volume loss only
-    r"favou?rs?",
-    r"favou?ring",
 )
 # How far back (in words) a pre-mention cue reaches.
 CUE_WINDOW_WORDS = 10

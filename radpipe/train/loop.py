@@ -53,9 +53,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         model.load_state_dict(state["model"])
 
     # (3) Wrap for DDP and move to the device. A Hugging Face encoder may hold parts the loss never
-    # reaches (BERT's pooler), and the captioning objective never reaches the text encoder; DDP must then be
-    # told, or it stops at the second step.
-    unused = bool(exp.model.text.checkpoint) or exp.model.objective == "captioning"
+    # reaches (BERT's pooler), and a report-writing objective with a zero weight never reaches the text
+    # encoder (captioning, or coca with contrastive_weight 0) or the decoder; DDP must then be told, or it
+    # stops at the second step.
+    unused = bool(exp.model.text.checkpoint) or (exp.model.writes_reports and 0.0 in exp.model.loss_weights)
     model = ray.train.torch.prepare_model(model, parallel_strategy_kwargs={"find_unused_parameters": unused})
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])

@@ -56,11 +56,26 @@ def test_clinical_efficacy_counts_findings_not_words() -> None:
     assert f1_macro(truth, predicted, np.flatnonzero(truth.any(axis=0))) == pytest.approx(m["generation_f1_macro"])
 
 
+def test_a_finding_no_reference_has_still_counts_when_written() -> None:
+    """Writing pneumothorax into every report must cost F1 (it scores 0 for that finding), not go unseen."""
+    clean = [_sections(t) for t in REFERENCES]
+    invented = [Sections(s.findings + " There is a right pneumothorax.", "", s.impression) for s in clean]
+    references = REFERENCES[:3]  # no pneumothorax among these
+    groups = ["a", "b", "c"]
+    kwargs = {"resamples": 10, "seed": 0}
+    honest = generation_metrics(references, clean[:3], references, clean[:3], groups, **kwargs).metrics
+    claimed = generation_metrics(references, invented[:3], references, clean[:3], groups, **kwargs).metrics
+    assert honest["generation_f1_macro"] == pytest.approx(1.0)
+    assert claimed["generation_f1_macro"] < honest["generation_f1_macro"]
+
+
 def test_reasoning_consistency() -> None:
     argued = Sections("Enlarged heart.", "The cardiac silhouette is wide, so the heart is enlarged.", "Cardiomegaly.")
     unargued = Sections("Enlarged heart.", "The lungs are clear.", "Cardiomegaly.")
     contradicted = Sections("x.", "There is a right pneumothorax.", "No pneumothorax.")
     assert consistent(argued) is True
+    hedged = Sections("x.", "Patchy airspace density without volume loss favours consolidation.", "Consolidation.")
+    assert consistent(hedged) is True  # a reasoning that favours a finding argues for it
     assert consistent(unargued) is False
     assert consistent(contradicted) is False
     assert consistent(Sections("Enlarged heart.", "", "Cardiomegaly.")) is None  # nothing to judge

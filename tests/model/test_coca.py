@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from radpipe.deid.text import scrub_text
 from radpipe.model.coca import CoCaModel, build_model, objective_loss
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.generate import GenerationConfig, generate
@@ -129,12 +130,12 @@ def test_the_coca_loss_is_the_weighted_sum_and_captioning_is_the_decoder_alone()
     }
     loss, parts = objective_loss(model, exp.model, batch)
     loss = loss.detach()
-    expected = 1.0 * parts["train_contrastive_loss"] + 2.0 * parts["train_caption_loss"]
+    expected = 1.0 * float(parts["train_contrastive_loss"]) + 2.0 * float(parts["train_caption_loss"])
     assert float(loss) == pytest.approx(expected, rel=1e-5)
     captioning = exp.model.model_copy(update={"objective": "captioning"})
     loss, parts = objective_loss(model, captioning, batch)
     loss = loss.detach()
-    assert set(parts) == {"train_caption_loss"} and float(loss) == pytest.approx(parts["train_caption_loss"])
+    assert set(parts) == {"train_caption_loss"} and float(loss) == pytest.approx(float(parts["train_caption_loss"]))
     batch["target"][:, 20:] = 0  # padding is not a token to predict
     padded = objective_loss(model, captioning, batch)[0].detach()
     logits = model(batch["image"], batch["ids"], batch["mask"], batch["target"])[3][:, :19]
@@ -151,18 +152,37 @@ def test_targets_put_reasoning_between_findings_and_impression() -> None:
     cut = ReportTokenizer(train_report_tokenizer(["[FINDINGS] a"], _experiment().model.decoder, 1), 4)
     ids = cut(["[FINDINGS] a b c d", "[FINDINGS] a"])
     assert ids.shape == (2, 4) and np.all(ids[0] != 0)  # cut at max_length: no [EOS]
-    assert ids[1].tolist() == [cut.bos, cut._id("[FINDINGS]"), cut._id("a"), cut.eos]
+    assert ids[1].tolist() == [cut.bos, cut._id("[FINDINGS]"), cut._id("▁a"), cut.eos]
 
 
-def test_identifiers_a_decoder_spells_out_reach_the_scrubber_in_forms_it_knows() -> None:
-    """Decoding spaces every punctuation mark ("04 / 2015", "june 05 , 2016"): undone before scrubbing, or the
-    scrubber's date and phone rules would not match what the model wrote."""
-    leaky = "[FINDINGS] Called to [NAME] on 04/2015 and June 05, 2016 at 555-123-4567. Dr. Smith agreed. [IMPRESSION] x"
-    tokenizer = ReportTokenizer(train_report_tokenizer([leaky], _experiment().model.decoder, 1), 48)
-    ids = tokenizer([leaky])[0]
-    sections = tokenizer.sections(ids[1:].tolist())
-    assert sections.findings == "Called to [NAME] on 04/2015 and June 05, 2016 at 555-123-4567. Dr. Smith agreed."
-    out = scrubbed(sections).findings
-    for leaked in ("2015", "2016", "4567", "Smith"):
-        assert leaked not in out, out
-    assert tokenizer.normalise("called 2.5 cm, [NAME].") == "Called 2.5 cm, [NAME]."
+LEAKY = [
+    "Called to [NAME] on 04/2015 and June 05, 2016 at 555-123-4567.",
+    "Dr. Smith agreed; contact john.doe@example.com or +44 20 7946 0958.",
+    "Seen at 123 Main Street, Boston, MA 02115 and St Mary's Hospital; MR# 12345678.",
+    "Discussed with Helen Quinn, UID 1.2.840.113619.2.55.3, prior 1.2.2015.",
+]
+
+
+def test_identifiers_a_decoder_spells_out_reach_the_scrubber_as_written() -> None:
+    """Written text decodes to exactly the characters chosen (case and spacing kept): a lower-cased, spaced-out
+    decoding ("john . doe @ example . com", "helen quinn") slipped past the scrubber's rules."""
+    targets = [f"[FINDINGS] {text} [IMPRESSION] x" for text in LEAKY]
+    tokenizer = ReportTokenizer(train_report_tokenizer(targets, _experiment().model.decoder, 1), 160)
+    for text, ids in zip(LEAKY, tokenizer(targets), strict=True):
+        written = tokenizer.sections(ids[1:].tolist())
+        assert written.findings == text  # exactly what was written, character for character
+        out = scrubbed(written).findings
+        assert out == scrub_text(text)  # the scrubber sees what it sees in ingested reports
+        for leaked in ("2015", "2016", "4567", "Smith", "john.doe", "0958", "Main Street", "Mary", "12345678", "Quinn"):
+            assert leaked not in out, out
+    assert tokenizer.normalise("called  2.5 cm, [NAME].") == "called 2.5 cm, [NAME]."
+
+
+def test_a_word_counts_once_per_report_not_per_image() -> None:
+    """A study's three images share one report: a name the scrubber missed in it must not reach
+    min_report_frequency 3 and become a word of the shipped vocabulary."""
+    report = "[FINDINGS] Quinnford called. [IMPRESSION] Normal."
+    others = [f"[FINDINGS] called {i}. [IMPRESSION] Normal." for i in range(3)]
+    vocab = ReportTokenizer(train_report_tokenizer([report] * 3 + others, _experiment().model.decoder, 3), 48)
+    assert vocab._tok.token_to_id("▁Quinnford") is None
+    assert vocab._tok.token_to_id("▁called") is not None  # four reports use it

@@ -73,6 +73,10 @@ def test_labels_agree_with_synthetic_truth(archive) -> None:
         ("Interval removal of the chest tube.", "support_devices", 0),
         ("Compression fracture with vertebral body collapse.", "atelectasis", None),
         ("A 2.5 cm nodule in the left lung. No effusion.", "lung_lesion", 1),
+        # "favouring" hedges, and is nearer the finding than an earlier negation
+        ("Patchy airspace density without volume loss favours consolidation.", "consolidation", -1),
+        ("No consolidation, favoring atelectasis.", "atelectasis", -1),
+        ("Possible opacity favoring pneumonia.", "pneumonia", -1),
     ],
 )
 def test_reviewed_pitfalls(text: str, label: str, expected: int | None) -> None:

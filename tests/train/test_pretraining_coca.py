@@ -79,7 +79,7 @@ def test_radpipe_generate_prints_a_report_per_file(
     assert main(["generate", trained.model_uri, str(Path(files[0]).parent / "missing.dcm")]) == 1
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["generate", trained.model_uri, files[0], "--beams", "0"]) == 1
-    assert "generation settings" in capsys.readouterr().err
+    assert "generation setting num_beams: Input should be greater than or equal to 1" in capsys.readouterr().err
 
 
 def test_evaluation_scores_the_written_reports_and_tags_the_version(
@@ -106,3 +106,59 @@ def test_evaluation_scores_the_written_reports_and_tags_the_version(
     assert float(tags[version_tag(summary.dataset_version, "generation_f1_macro")]) == pytest.approx(
         m["generation_f1_macro"], abs=1e-6
     )
+
+
+def test_a_partial_fine_tune_from_a_generative_model_keeps_its_decoder(
+    trained: TrainSummary, trainable: tuple[Path, Path]
+) -> None:
+    """Fine-tunes start from the image encoder of a CoCa model as from a contrastive one; the fine-tune's
+    package carries the decoder's vocabulary, so it loads (the decoder's weights unchanged)."""
+    import torch
+
+    from radpipe import tracking
+    from radpipe.finetune.config import finetune_config
+    from radpipe.finetune.run import finetune
+
+    config = finetune_config(mode="partial", shots=2, epochs=3)
+    summary = finetune(trained.model_uri, str(trainable[1]), "pneumothorax", config, get_settings())
+    tuned = tracking.load_python_model(summary.model_uri).embedder.model.state_dict()
+    parent = tracking.load_python_model(trained.model_uri).embedder.model.state_dict()
+    assert any(k.startswith("decoder.") for k in tuned)
+    changed = {k for k in parent if not torch.equal(parent[k], tuned[k])}
+    assert changed and not any(k.startswith("decoder.") for k in changed)
+    raw = sorted((trainable[0] / "dicom").rglob("*.dcm"))[0].read_bytes()
+    probability = mlflow.pyfunc.load_model(summary.model_uri).predict(pd.DataFrame({"dicom": [raw]}))["probability"]
+    assert 0.0 <= probability[0] <= 1.0
+
+
+def test_a_report_fine_tune_adapts_the_decoder_and_registers_radpipe_report(
+    trained: TrainSummary, trainable: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from radpipe import tracking
+
+    argv = ["finetune", trained.model_uri, str(trainable[1]), "--task", "report", "--epochs", "8", "--shots", "12"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "generation_f1_macro" in printed and "-> " in printed
+    uri = next(line.split()[1] for line in printed.splitlines() if line.startswith("model: "))
+    assert uri.startswith("models:/radpipe-report/")
+    client = MlflowClient(get_settings().tracking_uri)
+    name, number = uri.removeprefix("models:/").split("/")
+    version = client.get_model_version(name, number)
+    assert version.tags["parent_model"] == trained.model_uri and version.tags["task"] == "report"
+    run = client.get_run(version.run_id)
+    losses = [m.value for m in client.get_metric_history(version.run_id, "report_finetune_epoch_loss")]
+    assert len(losses) == 8 and losses[-1] < losses[0]  # the decoder learnt the dataset's reports
+    for key in ("generation_f1_macro", "generation_f1_macro_before", "generation_bleu4", "generation_rougeL_before"):
+        assert key in run.data.metrics, key
+    tuned = tracking.load_python_model(uri).embedder.model.state_dict()
+    parent = tracking.load_python_model(trained.model_uri).embedder.model.state_dict()
+    changed = {k for k in parent if not torch.equal(parent[k], tuned[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed)  # the image encoder stays as it was
+    raw = sorted((trainable[0] / "dicom").rglob("*.dcm"))[0].read_bytes()
+    written = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"dicom": [raw]}), params={"max_length": 16})
+    assert isinstance(written["report"][0], str)
+    assert main(["finetune", trained.model_uri, str(trainable[1]), "--task", "report", "--label", "x"]) == 1
+    assert "--label and --mode do not apply" in capsys.readouterr().err
