@@ -186,3 +186,31 @@ def test_a_word_counts_once_per_report_not_per_image() -> None:
     vocab = ReportTokenizer(train_report_tokenizer([report] * 3 + others, _experiment().model.decoder, 3), 48)
     assert vocab._tok.token_to_id("▁Quinnford") is None
     assert vocab._tok.token_to_id("▁called") is not None  # four reports use it
+
+
+def test_a_3d_encoder_feeds_the_decoder_too() -> None:
+    """A CT/MR model with objective coca: the decoder attends to a 3D ResNet's tokens (one per voxel block)."""
+    from pathlib import Path
+
+    from radpipe.model.config import load_config
+
+    base = load_config(Path(__file__).parents[2] / "configs" / "smoke-3d.yaml").model
+    cfg = base.model_copy(update={"objective": "coca", "decoder": _experiment().model.decoder})
+    torch.manual_seed(0)
+    model = build_model(cfg, 200, 120)
+    assert isinstance(model, CoCaModel)
+    volumes = torch.rand(2, 3, 16, 32, 32)
+    batch = {
+        "image": volumes,
+        "ids": torch.randint(1, 200, (2, 16)),
+        "mask": torch.ones(2, 16, dtype=torch.long),
+        "target": torch.randint(3, 120, (2, 48)),
+    }
+    loss, parts = objective_loss(model, cfg, batch)
+    loss.backward()
+    assert math.isfinite(float(loss.detach())) and set(parts) == {"train_caption_loss", "train_contrastive_loss"}
+    tokens = model.image_encoder.tokens(volumes)  # the last stage's voxel blocks, several per volume
+    assert tokens.shape[0] == 2 and tokens.shape[1] > 1 and tokens.shape[2] == model.image_encoder.out_features
+    assert model.image_memory(volumes).shape == (2, tokens.shape[1], cfg.decoder.width)
+    written = generate(model, volumes, bos=1, eos=2, cfg=GenerationConfig(max_length=8))
+    assert len(written) == 2 and all(len(ids) <= 7 for ids in written)
