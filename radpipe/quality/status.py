@@ -6,6 +6,7 @@ import hashlib
 import json
 import posixpath
 
+from radpipe.dataset.guard import dataset_id
 from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import VERSIONS_DIR, DatasetStore
 from radpipe.errors import RadpipeError
@@ -25,14 +26,20 @@ class ValidationFailed(RadpipeError):
 
 
 def dataset_version(store: DatasetStore) -> str:
-    """The dataset's version: a digest of its data tables' Delta versions, recorded under `_versions/`.
+    """The dataset's version: a digest of the dataset's identity and its data tables' Delta versions, recorded
+    under `_versions/`.
 
     The manifest behind each digest is kept, so `DATASET@VERSION` reads exactly those table versions again.
-    Only a commit changes a table's version: a rerun that adds nothing keeps the digest.
+    Only a commit changes a table's version: a rerun that adds nothing keeps the digest. The identity (the id
+    its first ingest recorded, which a copy keeps) tells apart two datasets whose tables went through the same
+    number of commits: without it a new 1000-study demo dataset had the version of an earlier 300-study one,
+    and promotion compared a candidate with the champion's stored evaluation on the other data.
     """
-    versions = {table: store.table_version(table) for table in DATA_TABLES}
-    versions = {table: version for table, version in versions.items() if version >= 0}
-    digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
+    versions: dict[str, object] = {table: store.table_version(table) for table in DATA_TABLES}
+    versions = {table: version for table, version in versions.items() if isinstance(version, int) and version >= 0}
+    identity = dataset_id(store)
+    keyed = {"dataset": identity, "tables": versions} if identity else versions
+    digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
     path = store.path(VERSIONS_DIR, f"{digest}.json")
     if not store.fs.exists(path):  # the manifest names every table (the ledger, slices, ...) as it was then
         every = {table: store.table_version(table) for table in TABLES}

@@ -62,6 +62,28 @@ def two_arrivals(tmp_path: Path, deid: Deidentifier) -> tuple[Path, Path, Path, 
     return first, second, dataset, require_validated(DatasetStore(str(dataset)))
 
 
+def test_a_version_names_one_datasets_state_and_travels_with_a_copy(
+    two_arrivals, tmp_path: Path, deid: Deidentifier
+) -> None:
+    """Two datasets whose tables went through the same commits had one version (a digest of Delta version
+    numbers only): a new 1000-study demo dataset got the version of an earlier 300-study one, and promotion
+    compared a candidate with the champion's stored evaluation on the other data under that one tag. Now the
+    dataset's id is in the digest; a byte-for-byte copy keeps both id and version."""
+    import shutil
+
+    first, _second, dataset, version = two_arrivals
+    other = tmp_path / "other"
+    _ingest(first, other, deid)
+    store = DatasetStore(str(other))
+    assert {t: store.table_version(t) for t in TABLES} == {
+        t: DatasetStore(str(dataset)).table_version(t) for t in TABLES
+    }
+    assert require_validated(store) != version
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    assert require_validated(DatasetStore(str(copy))) == version
+
+
 def test_a_recorded_version_reads_its_rows_after_ingests_curation_and_an_erasure(
     two_arrivals, deid: Deidentifier
 ) -> None:
