@@ -6,12 +6,12 @@ Pure: written and reference sections in, metrics out (radpipe/evaluate/run.py do
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from radpipe.evaluate.metrics import Estimate, Resampler
+from radpipe.evaluate.metrics import bootstrap_rows
 from radpipe.model.report_text import Sections
 from radpipe.reports.label_rules import LABELS
 from radpipe.reports.labeler import label_report
@@ -106,10 +106,13 @@ def generation_metrics(
         hypotheses = [bodies[i].lower() for i in rows]
         return float(sacrebleu.corpus_bleu(hypotheses, [[normalised_references[i].lower() for i in rows]]).score / 100)
 
+    n = len(groups)
     estimates = {
-        "f1_macro": _bootstrap(lambda rows: f1_macro(truth[rows], predicted[rows], present), groups, resamples, seed),
-        "rougeL": _bootstrap(lambda rows: float(rouge[rows].mean()), groups, resamples, seed),
-        "bleu4": _bootstrap(bleu, groups, min(resamples, 200), seed),  # corpus BLEU: a few ms per resample
+        "f1_macro": bootstrap_rows(
+            lambda rows: f1_macro(truth[rows], predicted[rows], present), n, groups, resamples, seed
+        ),
+        "rougeL": bootstrap_rows(lambda rows: float(rouge[rows].mean()), n, groups, resamples, seed),
+        "bleu4": bootstrap_rows(bleu, n, groups, min(resamples, 200), seed),  # corpus BLEU: a few ms per resample
     }
     metrics: dict[str, float] = {}
     for name, e in estimates.items():
@@ -125,17 +128,6 @@ def generation_metrics(
     f1 = {LABELS[i]: float(np.nan_to_num(per_label[i])) for i in present}
     rows = [(references[i], written[i].report()) for i in range(min(SHOWN, len(written)))]
     return GenerationResult(metrics, f1, rows)
-
-
-def _bootstrap(metric: Callable[[np.ndarray], float], groups: Sequence[str], resamples: int, seed: int) -> Estimate:
-    n = len(groups)
-    point = metric(np.arange(n))
-    resampler = Resampler(n, groups, seed)
-    values = [v for v in (metric(resampler.draw()) for _ in range(resamples if n else 0)) if not np.isnan(v)]
-    if not values:
-        return Estimate(point, float("nan"), float("nan"))
-    low, high = np.percentile(values, [2.5, 97.5])
-    return Estimate(point, float(low), float(high))
 
 
 def markdown_rows(result: GenerationResult) -> str:

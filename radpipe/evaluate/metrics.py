@@ -98,9 +98,21 @@ def macro_bootstrap(
             values.append(auroc(truth[known], score[known]))
         return float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else float("nan")
 
-    point = macro(np.arange(n))
+    return bootstrap_rows(macro, n, groups, resamples, seed)
+
+
+def bootstrap_rows(
+    metric: Callable[[np.ndarray], float],
+    n: int,
+    groups: Sequence[str] | np.ndarray | None,
+    resamples: int,
+    seed: int,
+) -> Estimate:
+    """A metric of row indices on all `n` rows, and the 2.5-97.5 percentiles over resamples of rows (or of
+    `groups`); resamples where it is undefined (nan) are skipped."""
+    point = metric(np.arange(n))
     resampler = Resampler(n, groups, seed)
-    values = [v for v in (macro(resampler.draw()) for _ in range(resamples if n else 0)) if not np.isnan(v)]
+    values = [v for v in (metric(resampler.draw()) for _ in range(resamples if n else 0)) if not np.isnan(v)]
     if not values:
         return Estimate(point, float("nan"), float("nan"))
     low, high = np.percentile(values, [2.5, 97.5])
