@@ -7,7 +7,7 @@ is measured on, so a full and a pruned model are scored on the same rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +17,7 @@ from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
 from radpipe.model.embedder import CHUNK, VOLUME_CHUNK, Embedder
+from radpipe.model.exam import body_part_words, exam_line, modality_kind
 from radpipe.model.report_text import Sections, reference_sections
 from radpipe.reports.label_rules import LABELS
 from radpipe.reports.sections import report_text
@@ -33,6 +34,10 @@ class LabelledSplit:
     studies: list[str]
     texts: list[str]
     labels: dict[str, np.ndarray]  # label -> per image 1 (present), 0 (absent), nan (uncertain or unmentioned)
+    volumes: bool = False  # rows are CT/MR series (volumes/), not images
+    # Per row, from the headers: the modality kind (radpipe.model.exam.modality_kind) and body part in words.
+    kinds: list[str] = field(default_factory=list)
+    body_parts: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -45,7 +50,14 @@ class LabelledSplit:
             [self.studies[i] for i in index],
             [self.texts[i] for i in index],
             {name: values[index] for name, values in self.labels.items()},
+            self.volumes,
+            [self.kinds[i] for i in index] if self.kinds else [],
+            [self.body_parts[i] for i in index] if self.body_parts else [],
         )
+
+    def exam_texts(self) -> list[str]:
+        """Each row's text after its examination line: what a model of radiographs and volumes read in training."""
+        return [f"{exam_line(k, b)} {t}" for k, b, t in zip(self.kinds, self.body_parts, self.texts, strict=True)]
 
     def first_row_per_study(self) -> list[int]:
         """One image per report: retrieval pairs an image with its report, and a study's views share one."""
@@ -70,12 +82,15 @@ def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> La
         raise SourceError(f"the dataset has no {table}/: {store.uri}")
     if not store.table_files("studies"):
         raise SourceError("the dataset has no splits yet: run `radpipe curate DATASET` first")
+    headers = store.read_table("instances", [key, "modality", "body_part"])
+    headers = headers.group_by(key).aggregate([("modality", "min"), ("body_part", "min")])
     if volumes:
         items = store.read_table("volumes", [key, "study_instance_uid", "issues"])
         items = items.filter(pc.equal(pc.list_value_length(items["issues"]), 0)).drop_columns(["issues"])
     else:
         items = store.read_table("images", [key, "study_instance_uid"])
-    images = items.rename_columns(["sop_instance_uid", "study_instance_uid"])  # one key name below
+    items = items.join(headers.rename_columns([key, "modality", "body_part"]), key)
+    images = items.rename_columns(["sop_instance_uid", "study_instance_uid", "modality", "body_part"])
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
     studies = studies.filter(pc.equal(studies["split"], split))
     # Arrow joins no struct column: the labels travel as flat "labels.<name>" columns.
@@ -85,7 +100,7 @@ def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> La
         .join(reports, "report_id", join_type="inner")
         .sort_by("sop_instance_uid")
     )
-    uids, study_ids, texts = [], [], []
+    uids, study_ids, texts, kinds, parts = [], [], [], [], []
     labels: dict[str, list[float]] = {name: [] for name in LABELS}
     for row in joined.to_pylist():
         body = report_text(row["findings"], row["impression"], row["text"])
@@ -94,9 +109,12 @@ def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> La
         uids.append(row["sop_instance_uid"])
         study_ids.append(row["study_instance_uid"])
         texts.append(body)
+        kinds.append(modality_kind(row["modality"]))
+        parts.append(body_part_words(row["body_part"]))
         for name in LABELS:
             labels[name].append(_label_value(row[f"labels.{name}"]))
-    return LabelledSplit(split, uids, study_ids, texts, {k: np.asarray(v, np.float64) for k, v in labels.items()})
+    values = {k: np.asarray(v, np.float64) for k, v in labels.items()}
+    return LabelledSplit(split, uids, study_ids, texts, values, volumes, kinds, parts)
 
 
 def iter_volumes(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray, str]]:
@@ -130,9 +148,11 @@ def reference_sections_of(store: DatasetStore, studies: list[str], reasoning: bo
     return [by_study.get(study, Sections()) for study in studies]
 
 
-def model_inputs_of(store: DatasetStore, uids: list[str], embedder: Embedder) -> Iterator[tuple[str, np.ndarray]]:
-    """(uid, model input) for the wanted images or series (a 3D model's rows are series), in file order."""
-    if embedder.volumetric:
+def model_inputs_of(
+    store: DatasetStore, uids: list[str], embedder: Embedder, volumes: bool
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(uid, model input) for the wanted images, or series (`volumes`), in file order."""
+    if volumes:
         for uid, volume, profile in iter_volumes(store, uids):
             yield uid, embedder.volume_input(volume, profile)
     else:
@@ -159,10 +179,10 @@ def embed_images_of(
             if on_progress is not None:
                 on_progress(int(filled.sum()), len(rows))
 
-    for uid, model_input in model_inputs_of(store, rows.uids, embedder):
+    for uid, model_input in model_inputs_of(store, rows.uids, embedder, rows.volumes):
         chunk_rows.append(position[uid])
         chunk.append(model_input)
-        if len(chunk) >= (VOLUME_CHUNK if embedder.volumetric else CHUNK):
+        if len(chunk) >= (VOLUME_CHUNK if rows.volumes else CHUNK):
             flush()
     flush()
     if not filled.all():

@@ -25,7 +25,9 @@ ENCODER_HEADLINE = (
 )
 # Models with a report decoder (objective captioning or coca) add these.
 GENERATION_HEADLINE = ("generation_f1_macro", "generation_bleu4", "generation_rougeL", "reasoning_consistency")
-HEADLINE = ENCODER_HEADLINE + GENERATION_HEADLINE
+# Models of radiographs and volumes add these (the volume_ metrics are the encoder's on the CT/MR test series).
+MODALITY_HEADLINE = ("modality_accuracy", "volume_zeroshot_auroc_macro", "volume_generation_f1_macro")
+HEADLINE = ENCODER_HEADLINE + GENERATION_HEADLINE + MODALITY_HEADLINE
 # A probe on more train images than this learns no more (embed_dim features), but costs embedding time.
 PROBE_IMAGES = 4000
 # The modules whose code defines the numbers (paths in the radpipe package): the data read and decoded, the
@@ -34,11 +36,23 @@ PROBE_IMAGES = 4000
 _DEFINING = (
     *(
         f"evaluate/{name}.py"
-        for name in ("data", "generation", "metrics", "probe", "prompts", "protocol", "retrieval", "run", "zeroshot")
+        for name in (
+            "data",
+            "generation",
+            "metrics",
+            "modality",
+            "probe",
+            "prompts",
+            "protocol",
+            "retrieval",
+            "run",
+            "zeroshot",
+        )
     ),
     # written reports: how they are generated, split into sections and compared, and the labeller that reads them
     "model/generate.py",
     "model/report_text.py",
+    "model/exam.py",
     "reports/labeler.py",
     "reports/label_rules.py",
     "dataset/pixels.py",
@@ -59,6 +73,9 @@ class Evaluation:
     examples: list[Any]
     images: dict[str, int]
     generation: Any = None  # radpipe.evaluate.generation.GenerationResult for a model that writes reports
+    # The test rows (radpipe.evaluate.data.LabelledSplit) and their embeddings, for metrics across evaluations.
+    test: Any = None
+    test_embeddings: np.ndarray | None = None
 
 
 def protocol_digest(seed: int) -> str:

@@ -27,6 +27,7 @@ from radpipe.evaluate.data import (
 )
 from radpipe.evaluate.generation import GenerationResult, generation_metrics
 from radpipe.evaluate.metrics import Estimate, macro_bootstrap
+from radpipe.evaluate.modality import modality_metrics
 from radpipe.evaluate.probe import probe_aurocs
 from radpipe.evaluate.prompts import PROMPTS
 from radpipe.evaluate.protocol import HEADLINE, PROBE_IMAGES, Evaluation
@@ -95,11 +96,18 @@ def compute(
     probe_images: int = PROBE_IMAGES,
     status: Callable[[str], None] = lambda _m: None,
     identifiers: IdentifierIndex | None = None,
+    volumes: bool | None = None,
+    partial: bool = False,
 ) -> Evaluation:
     """Embed the test split (and a seeded sample of train for the probes) and compute every metric; a model
     with a report decoder also writes a report per test study (scrubbed, and cleared of every identifier
-    form in `identifiers`, the dataset's index) and is scored on them."""
-    test = labelled_split(store, "test", volumes=embedder.volumetric)
+    form in `identifiers`, the dataset's index) and is scored on them.
+
+    `volumes`: evaluate on the CT/MR volumes (default: what the model takes; a model of both says which).
+    `partial`: a test split where no finding has both classes still gives the other metrics (a model of both
+    modalities may have few test series)."""
+    volumes = embedder.volumetric and not embedder.radiographs if volumes is None else volumes
+    test = labelled_split(store, "test", volumes=volumes)
     if len(test) < 2:
         raise SourceError(f"the test split has {len(test)} image(s) with a report; evaluation needs more")
     status(f"embedding {len(test)} test images")
@@ -111,17 +119,19 @@ def compute(
         prompt_emb[name] = (pos, neg)
     studies = np.asarray(test.studies, dtype=object)  # intervals resample studies: their views share a report
     zeroshot = zeroshot_aurocs(test_emb, test.labels, prompt_emb, resamples=resamples, seed=seed, groups=studies)
-    if not zeroshot:
+    if not zeroshot and not partial:
         raise SourceError("no finding with prompts has both present and absent cases in the test split")
     scores = {name: prompt_scores(test_emb, *prompt_emb[name]) for name in zeroshot}
     truths = {name: test.labels[name] for name in zeroshot}
-    macro = macro_bootstrap(truths, scores, resamples=resamples, seed=seed, groups=studies)
     metrics = _estimate_metrics("zeroshot_auroc", zeroshot)
-    metrics |= _estimate_metrics("zeroshot_auroc", {"macro": macro})
+    if zeroshot:
+        macro = macro_bootstrap(truths, scores, resamples=resamples, seed=seed, groups=studies)
+        metrics |= _estimate_metrics("zeroshot_auroc", {"macro": macro})
 
     rows = test.first_row_per_study()
     pairs = test.subset(rows)
-    text_emb = embedder.embed_texts(pairs.texts)
+    # A model of radiographs and volumes read each report after its examination line.
+    text_emb = embedder.embed_texts(pairs.exam_texts() if embedder.spec.model.mixed else pairs.texts)
     relevant = same_text(pairs.texts)
     metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)
     examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, relevant)
@@ -131,7 +141,7 @@ def compute(
         generation = _generation(store, embedder, pairs, resamples, seed, identifiers)
         metrics |= generation.metrics
 
-    train = labelled_split(store, "train", volumes=embedder.volumetric)
+    train = labelled_split(store, "train", volumes=volumes)
     if len(train) > probe_images:
         train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), probe_images, replace=False)))
     status(f"embedding {len(train)} train images for the linear probes")
@@ -148,7 +158,39 @@ def compute(
     if probe:
         metrics["probe_auroc_macro"] = float(np.mean([e.value for e in probe.values()]))
     images = {"test": len(test), "test_pairs": len(pairs), "probe_train": len(train)}
-    return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images, generation)
+    return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images, generation, test, test_emb)
+
+
+def compute_mixed(
+    store: DatasetStore,
+    embedder: Embedder,
+    resamples: int = 1000,
+    seed: int = 0,
+    status: Callable[[str], None] = lambda _m: None,
+    identifiers: IdentifierIndex | None = None,
+) -> Evaluation:
+    """A model of radiographs and volumes: every metric on the radiographs (today's names, plots and tables),
+    the same on the CT/MR series (prefixed `volume_`), and zero-shot modality recognition over both."""
+    status("radiographs:")
+    radiographs = compute(store, embedder, resamples, seed, status=status, identifiers=identifiers, volumes=False)
+    status("CT/MR volumes:")
+    volumes = compute(
+        store, embedder, resamples, seed, status=status, identifiers=identifiers, volumes=True, partial=True
+    )
+    both = [radiographs.test, volumes.test]
+    assert radiographs.test_embeddings is not None and volumes.test_embeddings is not None
+    modality = modality_metrics(
+        np.concatenate([radiographs.test_embeddings, volumes.test_embeddings]),
+        [kind for rows in both for kind in rows.kinds],
+        [part for rows in both for part in rows.body_parts],
+        embedder.embed_texts,
+        [study for rows in both for study in rows.studies],
+        resamples,
+        seed,
+    )
+    radiographs.metrics |= {f"volume_{k}": v for k, v in volumes.metrics.items()} | modality
+    radiographs.images |= {f"volume_{k}": v for k, v in volumes.images.items()}
+    return radiographs
 
 
 def _generation(
@@ -171,7 +213,7 @@ def _generation(
             written[position[uid]] = sections
         chunk.clear()
 
-    for uid, model_input in model_inputs_of(store, pairs.uids, embedder):
+    for uid, model_input in model_inputs_of(store, pairs.uids, embedder, pairs.volumes):
         chunk.append((uid, model_input))
         if len(chunk) >= 64:
             flush()
@@ -192,7 +234,7 @@ def _examples(
     from radpipe.evaluate.plots import RetrievalExample
 
     chosen = pairs.uids[:EXAMPLES]  # the first by uid: the same examples for every model on this dataset
-    if embedder.volumetric:  # a volume is shown by its middle axial slice (as stored, in HU)
+    if pairs.volumes:  # a volume is shown by its middle axial slice (as stored, in HU)
         pixels = {uid: volume[len(volume) // 2] for uid, volume, _ in iter_volumes(store, chosen)}
     else:
         pixels = dict(iter_pixels(store, chosen))
@@ -203,6 +245,14 @@ def _examples(
         retrieved = [(pairs.texts[j], bool(relevant[i, j])) for j in top]
         examples.append(RetrievalExample(uid, pixels[uid], pairs.texts[i], retrieved))
     return examples
+
+
+def model_profile(store: DatasetStore, embedder: Embedder) -> str:
+    """The dataset's profile(s) in the form of the model's spec: the image profile, the volume profiles, or for
+    a model of both "<image profile>+<volume profiles>"."""
+    if embedder.spec.model.mixed:
+        return f"{dataset_profile(store)}+{dataset_profile(store, volumes=True)}"
+    return dataset_profile(store, volumes=embedder.volumetric)
 
 
 def _identifier_index(store: DatasetStore, settings: Settings) -> IdentifierIndex | None:
@@ -240,7 +290,7 @@ def evaluate(
     tracking.configure(settings)
     ref = tracking.resolve_model(model_uri)
     embedder = load_registered_embedder(ref.pinned)
-    profile = dataset_profile(store, volumes=embedder.volumetric)
+    profile = model_profile(store, embedder)
     if embedder.spec.profile != profile:
         raise ConfigError(
             f"{ref.pinned} was trained on profile {embedder.spec.profile}, the dataset holds {profile}: "
@@ -248,7 +298,8 @@ def evaluate(
         )
     status(f"evaluating {ref.pinned} on dataset {version}")
     identifiers = _identifier_index(store, settings) if embedder.writer is not None else None
-    result = compute(store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers)
+    evaluation = compute_mixed if embedder.spec.model.mixed else compute
+    result = evaluation(store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers)
     run_id = log_evaluation(ref, dataset, version, profile, result, {"resamples": resamples, "seed": seed})
     status(f"MLflow run {run_id}")
     written = result.generation.rows[:SHOWN_IN_SUMMARY] if result.generation is not None else []

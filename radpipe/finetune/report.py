@@ -138,7 +138,7 @@ def _one_image_per_study(split: LabelledSplit, config: FinetuneConfig | None) ->
 def _images(store: DatasetStore, embedder: Embedder, rows: LabelledSplit) -> torch.Tensor:
     position = {uid: i for i, uid in enumerate(rows.uids)}
     inputs: list[Any] = [None] * len(rows)
-    for uid, model_input in model_inputs_of(store, rows.uids, embedder):
+    for uid, model_input in model_inputs_of(store, rows.uids, embedder, rows.volumes):
         inputs[position[uid]] = model_input
     stacked = torch.from_numpy(np.stack(inputs))
     return stacked if embedder.volumetric else stacked[:, None]

@@ -76,25 +76,35 @@ def caption_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float().flatten(0, 1), target[:, 1:].long().flatten(), ignore_index=0)
 
 
+Embeddings = tuple[torch.Tensor, torch.Tensor]  # (image, text) embeddings of one batch
+
+
 def objective_loss(
-    model: nn.Module, cfg: ModelConfig, batch: dict[str, torch.Tensor]
+    model: nn.Module, cfg: ModelConfig, batch: dict[str, torch.Tensor], negatives: Embeddings | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The objective's loss on one batch, and its parts (for logging). `model` may be wrapped in DDP: it is
-    called, not unwrapped, so gradients synchronise."""
+    called, not unwrapped, so gradients synchronise. `negatives`: see `contrastive_loss`.
+
+    The parts are detached tensors (no device sync unless someone reads them): the losses, and the batch's
+    `image_embedding` and `text_embedding` (another modality's negatives later)."""
     if not cfg.writes_reports:
         image_emb, text_emb, scale = model(batch["image"], batch["ids"], batch["mask"])
-        loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float())  # logits up to 100: fp32
-        return loss, {}
+        loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives)  # logits up to 100
+        return loss, _embeddings(image_emb, text_emb)
     image_emb, text_emb, scale, logits = model(batch["image"], batch["ids"], batch["mask"], batch["target"])
     clip_weight, caption_weight = cfg.loss_weights
     captioning = caption_loss(logits, batch["target"])
-    parts = {"train_caption_loss": captioning.detach()}  # tensors: no device sync unless someone reads them
+    parts = {"train_caption_loss": captioning.detach()} | _embeddings(image_emb, text_emb)
     loss = caption_weight * captioning
     if clip_weight:
-        contrastive = contrastive_loss(image_emb.float(), text_emb.float(), scale.float())
+        contrastive = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives)
         parts["train_contrastive_loss"] = contrastive.detach()
         loss = loss + clip_weight * contrastive
     return loss, parts
+
+
+def _embeddings(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"image_embedding": image_emb.detach(), "text_embedding": text_emb.detach()}
 
 
 def build_model(

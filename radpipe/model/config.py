@@ -21,6 +21,10 @@ class ImageEncoderConfig(_Frozen):
     arch: Literal["resnet", "vit"] = "resnet"
     # 2 for radiographs, 3 for CT/MR volumes: the same MONAI network code serves both.
     spatial_dims: Literal[2, 3] = 2
+    # 2D and 3D in one model (RadFM): a 3D ResNet that also takes radiographs, as volumes of depth 1 (computed
+    # as the 2D operations they reduce to; radpipe.model.depth_one). Training then alternates modality-pure
+    # radiograph and volume batches (train.radiograph_fraction); radiographs enter at `input_size`.
+    radiographs: bool = False
     # Side of the square input; the stored profile image is resized to it in the data path and in `predict`.
     # Volumes (spatial_dims 3) enter at their volume profile's size (D, H, W) instead; a 3D ViT needs that
     # size to be input_size on every side (its patch grid is fixed).
@@ -42,6 +46,8 @@ class ImageEncoderConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> ImageEncoderConfig:
+        if self.radiographs and (self.spatial_dims != 3 or self.arch != "resnet"):
+            raise ValueError("radiographs: true needs spatial_dims 3 and arch resnet (a 3D ResNet takes depth-1 input)")
         if self.arch == "resnet" and not len(self.resnet_layers) == len(self.resnet_widths) == 4:
             raise ValueError("resnet_layers and resnet_widths need 4 entries each (MONAI's ResNet has 4 stages)")
         if self.arch == "vit":
@@ -108,6 +114,11 @@ class ModelConfig(_Frozen):
     caption_weight: float = Field(2.0, ge=0)
 
     @property
+    def mixed(self) -> bool:
+        """Radiographs and CT/MR volumes in one model (RadFM)."""
+        return self.image.radiographs
+
+    @property
     def writes_reports(self) -> bool:
         return self.objective != "contrastive"
 
@@ -139,6 +150,11 @@ class TrainConfig(_Frozen):
     steps: int = Field(200, ge=1)
     # Per worker; contrastive learning likes large global batches (negatives), so GPUs go much higher.
     batch_size: int = Field(32, ge=2)
+    # A model of radiographs and volumes (model.image.radiographs): the share of steps that take a radiograph
+    # batch (the others take a volume batch, of volume_batch_size; None: batch_size). Steps alternate by this
+    # ratio evenly and identically on every worker.
+    radiograph_fraction: float = Field(0.75, gt=0, lt=1)
+    volume_batch_size: int | None = Field(None, ge=2)
     lr: float = Field(3e-4, gt=0)
     weight_decay: float = Field(0.05, ge=0)
     warmup_steps: int = Field(10, ge=0)

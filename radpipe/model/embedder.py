@@ -13,6 +13,7 @@ import torch
 from radpipe.model.clip import ContrastiveModel
 from radpipe.model.coca import CoCaModel, build_model
 from radpipe.model.config import ModelConfig
+from radpipe.model.inputs import input_batches
 from radpipe.model.report_text import ReportTokenizer
 from radpipe.model.report_writer import ReportWriter
 from radpipe.model.text import TextTokenizer
@@ -53,20 +54,21 @@ class Embedder:
         report_tokenizer: ReportTokenizer | None = None,
     ) -> None:
         self.spec = spec
-        # A 3D model's spec names its volume profiles ("ct-small,mr-small"); a 2D model's, one image profile.
-        self.volumetric = spec.model.image.spatial_dims == 3
-        self._profile: Profile | None = None if self.volumetric else get_profile(spec.profile)
-        self.volume_profiles = (
-            {_modality(p): p for p in (get_volume_profile(n) for n in spec.profile.split(",") if n)}
-            if self.volumetric
-            else {}
-        )
+        # A 3D model's spec names its volume profiles ("ct-small,mr-small"); a 2D model's, one image profile; a
+        # model of both, the two joined by "+" ("cxr-224+ct-small,mr-small").
+        self.volumetric = spec.model.image.spatial_dims == 3  # takes CT/MR volumes
+        self.radiographs = not self.volumetric or spec.model.image.radiographs  # takes radiographs
+        image_profile, volume_profiles = _profile_parts(spec)
+        self._profile: Profile | None = get_profile(image_profile) if image_profile else None
+        self.volume_profiles = {
+            _modality(p): p for p in (get_volume_profile(n) for n in volume_profiles.split(",") if n)
+        }
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
         # A model with a report decoder (objective captioning or coca) also writes reports.
         self.writer = (
-            ReportWriter(model, report_tokenizer, self.volumetric)
+            ReportWriter(model, report_tokenizer)
             if isinstance(model, CoCaModel) and report_tokenizer is not None
             else None
         )
@@ -137,14 +139,12 @@ class Embedder:
 
     @torch.no_grad()
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Model inputs (from image_input/dicom_input) to unit-norm embeddings [N, embed_dim]."""
-        out = []
-        step = VOLUME_CHUNK if self.volumetric else CHUNK
-        for start in range(0, len(images), step):
-            chunk = np.stack(images[start : start + step])
-            chunk = chunk if self.volumetric else chunk[:, None]  # volumes carry their channels already
-            out.append(self.model.encode_image(torch.from_numpy(chunk).to(self.device)).float().cpu().numpy())
-        return np.concatenate(out) if out else np.empty((0, self.spec.model.embed_dim), np.float32)
+        """Model inputs (from image_input/dicom_input/series_input, in any mix) to unit-norm embeddings
+        [N, embed_dim], in order."""
+        out = np.empty((len(images), self.spec.model.embed_dim), np.float32)
+        for rows, batch in input_batches(images, self.device, CHUNK, VOLUME_CHUNK):
+            out[rows] = self.model.encode_image(batch).float().cpu().numpy()
+        return out
 
     @torch.no_grad()
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -154,6 +154,14 @@ class Embedder:
             tensors = (torch.from_numpy(ids).long().to(self.device), torch.from_numpy(mask).long().to(self.device))
             out.append(self.model.encode_text(*tensors).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.spec.model.embed_dim), np.float32)
+
+
+def _profile_parts(spec: ModelSpec) -> tuple[str, str]:
+    """(image profile, volume profiles) of a spec's profile; either may be empty."""
+    if spec.model.image.radiographs:
+        image, _, volumes = spec.profile.partition("+")
+        return image, volumes
+    return ("", spec.profile) if spec.model.image.spatial_dims == 3 else (spec.profile, "")
 
 
 def _modality(profile: VolumeProfile) -> str:

@@ -10,13 +10,17 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from radpipe.model.config import ImageEncoderConfig
+from radpipe.model.depth_one import accept_depth_one
 
 # Inputs arrive in [0, 1]; centring them helps every architecture and keeps `predict` and training identical.
 _MEAN, _STD = 0.5, 0.25
 
 
 class ImageEncoder(nn.Module):
-    """Maps a batch [B, channels, *spatial] in [0, 1] (radiographs: 1 channel; volumes: 3) to [B, out_features]."""
+    """Maps a batch [B, channels, *spatial] in [0, 1] (radiographs: 1 channel; volumes: 3) to [B, out_features].
+
+    A 3D encoder with `radiographs` also takes radiographs [B, 1, H, W]: as volumes of depth 1, their grey
+    channel repeated into the volume's channels."""
 
     def __init__(self, cfg: ImageEncoderConfig, gradient_checkpointing: bool = False) -> None:
         super().__init__()
@@ -33,6 +37,8 @@ class ImageEncoder(nn.Module):
                 feed_forward=False,  # features, not classes: the projection head follows
             )
             self.out_features = cfg.resnet_widths[-1]
+            if cfg.radiographs:
+                accept_depth_one(self.net)
         else:
             self.net = ViT(
                 in_channels=cfg.channels,
@@ -54,6 +60,8 @@ class ImageEncoder(nn.Module):
         """The last stage's features as a token sequence [B, N, out_features] (a ResNet's spatial positions,
         a ViT's patches): what a report decoder attends to. Their mean is the pooled feature `forward` gives."""
         x = (images - _MEAN) / _STD
+        if self.cfg.radiographs and x.dim() == 4:
+            x = x.expand(-1, self.cfg.channels, -1, -1)
         if self.cfg.arch == "resnet":
             return self._resnet(x)
         return self._vit(x)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
-from mlflow.types.schema import Array, ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types.schema import AnyType, Array, ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.model.embedder import Embedder
@@ -32,8 +32,10 @@ INPUTS = Schema(
         ColSpec("string", "dtype", required=False),
         ColSpec("string", "text", required=False),  # report text
         # 3D models: a CT/MR series as its DICOM files (any order), or a stored volumes/ row in pixels,
-        # shape and dtype with the volume profile it was resampled with.
-        ColSpec(Array("binary"), "series", required=False),
+        # shape and dtype with the volume profile it was resampled with. Not Array("binary"): MLflow turns that
+        # into fixed-width numpy bytes, which drop a file's trailing NUL bytes (an MR slice ending in air lost
+        # its last pixels); `image_of` checks that every item is bytes.
+        ColSpec(Array(AnyType()), "series", required=False),
         ColSpec("string", "profile", required=False),
     ]
 )
@@ -148,12 +150,15 @@ def _present(frame: pd.DataFrame, column: str, i: int) -> bool:
 def image_of(embedder: Embedder, frame: pd.DataFrame, i: int) -> np.ndarray | None:
     """Row i's image (`dicom`, `series`, or `pixels`+`shape`+`dtype`) as a model input; None if it has none."""
     if "series" in frame and isinstance(frame["series"].iloc[i], list | tuple | np.ndarray):
-        return embedder.series_input([bytes(raw) for raw in frame["series"].iloc[i]])
+        files = list(frame["series"].iloc[i])
+        if not all(isinstance(raw, bytes | bytearray) for raw in files):
+            raise TypeError("series must be a list of DICOM files' bytes")
+        return embedder.series_input([bytes(raw) for raw in files])
     if _present(frame, "dicom", i):
         return embedder.dicom_input(bytes(frame["dicom"].iloc[i]))
     if _present(frame, "pixels", i):
         pixels = decode_pixels(frame["pixels"].iloc[i], frame["shape"].iloc[i], str(frame["dtype"].iloc[i]))
-        if embedder.volumetric:
+        if embedder.volumetric and (pixels.ndim == 3 or not embedder.radiographs):
             profile = frame["profile"].iloc[i] if "profile" in frame else None
             return embedder.volume_input(pixels, str(profile))
         return embedder.image_input(pixels)

@@ -12,6 +12,7 @@ from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.deid.text import scrub_text
 from radpipe.model.coca import CoCaModel
 from radpipe.model.generate import GREEDY, GenerationConfig, generate
+from radpipe.model.inputs import input_batches
 from radpipe.model.report_text import SECTIONS, ReportTokenizer, Sections
 
 # Images written per forward pass (every generated token re-runs the decoder over the batch).
@@ -23,10 +24,9 @@ class ReportWriter:
     """Writes reports for prepared images or volumes. Every section passes the report scrubber before it is
     returned: a decoder trained on de-identified text can still spell out a name, a date or an ID."""
 
-    def __init__(self, model: CoCaModel, tokenizer: ReportTokenizer, volumetric: bool) -> None:
+    def __init__(self, model: CoCaModel, tokenizer: ReportTokenizer) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.volumetric = volumetric
         self.device = next(model.parameters()).device
 
     @torch.no_grad()
@@ -40,15 +40,13 @@ class ReportWriter:
 
         `identifiers` (a dataset's identifier index) also removes every identifier form its headers gave.
         """
-        out: list[Sections] = []
-        step = VOLUME_CHUNK if self.volumetric else CHUNK
-        for start in range(0, len(images), step):
-            chunk = np.stack(images[start : start + step])
-            chunk = chunk if self.volumetric else chunk[:, None]
-            batch = torch.from_numpy(chunk).to(self.device)
-            seeded = cfg.model_copy(update={"seed": cfg.seed + start})  # each chunk its own reproducible draw
-            for ids in generate(self.model, batch, self.tokenizer.bos, self.tokenizer.eos, seeded):
-                out.append(scrubbed(self.tokenizer.sections(ids), identifiers))
+        out: list[Sections] = [Sections()] * len(images)
+        for rows, batch in input_batches(images, self.device, CHUNK, VOLUME_CHUNK):
+            seeded = cfg.model_copy(update={"seed": cfg.seed + rows[0]})  # each chunk its own reproducible draw
+            for row, ids in zip(
+                rows, generate(self.model, batch, self.tokenizer.bos, self.tokenizer.eos, seeded), strict=True
+            ):
+                out[row] = scrubbed(self.tokenizer.sections(ids), identifiers)
         return out
 
 

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
+from radpipe.model.exam import with_exam
 from radpipe.model.report_text import reference_sections, target_text
 from radpipe.preprocess.profile import to_model_input
 from radpipe.preprocess.volume import get_volume_profile, to_model_volume
@@ -31,13 +32,25 @@ class TrainingView:
     unsplit: int = 0  # paired images whose study has no split yet (ingested after the last curate)
     # split -> key -> a report decoder's target (sections and, where asked, reasoning; radpipe.model.report_text)
     targets: dict[str, dict[str, str]] = field(default_factory=dict)
+    # A model of radiographs and volumes: which keys are volumes (series UIDs); the others are images.
+    volume_keys: frozenset[str] = frozenset()
 
     def count(self, split: str) -> int:
         return len(self.texts.get(split, {}))
 
+    def modality_texts(self, split: str, volumes: bool) -> dict[str, str]:
+        """One split's texts of the images only, or of the volumes only."""
+        return {k: t for k, t in self.texts.get(split, {}).items() if (k in self.volume_keys) == volumes}
 
-def training_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
-    """Join images -> studies (split) -> reports (text), dropping pruned images and studies without a report."""
+    def modality_targets(self, split: str, volumes: bool) -> dict[str, str]:
+        return {k: t for k, t in self.targets.get(split, {}).items() if (k in self.volume_keys) == volumes}
+
+
+def training_view(store: DatasetStore, reasoning: bool = True, exam: bool = False) -> TrainingView:
+    """Join images -> studies (split) -> reports (text), dropping pruned images and studies without a report.
+
+    `exam`: each text starts with its examination line (radpipe.model.exam), as a model of radiographs and
+    volumes reads it."""
     if not store.table_files("images"):
         raise SourceError(f"not an ingested radpipe dataset (no images/): {store.uri}")
     if not store.table_files("curation") or not store.table_files("studies"):
@@ -49,11 +62,13 @@ def training_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
     curation = store.read_table("curation", ["sop_instance_uid", "prune"])
     pruned = pc.filter(curation["sop_instance_uid"], pc.fill_null(curation["prune"], False))
     images = images.filter(pc.invert(pc.is_in(images["sop_instance_uid"], value_set=pruned)))
-    texts, targets, unsplit = _paired_texts(store, images, "sop_instance_uid", reasoning)
+    if exam:
+        images = images.join(_exam_columns(store, "sop_instance_uid"), "sop_instance_uid")
+    texts, targets, unsplit = _paired_texts(store, images.drop_columns(["profile"]), "sop_instance_uid", reasoning)
     return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit, targets=targets)
 
 
-def volume_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
+def volume_view(store: DatasetStore, reasoning: bool = True, exam: bool = False) -> TrainingView:
     """The 3D counterpart: assembled volumes (no geometry issue) -> studies -> reports, keyed by series UID.
 
     `profile` lists the volume profiles present, comma-separated (CT and MR each have their own).
@@ -62,12 +77,43 @@ def volume_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
         raise SourceError(f"the dataset has no volumes/ (no CT/MR series ingested): {store.uri}")
     if not store.table_files("studies"):
         raise SourceError("the dataset has no splits yet: run `radpipe curate DATASET` first")
-    volumes = store.read_table("volumes", ["series_instance_uid", "study_instance_uid", "profile", "issues"])
+    columns = ["series_instance_uid", "study_instance_uid", "profile", "issues", "modality"]
+    volumes = store.read_table("volumes", columns)
     volumes = volumes.filter(pc.equal(pc.list_value_length(volumes["issues"]), 0))  # held-back series never
     profiles = sorted(str(p) for p in pc.unique(volumes["profile"]).to_pylist())
     items = volumes.drop_columns(["issues", "profile"])
+    if exam:
+        body_parts = _exam_columns(store, "series_instance_uid").drop_columns(["modality"])
+        items = items.join(body_parts, "series_instance_uid")
+    else:
+        items = items.drop_columns(["modality"])
     texts, targets, unsplit = _paired_texts(store, items, "series_instance_uid", reasoning)
     return TrainingView(profile=",".join(profiles), texts=texts, unsplit=unsplit, targets=targets)
+
+
+def mixed_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
+    """Images and assembled volumes in one view, every text after its examination line: what a model of
+    radiographs and volumes trains on. Its profile is "<image profile>+<volume profiles>"."""
+    images = training_view(store, reasoning, exam=True)
+    volumes = volume_view(store, reasoning, exam=True)
+    splits = set(images.texts) | set(volumes.texts)
+    return TrainingView(
+        profile=f"{images.profile}+{volumes.profile}",
+        texts={s: images.texts.get(s, {}) | volumes.texts.get(s, {}) for s in splits},
+        unsplit=images.unsplit + volumes.unsplit,
+        targets={s: images.targets.get(s, {}) | volumes.targets.get(s, {}) for s in splits},
+        volume_keys=frozenset(k for split in volumes.texts.values() for k in split),
+    )
+
+
+def _exam_columns(store: DatasetStore, key: str) -> pa.Table:
+    """key (an image's or a series' UID) -> modality, body_part, from the instances' headers (one row per key)."""
+    instances = store.read_table("instances", [key, "modality", "body_part"])
+    return (
+        instances.group_by(key)
+        .aggregate([("modality", "min"), ("body_part", "min")])
+        .rename_columns([key, "modality", "body_part"])
+    )
 
 
 Paired = dict[str, dict[str, str]]
@@ -82,8 +128,11 @@ def _paired_texts(store: DatasetStore, items: pa.Table, key: str, reasoning: boo
     texts: Paired = {}
     targets: Paired = {}
     unsplit = 0
-    for row in joined.select([key, "split", "findings", "impression", "text", "rationale"]).to_pylist():
+    exam = "body_part" in joined.column_names
+    for row in joined.to_pylist():
         body = report_text(row["findings"], row["impression"], row["text"])
+        if body and exam:
+            body = with_exam(body, row["modality"], row["body_part"])
         if body and row["split"]:
             texts.setdefault(row["split"], {})[row[key]] = body
             sections = reference_sections(row["findings"], row["impression"], row["text"], row["rationale"], reasoning)

@@ -7,8 +7,10 @@ scheduler, step), so a run killed mid-way still ends at exactly `train.steps` st
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import torch
 from radpipe.model.coca import build_model
 from radpipe.model.config import ExperimentConfig, TrainConfig
 from radpipe.train.augment import augment_images, step_generator
-from radpipe.train.steps import build_optimizer, build_scheduler, evaluate, train_step, unwrap
+from radpipe.train.steps import ModalityNegatives, build_optimizer, build_scheduler, evaluate, train_step, unwrap
 
 STATE_FILE = "state.pt"
 log = logging.getLogger(__name__)
@@ -62,49 +64,85 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
 
-    # (4) This worker's stream of training batches; rank 0 also reads the validation split.
-    train_shard = ray.train.get_dataset_shard("train")
-    val_shard = ray.train.get_dataset_shard("val") if rank == 0 and config["has_val"] else None
+    # (4) This worker's streams of training batches (radiographs, and volumes for a model of both); rank 0 also
+    # reads the validation split(s).
+    sources = {"train": _Batches(ray.train.get_dataset_shard("train"), cfg.batch_size, cfg.seed, rank, device)}
+    sources["train"].epoch = epoch
+    mixed = exp.model.mixed
+    if mixed:
+        volume_batch = cfg.volume_batch_size or cfg.batch_size
+        sources["train_volumes"] = _Batches(
+            ray.train.get_dataset_shard("train_volumes"), volume_batch, cfg.seed, rank, device
+        )
+        sources["train_volumes"].epoch = state.get("volume_epoch", 0) if state else 0
+    val_shards = {name: ray.train.get_dataset_shard(name) for name in config["val_datasets"] if rank == 0}
 
     logger = _metric_logger(config, resumed_from) if rank == 0 else None
-    run = _Run(cfg, model, optimizer, scheduler, rank, device, logger, val_shard, resumed_from)
+    run = _Run(cfg, model, optimizer, scheduler, rank, device, logger, val_shards, resumed_from, sources)
 
-    window, first = _Window(), True
-    augmenting = exp.model.image.spatial_dims == 2
+    window = _Window()
+    negatives = ModalityNegatives() if mixed else None
     total = _Total(started=time.perf_counter())
     while step < cfg.steps:
-        batches = train_shard.iter_torch_batches(
-            batch_size=cfg.batch_size,
-            drop_last=True,
-            device=device,
-            # Rows shuffled within a few batches, in another order every epoch and worker, reproducibly.
-            local_shuffle_buffer_size=cfg.batch_size * SHUFFLE_BATCHES,
-            local_shuffle_seed=(cfg.seed * 1_000_003 + rank) * 1_000_003 + epoch,
-        )
+        name = "train" if not mixed or radiograph_step(step, cfg.radiograph_fraction) else "train_volumes"
         fetch_start = time.perf_counter()
-        for batch in batches:
-            compute_start = time.perf_counter()
-            total.wait += compute_start - fetch_start
-            window.wait += 0.0 if first else compute_start - fetch_start  # not the stream's start-up
-            first = False
-            if augmenting:
-                batch["image"] = augment_images(batch["image"], cfg.augment, step_generator(cfg.seed, rank, step))
-            window.losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision))
-            window.compute += time.perf_counter() - compute_start
-            step += 1
-            window.samples += len(batch["image"]) * world
-            run.after_step(step, epoch, window)
-            if step >= cfg.steps:
-                break
-            fetch_start = time.perf_counter()
-        else:
-            epoch += 1
-            if step == 0:
-                raise RuntimeError("the training split yields no full batch: lower train.batch_size or add data")
+        batch = sources[name].next()
+        compute_start = time.perf_counter()
+        total.wait += compute_start - fetch_start
+        window.wait += 0.0 if step == resumed_from else compute_start - fetch_start  # not the stream's start-up
+        if batch["image"].dim() == 4:  # radiographs; volumes are not augmented
+            batch["image"] = augment_images(batch["image"], cfg.augment, step_generator(cfg.seed, rank, step))
+        window.losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision, negatives))
+        total.volume_steps += name == "train_volumes"
+        window.compute += time.perf_counter() - compute_start
+        step += 1
+        window.samples += len(batch["image"]) * world
+        run.after_step(step, window)
     if logger is not None:
         # Every wait for a batch over the loop's wall time: epoch boundaries and the first batch included.
-        logger.log({"loader_wait_fraction_total": total.fraction()}, step=step)
+        last = {"loader_wait_fraction_total": total.fraction()}
+        logger.log(last | ({"volume_steps": total.volume_steps} if mixed else {}), step=step)
         logger.close()
+
+
+def radiograph_step(step: int, fraction: float) -> bool:
+    """Whether step `step` (from 0) of a model of radiographs and volumes takes a radiograph batch: spread
+    evenly (Bresenham), the same on every worker (DDP needs every worker in the same forward)."""
+    return math.floor((step + 1) * fraction) > math.floor(step * fraction)
+
+
+class _Batches:
+    """One dataset shard's training batches, epoch after epoch, each epoch in a new order (reproducibly)."""
+
+    def __init__(self, shard: Any, batch_size: int, seed: int, rank: int, device: torch.device) -> None:
+        self.shard, self.batch_size, self.seed, self.rank, self.device = shard, batch_size, seed, rank, device
+        self.epoch = 0
+        self._batches: Iterator[dict[str, torch.Tensor]] | None = None
+        self._yielded = 0
+
+    def next(self) -> dict[str, torch.Tensor]:
+        while True:
+            if self._batches is None:
+                self._batches = iter(
+                    self.shard.iter_torch_batches(
+                        batch_size=self.batch_size,
+                        drop_last=True,
+                        device=self.device,
+                        # Rows shuffled within a few batches, in another order every epoch and worker.
+                        local_shuffle_buffer_size=self.batch_size * SHUFFLE_BATCHES,
+                        local_shuffle_seed=(self.seed * 1_000_003 + self.rank) * 1_000_003 + self.epoch,
+                    )
+                )
+                self._yielded = 0
+            batch = next(self._batches, None)
+            if batch is not None:
+                self._yielded += 1
+                return batch
+            if not self._yielded:
+                raise RuntimeError(
+                    f"the training split yields no full batch of {self.batch_size}: lower the batch size or add data"
+                )
+            self.epoch, self._batches = self.epoch + 1, None
 
 
 @dataclass
@@ -118,24 +156,32 @@ class _Run:
     rank: int
     device: torch.device
     logger: Any  # radpipe.tracking.MetricLogger on rank 0, else None
-    val_shard: Any  # rank 0's validation stream, or None
+    val_shards: dict[str, Any]  # rank 0's validation streams ("val", and "val_volumes" for a mixed model)
     resumed_from: int
+    sources: dict[str, _Batches]
 
-    def after_step(self, step: int, epoch: int, window: _Window) -> None:
+    def after_step(self, step: int, window: _Window) -> None:
         cfg, last = self.cfg, step == self.cfg.steps
+        epoch = self.sources["train"].epoch
         metrics: dict[str, float] = {}
         if step % cfg.log_every == 0 or last:
             metrics = window.close() | _state_metrics(self.model, self.scheduler, epoch)
-        if self.val_shard is not None and (step % cfg.val_every == 0 or last):
-            val_batches = self.val_shard.iter_torch_batches(batch_size=cfg.batch_size, device=self.device)
-            metrics.update(evaluate(unwrap(self.model), val_batches, cfg.precision, cfg.val_batches))
+        if step % cfg.val_every == 0 or last:
+            for name, shard in self.val_shards.items():
+                val_batches = shard.iter_torch_batches(batch_size=cfg.batch_size, device=self.device)
+                values = evaluate(unwrap(self.model), val_batches, cfg.precision, cfg.val_batches)
+                prefix = "val_volume_" if name == "val_volumes" else "val_"
+                metrics.update({prefix + key.removeprefix("val_"): value for key, value in values.items()})
         if self.logger is not None and metrics:
             self.logger.log(metrics, step=step)
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in _SHOWN)
             log.info("step %d/%d: %s", step, cfg.steps, shown)
         if step % cfg.checkpoint_every == 0 or last:
             # (5) Every worker reports (it is a barrier); rank 0 attaches the checkpoint.
-            _report(self.model, self.optimizer, self.scheduler, step, epoch, self.resumed_from, self.rank)
+            epochs = {"epoch": epoch}
+            if "train_volumes" in self.sources:
+                epochs["volume_epoch"] = self.sources["train_volumes"].epoch
+            _report(self.model, self.optimizer, self.scheduler, step, epochs, self.resumed_from, self.rank)
 
 
 @dataclass
@@ -144,6 +190,7 @@ class _Total:
 
     started: float
     wait: float = 0.0
+    volume_steps: int = 0  # this worker's (since a restart) steps on volume batches, for a model of both
 
     def fraction(self) -> float:
         return self.wait / max(time.perf_counter() - self.started, 1e-9)
@@ -206,11 +253,11 @@ def _report(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     step: int,
-    epoch: int,
+    epochs: dict[str, int],
     resumed_from: int,
     rank: int,
 ) -> None:
-    metrics = {"step": step, "epoch": epoch, "resumed_from_step": resumed_from}
+    metrics = {"step": step, "epoch": epochs["epoch"], "resumed_from_step": resumed_from}
     if rank != 0:
         ray.train.report(metrics, checkpoint=None)
         return
@@ -219,7 +266,7 @@ def _report(
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "step": step,
-        "epoch": epoch,
+        **epochs,
     }
     with tempfile.TemporaryDirectory() as folder:
         torch.save(state, Path(folder) / STATE_FILE)

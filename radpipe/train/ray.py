@@ -147,23 +147,26 @@ def split_stream(
     texts: dict[str, str],
     tokenizer: TextTokenizer,
     targets: Targets | None = None,
+    volumes: bool | None = None,
 ) -> ray.data.Dataset:
-    """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one; with
-    `targets` when the objective trains a report decoder.
+    """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one (a model of both
+    says which with `volumes`); with `targets` when the objective trains a report decoder.
 
-    One run never mixes the two, so no batch does (RadFM's sampler keeps 2D and 3D batches apart too).
+    A stream never mixes the two, so no batch does (RadFM's sampler keeps 2D and 3D batches apart too).
     """
-    if exp.model.image.spatial_dims == 3:
+    if volumes if volumes is not None else exp.model.image.spatial_dims == 3:
         return volume_stream(store, texts, tokenizer, targets)
     return image_stream(store, texts, tokenizer, exp.model.image.input_size, targets)
 
 
-def kept_train_stream(exp: ExperimentConfig, stream: ray.data.Dataset, images: int) -> ray.data.Dataset:
+def kept_train_stream(
+    exp: ExperimentConfig, stream: ray.data.Dataset, images: int, volumes: bool | None = None
+) -> ray.data.Dataset:
     """The training stream, prepared once and kept in the object store when the split fits
     `train.cache_gb` (and a quarter of the store): epochs then start at once instead of re-reading every
     split's pixel rows, filtering and re-preparing them (the trainer waited at every epoch boundary). A
     larger split streams every epoch. Augmentation runs in the train loop, so kept images are not frozen."""
-    if exp.model.image.spatial_dims != 2:
+    if volumes if volumes is not None else exp.model.image.spatial_dims == 3:
         return stream  # volumes stream: tens of MB each
     side = exp.model.image.input_size
     tokens = 2 * exp.model.text.max_length + (exp.model.decoder.max_length if exp.model.writes_reports else 0)
@@ -187,21 +190,32 @@ def fit(
     `report_tokenizer` (radpipe.model.report_text.ReportTokenizer) is needed when the objective writes reports.
     """
 
-    def targets(split: str) -> Targets | None:
-        return Targets(view.targets[split], report_tokenizer) if exp.model.writes_reports else None
+    def stream(split: str, volumes: bool | None) -> ray.data.Dataset:
+        texts = view.texts[split] if volumes is None else view.modality_texts(split, volumes)
+        targets = None
+        if exp.model.writes_reports:
+            by_key = view.targets[split] if volumes is None else view.modality_targets(split, volumes)
+            targets = Targets(by_key, report_tokenizer)
+        return split_stream(exp, store, texts, tokenizer, targets, volumes)
 
-    train = split_stream(exp, store, view.texts["train"], tokenizer, targets("train"))
-    datasets: dict[str, Any] = {"train": kept_train_stream(exp, train, view.count("train"))}
-    has_val = view.count("validation") >= 2  # in-batch retrieval needs two
-    if has_val:
-        # Evaluated every `val_every` steps on the same rows: prepared once and kept in the object store.
-        val_rows = exp.train.val_batches * exp.train.batch_size
-        val = split_stream(exp, store, view.texts["validation"], tokenizer, targets("validation"))
-        datasets["val"] = val.limit(val_rows).materialize()
+    # A model of radiographs and volumes trains on two streams, "train" (radiographs) and "train_volumes".
+    modalities: dict[str, bool | None] = {"": None} if not exp.model.mixed else {"": False, "_volumes": True}
+    datasets: dict[str, Any] = {}
+    val_datasets = []
+    for suffix, volumes in modalities.items():
+        count = len(view.texts["train"] if volumes is None else view.modality_texts("train", volumes))
+        datasets["train" + suffix] = kept_train_stream(exp, stream("train", volumes), count, volumes)
+        validation = view.texts.get("validation", {})
+        if len(validation if volumes is None else view.modality_texts("validation", volumes)) >= 2:
+            # Evaluated every `val_every` steps on the same rows (in-batch retrieval needs two): prepared once
+            # and kept in the object store.
+            val_rows = exp.train.val_batches * exp.train.batch_size
+            datasets["val" + suffix] = stream("validation", volumes).limit(val_rows).materialize()
+            val_datasets.append("val" + suffix)
     scaling = exp.scaling
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**loop_config, "experiment": exp.model_dump(), "has_val": has_val},
+        train_loop_config={**loop_config, "experiment": exp.model_dump(), "val_datasets": val_datasets},
         scaling_config=ray.train.ScalingConfig(
             num_workers=scaling.num_workers,
             use_gpu=scaling.use_gpu,
@@ -214,7 +228,7 @@ def fit(
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
         datasets=datasets,
-        dataset_config=ray.train.DataConfig(datasets_to_split=["train"]),
+        dataset_config=ray.train.DataConfig(datasets_to_split=[name for name in datasets if name.startswith("train")]),
     )
     try:
         result = trainer.fit()

@@ -20,7 +20,7 @@ from radpipe.preprocess.profile import get_profile
 from radpipe.preprocess.volume import VOLUME_PROFILES, get_volume_profile
 from radpipe.quality.status import require_validated
 from radpipe.settings import Settings
-from radpipe.train.data import TrainingView, training_view, volume_view
+from radpipe.train.data import TrainingView, mixed_view, training_view, volume_view
 
 
 @dataclass
@@ -57,29 +57,25 @@ class TrainSummary:
         )
 
 
+def select_view(store: DatasetStore, exp: ExperimentConfig) -> TrainingView:
+    """The images, the volumes, or (a model of both) the two, paired with their report text."""
+    reasoning = exp.train.text.rationale == "include"
+    if exp.model.mixed:
+        return mixed_view(store, reasoning)
+    if exp.model.image.spatial_dims == 3:
+        return volume_view(store, reasoning)
+    return training_view(store, reasoning)
+
+
 def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
     """The config fits the data, and there is enough of it for one global batch; else a clear error now."""
     image = exp.model.image
-    if image.spatial_dims == 3:
-        names = [name for name in view.profile.split(",") if name]
-        if not names or any(name not in VOLUME_PROFILES for name in names):
-            raise ConfigError(
-                f"model.image.spatial_dims 3 trains on CT/MR volumes; this view holds {view.profile or 'none'} images"
-            )
-        sizes = {get_volume_profile(name).size for name in names}
-        cube = (image.input_size,) * 3
-        if image.arch == "vit" and sizes != {cube}:
-            raise ConfigError(
-                f"a 3D ViT takes volumes of {cube[0]} voxels on every side; the volume profiles {view.profile} "
-                "give other sizes: use arch resnet, or ingest with a cubic profile"
-            )
-        if len(sizes) > 1:
-            raise ConfigError(
-                f"the volumes were resampled with profiles of different sizes ({view.profile}): one batch needs one "
-                "size; re-ingest with --ct-profile/--mr-profile of one size"
-            )
+    if exp.model.mixed:
+        _check_mixed(view, exp)
+    elif image.spatial_dims == 3:
+        _check_volume_profiles(view.profile, exp)
     else:
-        _check_image_size(view, exp)
+        _check_image_size(view.profile, exp)
     need = exp.train.batch_size * exp.scaling.num_workers
     have = view.count("train")
     if have < need:
@@ -90,9 +86,45 @@ def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
         )
 
 
-def _check_image_size(view: TrainingView, exp: ExperimentConfig) -> None:
+def _check_mixed(view: TrainingView, exp: ExperimentConfig) -> None:
+    image_profile, volume_profiles = view.profile.split("+")
+    _check_image_size(image_profile, exp)
+    _check_volume_profiles(volume_profiles, exp)
+    batches = {False: exp.train.batch_size, True: exp.train.volume_batch_size or exp.train.batch_size}
+    for volumes, batch in batches.items():
+        need, have = batch * exp.scaling.num_workers, len(view.modality_texts("train", volumes))
+        if have < need:
+            what = "volume(s)" if volumes else "image(s)"
+            raise SourceError(
+                f"the train split has {have} {what} with a report; a model of radiographs and volumes needs a batch "
+                f"of each ({need} over {exp.scaling.num_workers} worker(s)): lower the batch size or add data"
+            )
+
+
+def _check_volume_profiles(profile: str, exp: ExperimentConfig) -> None:
     image = exp.model.image
-    profile = get_profile(view.profile)
+    names = [name for name in profile.split(",") if name]
+    if not names or any(name not in VOLUME_PROFILES for name in names):
+        raise ConfigError(
+            f"model.image.spatial_dims 3 trains on CT/MR volumes; this view holds {profile or 'none'} images"
+        )
+    sizes = {get_volume_profile(name).size for name in names}
+    cube = (image.input_size,) * 3
+    if image.arch == "vit" and sizes != {cube}:
+        raise ConfigError(
+            f"a 3D ViT takes volumes of {cube[0]} voxels on every side; the volume profiles {profile} "
+            "give other sizes: use arch resnet, or ingest with a cubic profile"
+        )
+    if len(sizes) > 1:
+        raise ConfigError(
+            f"the volumes were resampled with profiles of different sizes ({profile}): one batch needs one "
+            "size; re-ingest with --ct-profile/--mr-profile of one size"
+        )
+
+
+def _check_image_size(profile_name: str, exp: ExperimentConfig) -> None:
+    image = exp.model.image
+    profile = get_profile(profile_name)
     if image.input_size > min(profile.size):
         raise ConfigError(
             f"model.image.input_size {image.input_size} is above the dataset's profile {profile.name} "
@@ -171,8 +203,7 @@ def train(
     check_cluster_settings(settings)
     store = DatasetStore(dataset)
     version = require_validated(store)  # never train on data that has not passed its suites
-    reasoning = exp.train.text.rationale == "include"
-    view = volume_view(store, reasoning) if exp.model.image.spatial_dims == 3 else training_view(store, reasoning)
+    view = select_view(store, exp)
     if view.unsplit:
         status(f"{view.unsplit} image(s) have no split yet (ingested after the last curate) and are left out")
     check_trainable(view, exp)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from radpipe.model.clip import ContrastiveModel
-from radpipe.model.coca import CoCaModel, caption_loss, objective_loss
+from radpipe.model.coca import CoCaModel, Embeddings, caption_loss, objective_loss
 from radpipe.model.config import TrainConfig
 
 
@@ -54,19 +54,39 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     precision: str,
+    negatives: ModalityNegatives | None = None,
 ) -> float:
     """One optimiser step on one batch with the model's objective (contrastive, captioning or both); returns
-    the loss."""
+    the loss. With `negatives`, the other modality's last batch adds negatives and this batch is kept for it."""
     model.train()
     device = batch["image"].device
+    modality = batch["image"].dim() == 5  # True: volumes
     with autocast(precision, device):
-        loss, _parts = objective_loss(model, unwrap(model).cfg, batch)
+        others = negatives.for_batch(modality) if negatives is not None else None
+        loss, parts = objective_loss(model, unwrap(model).cfg, batch, others)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     scheduler.step()
+    if negatives is not None:
+        negatives.keep(modality, parts["image_embedding"], parts["text_embedding"])
     return float(loss.detach())
+
+
+class ModalityNegatives:
+    """A model trained on radiographs and volumes sees modality-pure batches (no radiograph padded to a volume);
+    each batch also meets, as extra negatives, the embeddings of the last batch of the other modality (detached,
+    a step or a few old, as in MoCo's queue), so the shared space also separates the modalities."""
+
+    def __init__(self) -> None:
+        self._last: dict[bool, Embeddings] = {}
+
+    def for_batch(self, volumes: bool) -> Embeddings | None:
+        return self._last.get(not volumes)
+
+    def keep(self, volumes: bool, image_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
+        self._last[volumes] = (image_emb, text_emb)
 
 
 @torch.no_grad()

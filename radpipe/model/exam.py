@@ -1,0 +1,35 @@
+"""The examination a report belongs to, as the words a model of radiographs and volumes reads first.
+
+A model trained on radiographs and CT/MR volumes (model.image.radiographs) reads each report after a line
+naming its examination ("CT of the chest."), made from the DICOM header (Modality, BodyPartExamined: neither
+identifies anyone). Zero-shot modality recognition asks the same lines back (radpipe/evaluate/modality.py).
+"""
+
+from __future__ import annotations
+
+# DICOM Modality values of projection radiographs: computed, digital, digital radiography, radiographic imaging.
+RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
+
+
+def modality_kind(modality: str | None) -> str:
+    """'radiograph', or the DICOM modality itself ('CT', 'MR'); 'unknown' when the header has none."""
+    value = (modality or "").strip().upper()
+    if value in RADIOGRAPH_MODALITIES:
+        return "radiograph"
+    return value or "unknown"
+
+
+def body_part_words(body_part: str | None) -> str:
+    """BodyPartExamined as words ('CHEST' -> 'chest', 'ABDOMEN_PELVIS' -> 'abdomen pelvis'); '' when absent."""
+    return " ".join((body_part or "").replace("_", " ").lower().split())
+
+
+def exam_line(kind: str, body_part: str = "") -> str:
+    """'Radiograph of the chest.', 'CT of the chest.', 'MR.' (no body part known)."""
+    name = "Radiograph" if kind == "radiograph" else kind
+    return f"{name} of the {body_part}." if body_part else f"{name}."
+
+
+def with_exam(text: str, modality: str | None, body_part: str | None) -> str:
+    """The report text a model of radiographs and volumes reads: its examination line, then the text."""
+    return f"{exam_line(modality_kind(modality), body_part_words(body_part))} {text}"

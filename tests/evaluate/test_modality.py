@@ -1,0 +1,46 @@
+"""Zero-shot modality recognition (radpipe/evaluate/modality.py) on hand-made embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from radpipe.evaluate.modality import modality_metrics
+from radpipe.model.exam import exam_line, with_exam
+
+# A toy text side: each examination line has its own direction.
+AXES = {
+    exam_line(k, b): i for i, (k, b) in enumerate((k, b) for k in ("radiograph", "CT", "MR") for b in ("chest", "head"))
+}
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    out = np.zeros((len(texts), len(AXES)))
+    for row, text in enumerate(texts):
+        out[row, AXES[text]] = 1.0
+    return out
+
+
+def _rows(truth: list[tuple[str, str]], seen_as: list[tuple[str, str]]) -> dict[str, float]:
+    embeddings = _embed([exam_line(k, b) for k, b in seen_as])
+    groups = [f"study{i}" for i in range(len(truth))]
+    kinds, parts = [k for k, _ in truth], [b for _, b in truth]
+    return modality_metrics(embeddings, kinds, parts, _embed, groups, resamples=200, seed=0)
+
+
+def test_each_row_is_scored_by_the_examination_it_is_closest_to() -> None:
+    truth = [("radiograph", "chest")] * 4 + [("CT", "chest")] * 3 + [("MR", "head")]
+    seen_as = [("radiograph", "chest")] * 3 + [("CT", "chest")] + [("CT", "chest")] * 3 + [("MR", "chest")]
+    m = _rows(truth, seen_as)
+    assert m["modality_accuracy"] == pytest.approx(7 / 8)
+    assert m["modality_accuracy_radiograph"] == pytest.approx(3 / 4) and m["modality_accuracy_CT"] == 1.0
+    assert m["body_part_accuracy"] == pytest.approx(7 / 8)  # the MR head was taken for a chest
+    assert m["modality_accuracy_ci_low"] <= m["modality_accuracy"] <= m["modality_accuracy_ci_high"]
+
+
+def test_one_body_part_gives_no_body_part_accuracy_and_the_text_reads_as_trained() -> None:
+    m = _rows([("radiograph", "chest"), ("CT", "chest")], [("radiograph", "chest"), ("MR", "chest")])
+    assert m["modality_accuracy"] == 0.5 and "body_part_accuracy" not in m
+    assert with_exam("No effusion.", "DX", "CHEST") == "Radiograph of the chest. No effusion."
+    assert with_exam("No bleed.", "CT", "HEAD_NECK") == "CT of the head neck. No bleed."
+    assert with_exam("Clear lungs.", None, None) == "unknown. Clear lungs."

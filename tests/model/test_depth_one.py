@@ -1,0 +1,51 @@
+"""One 3D encoder for radiographs and volumes (radpipe/model/depth_one.py): a radiograph through the plane path
+gives exactly what the same radiograph as a depth-1 volume gives through the 3D path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from radpipe.model.config import ImageEncoderConfig
+from radpipe.model.depth_one import accept_depth_one
+from radpipe.model.image import ImageEncoder
+from radpipe.train.loop import radiograph_step
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_radiograph_is_a_volume_of_depth_one(mode: str) -> None:
+    torch.manual_seed(0)
+    encoder = ImageEncoder(ImageEncoderConfig(spatial_dims=3, radiographs=True, input_size=64))
+    getattr(encoder, mode)()
+    radiographs = torch.rand(3, 1, 64, 64)
+    as_volumes = radiographs.unsqueeze(2).expand(-1, 3, -1, -1, -1).contiguous()  # grey into every channel
+    planes, volumes = encoder.tokens(radiographs), encoder.tokens(as_volumes)
+    assert planes.shape == volumes.shape == (3, 4 * 4, 256)  # 64 px, strides 2^4: 4 x 4 positions of width 256
+    torch.testing.assert_close(planes, volumes, atol=1e-4, rtol=1e-4)
+
+
+def test_volumes_take_the_unchanged_3d_path_and_gradients_reach_the_middle_taps() -> None:
+    torch.manual_seed(0)
+    encoder = ImageEncoder(ImageEncoderConfig(spatial_dims=3, radiographs=True, input_size=64))
+    plain = ImageEncoder(ImageEncoderConfig(spatial_dims=3))
+    plain.load_state_dict(encoder.state_dict())  # the same parameter names and shapes
+    volume = torch.rand(2, 3, 8, 32, 32)
+    torch.testing.assert_close(encoder.eval()(volume), plain.eval()(volume))
+    encoder.train()(torch.rand(2, 1, 64, 64)).sum().backward()
+    weight = encoder.net.conv1.weight  # [out, 3, 7, 7, 7]: a plane meets depth tap 3 only
+    assert weight.grad is not None and weight.grad[:, :, 3].abs().sum() > 0
+    assert weight.grad[:, :, [0, 1, 2, 4, 5, 6]].abs().sum() == 0
+
+
+def test_a_layer_that_would_grow_a_depth_one_input_is_refused() -> None:
+    net = accept_depth_one(nn.Sequential(nn.Conv3d(1, 2, kernel_size=3, padding=2)))
+    with pytest.raises(ValueError, match="would not stay depth 1"):
+        net(torch.rand(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="has no depth-1 plane form"):
+        accept_depth_one(nn.Sequential(nn.Conv2d(1, 2, 3)))
+
+
+@pytest.mark.parametrize(("fraction", "volume_steps"), [(0.75, [0, 4, 8]), (0.5, [0, 2, 4, 6, 8, 10])])
+def test_radiograph_and_volume_steps_alternate_evenly(fraction: float, volume_steps: list[int]) -> None:
+    assert [s for s in range(12) if not radiograph_step(s, fraction)] == volume_steps
