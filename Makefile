@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= demo
 DEMO_STUDIES ?= 1000
+DEMO_VOLUMES ?= 60
 # On a CUDA machine: make install TORCH=torch (or the build your driver needs).
 TORCH  ?= torch==2.13.0
 export RADPIPE_HOME ?= $(CURDIR)/.radpipe
@@ -60,7 +61,7 @@ lint: install
 # validate, pretrain (configs/demo.yaml), evaluate, gated promotion to @champion, a pneumothorax fine-tune.
 demo: install
 	rm -rf $(DEMO)
-	$(BIN)/radpipe synth $(DEMO)/archive --studies $(DEMO_STUDIES) --seed 7 --phi
+	$(BIN)/radpipe synth $(DEMO)/archive --studies $(DEMO_STUDIES) --volumes $(DEMO_VOLUMES) --seed 7 --phi
 	$(BIN)/radpipe pipeline --dicom $(DEMO)/archive/dicom --reports $(DEMO)/archive/reports --out $(DEMO)/dataset \
 	  --config configs/demo.yaml --finetune pneumothorax
 	@echo

@@ -35,6 +35,8 @@ def higher_is_better(metric: str) -> bool:
     """The direction of a promotion metric; ConfigError for one that cannot rank models."""
     if metric.endswith(("_ci_low", "_ci_high")):
         raise ConfigError(f"promote on a point estimate, not an interval bound ({metric})")
+    if metric.startswith("volume_"):  # a model of radiographs and volumes: the same metric on its CT/MR series
+        return higher_is_better(metric.removeprefix("volume_"))
     if metric.startswith("retrieval_") and metric.endswith("_median_rank"):
         return False
     if metric.startswith(("zeroshot_auroc_", "probe_auroc_", "retrieval_", "generation_")):
@@ -44,7 +46,7 @@ def higher_is_better(metric: str) -> bool:
     raise ConfigError(
         f"unknown promotion metric {metric!r}: use zeroshot_auroc_macro, zeroshot_auroc_<finding>, probe_auroc_macro, "
         "retrieval_<image_to_text|text_to_image>_recall_at_<1|5|10> or ..._median_rank, generation_f1_macro, "
-        "generation_bleu4, generation_rougeL or reasoning_consistency"
+        "generation_bleu4, generation_rougeL, reasoning_consistency, modality_accuracy, or volume_<any of these>"
     )
 
 

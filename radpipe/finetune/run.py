@@ -61,13 +61,14 @@ class FinetuneSummary:
 
 
 def check_foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dict[str, str]]:
-    """The parent's embedder and artifact files, if it is a 2D radpipe model of the dataset's profile."""
+    """The parent's embedder and artifact files, if it is a radpipe model that takes radiographs (2D, or of
+    radiographs and volumes) of the dataset's image profile."""
     embedder, artifacts = getattr(loaded, "embedder", None), getattr(loaded, "artifacts", None)
     if not isinstance(embedder, Embedder) or not isinstance(artifacts, dict):
         raise ConfigError(f"{uri} is not a radpipe foundation model (no image encoder to fine-tune)")
-    if embedder.spec.model.image.spatial_dims != 2:
+    if not embedder.radiographs:
         raise ConfigError(f"{uri} is a 3D model; fine-tuning reads images/ (2D) only")
-    if embedder.spec.profile != profile:
+    if embedder.spec.profile.partition("+")[0] != profile:
         raise ConfigError(
             f"{uri} was trained on profile {embedder.spec.profile}, the dataset holds {profile}: "
             "fine-tune on data ingested with the model's profile"

@@ -38,11 +38,13 @@ def test_an_undefined_metric_never_promotes() -> None:
 
 def test_a_rank_metric_promotes_the_lower_one() -> None:
     assert not higher_is_better("retrieval_image_to_text_median_rank")
+    assert not higher_is_better("volume_retrieval_image_to_text_median_rank")
+    assert higher_is_better("modality_accuracy") and higher_is_better("volume_zeroshot_auroc_macro")
     assert decide(2.0, 3.0, higher_better=False).promote
     assert not decide(4.0, 3.0, higher_better=False).promote
 
 
-@pytest.mark.parametrize("metric", ["zeroshot_auroc_macro_ci_low", "train_loss", "val_top1"])
+@pytest.mark.parametrize("metric", ["zeroshot_auroc_macro_ci_low", "train_loss", "val_top1", "volume_train_loss"])
 def test_metrics_that_cannot_rank_models_are_refused(metric: str) -> None:
     with pytest.raises(ConfigError):
         higher_is_better(metric)
