@@ -74,22 +74,26 @@ def _label_value(value: int | None) -> float:
     return float(value) if value in (0, 1) else float("nan")
 
 
-def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> LabelledSplit:
+def labelled_split(store: DatasetStore, split: str, volumes: bool = False, exams: bool = False) -> LabelledSplit:
     """Images (or assembled CT/MR volumes, keyed by series) of `split` whose study has a report, with the
-    report's findings+impression text and labels."""
+    report's findings+impression text and labels; with `exams`, each row's modality and body part too."""
     table, key = ("volumes", "series_instance_uid") if volumes else ("images", "sop_instance_uid")
     if not store.table_files(table):
         raise SourceError(f"the dataset has no {table}/: {store.uri}")
     if not store.table_files("studies"):
         raise SourceError("the dataset has no splits yet: run `radpipe curate DATASET` first")
-    headers = store.read_table("instances", [key, "modality", "body_part"])
-    headers = headers.group_by(key).aggregate([("modality", "min"), ("body_part", "min")])
     if volumes:
         items = store.read_table("volumes", [key, "study_instance_uid", "issues"])
         items = items.filter(pc.equal(pc.list_value_length(items["issues"]), 0)).drop_columns(["issues"])
     else:
         items = store.read_table("images", [key, "study_instance_uid"])
-    items = items.join(headers.rename_columns([key, "modality", "body_part"]), key)
+    if exams:  # each row's modality and body part, from its instances' headers
+        headers = store.read_table("instances", [key, "modality", "body_part"])
+        headers = headers.group_by(key).aggregate([("modality", "min"), ("body_part", "min")])
+        items = items.join(headers.rename_columns([key, "modality", "body_part"]), key)
+    else:
+        items = items.append_column("modality", pa.nulls(len(items), pa.string()))
+        items = items.append_column("body_part", pa.nulls(len(items), pa.string()))
     images = items.rename_columns(["sop_instance_uid", "study_instance_uid", "modality", "body_part"])
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
     studies = studies.filter(pc.equal(studies["split"], split))
@@ -114,7 +118,7 @@ def labelled_split(store: DatasetStore, split: str, volumes: bool = False) -> La
         for name in LABELS:
             labels[name].append(_label_value(row[f"labels.{name}"]))
     values = {k: np.asarray(v, np.float64) for k, v in labels.items()}
-    return LabelledSplit(split, uids, study_ids, texts, values, volumes, kinds, parts)
+    return LabelledSplit(split, uids, study_ids, texts, values, volumes, kinds if exams else [], parts if exams else [])
 
 
 def iter_volumes(store: DatasetStore, uids: list[str]) -> Iterator[tuple[str, np.ndarray, str]]:

@@ -35,8 +35,8 @@ def higher_is_better(metric: str) -> bool:
     """The direction of a promotion metric; ConfigError for one that cannot rank models."""
     if metric.endswith(("_ci_low", "_ci_high")):
         raise ConfigError(f"promote on a point estimate, not an interval bound ({metric})")
-    if metric.startswith("volume_"):  # a model of radiographs and volumes: the same metric on its CT/MR series
-        return higher_is_better(metric.removeprefix("volume_"))
+    if metric.startswith("volume_") and metric != "volume_modality_accuracy":
+        return higher_is_better(metric.removeprefix("volume_"))  # a model of both: the metric on its CT/MR series
     if metric.startswith("retrieval_") and metric.endswith("_median_rank"):
         return False
     if metric.startswith(("zeroshot_auroc_", "probe_auroc_", "retrieval_", "generation_")):

@@ -34,6 +34,7 @@ from radpipe.evaluate.protocol import HEADLINE, PROBE_IMAGES, Evaluation
 from radpipe.evaluate.retrieval import retrieval_metrics, same_text
 from radpipe.evaluate.zeroshot import prompt_scores, zeroshot_aurocs
 from radpipe.model.embedder import Embedder
+from radpipe.model.exam import exam_line
 from radpipe.model.registered import load_registered_embedder
 from radpipe.ops.facts import RunFacts, metric_values, summary_record
 from radpipe.quality.status import require_validated
@@ -107,15 +108,18 @@ def compute(
     `partial`: a test split where no finding has both classes still gives the other metrics (a model of both
     modalities may have few test series)."""
     volumes = embedder.volumetric and not embedder.radiographs if volumes is None else volumes
-    test = labelled_split(store, "test", volumes=volumes)
+    mixed = embedder.spec.model.mixed
+    test = labelled_split(store, "test", volumes=volumes, exams=mixed)
     if len(test) < 2:
         raise SourceError(f"the test split has {len(test)} image(s) with a report; evaluation needs more")
     status(f"embedding {len(test)} test images")
     test_emb = embed_images_of(store, test, embedder)
 
     prompt_emb = {}
+    # A model of radiographs and volumes read every report after its examination line: so do its prompts.
+    exam = f"{most_common_exam(test)} " if mixed else ""
     for name, (positive, negative) in PROMPTS.items():
-        pos, neg = embedder.embed_texts([positive, negative])
+        pos, neg = embedder.embed_texts([exam + positive, exam + negative])
         prompt_emb[name] = (pos, neg)
     studies = np.asarray(test.studies, dtype=object)  # intervals resample studies: their views share a report
     zeroshot = zeroshot_aurocs(test_emb, test.labels, prompt_emb, resamples=resamples, seed=seed, groups=studies)
@@ -131,7 +135,7 @@ def compute(
     rows = test.first_row_per_study()
     pairs = test.subset(rows)
     # A model of radiographs and volumes read each report after its examination line.
-    text_emb = embedder.embed_texts(pairs.exam_texts() if embedder.spec.model.mixed else pairs.texts)
+    text_emb = embedder.embed_texts(pairs.exam_texts() if mixed else pairs.texts)
     relevant = same_text(pairs.texts)
     metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)
     examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, relevant)
@@ -159,6 +163,12 @@ def compute(
         metrics["probe_auroc_macro"] = float(np.mean([e.value for e in probe.values()]))
     images = {"test": len(test), "test_pairs": len(pairs), "probe_train": len(train)}
     return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images, generation, test, test_emb)
+
+
+def most_common_exam(rows: LabelledSplit) -> str:
+    """The split's most frequent examination line ("Radiograph of the chest."), ties to the first in order."""
+    lines = [exam_line(k, b) for k, b in zip(rows.kinds, rows.body_parts, strict=True)]
+    return max(dict.fromkeys(lines), key=lines.count)
 
 
 def compute_mixed(

@@ -141,14 +141,14 @@ def _images(store: DatasetStore, embedder: Embedder, rows: LabelledSplit) -> tor
     for uid, model_input in model_inputs_of(store, rows.uids, embedder, rows.volumes):
         inputs[position[uid]] = model_input
     stacked = torch.from_numpy(np.stack(inputs))
-    return stacked if embedder.volumetric else stacked[:, None]
+    return stacked if rows.volumes else stacked[:, None]
 
 
 def _scores(store: DatasetStore, embedder: Embedder, test: LabelledSplit, config: FinetuneConfig) -> dict[str, float]:
     """The written reports' metrics on the test studies (greedy), as `radpipe evaluate` computes them."""
     assert embedder.writer is not None
     images = _images(store, embedder, test)
-    written = embedder.writer.write(list(images[:, 0].numpy()) if not embedder.volumetric else list(images.numpy()))
+    written = embedder.writer.write(list(images.numpy()) if test.volumes else list(images[:, 0].numpy()))
     references = reference_sections_of(store, test.studies)
     normalised = [embedder.writer.tokenizer.normalise(text) for text in test.texts]
     result = generation_metrics(

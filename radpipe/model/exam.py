@@ -11,12 +11,18 @@ from __future__ import annotations
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 
 
+# Modalities a model of radiographs and volumes names; any other is "other" (metric names stay a known set).
+VOLUME_MODALITIES = frozenset({"CT", "MR"})
+
+
 def modality_kind(modality: str | None) -> str:
-    """'radiograph', or the DICOM modality itself ('CT', 'MR'); 'unknown' when the header has none."""
+    """'radiograph', 'CT', 'MR', 'other', or 'unknown' when the header has none."""
     value = (modality or "").strip().upper()
     if value in RADIOGRAPH_MODALITIES:
         return "radiograph"
-    return value or "unknown"
+    if value in VOLUME_MODALITIES:
+        return value
+    return "other" if value else "unknown"
 
 
 def body_part_words(body_part: str | None) -> str:
@@ -25,8 +31,8 @@ def body_part_words(body_part: str | None) -> str:
 
 
 def exam_line(kind: str, body_part: str = "") -> str:
-    """'Radiograph of the chest.', 'CT of the chest.', 'MR.' (no body part known)."""
-    name = "Radiograph" if kind == "radiograph" else kind
+    """'Radiograph of the chest.', 'CT of the chest.', 'MR.' (no body part known), 'Other examination.'."""
+    name = {"radiograph": "Radiograph", "other": "Other examination", "unknown": "Unknown examination"}.get(kind, kind)
     return f"{name} of the {body_part}." if body_part else f"{name}."
 
 

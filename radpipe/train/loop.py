@@ -93,7 +93,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if batch["image"].dim() == 4:  # radiographs; volumes are not augmented
             batch["image"] = augment_images(batch["image"], cfg.augment, step_generator(cfg.seed, rank, step))
         window.losses.append(train_step(model, batch, optimizer, scheduler, cfg.precision, negatives))
-        total.volume_steps += name == "train_volumes"
         window.compute += time.perf_counter() - compute_start
         step += 1
         window.samples += len(batch["image"]) * world
@@ -101,7 +100,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if logger is not None:
         # Every wait for a batch over the loop's wall time: epoch boundaries and the first batch included.
         last = {"loader_wait_fraction_total": total.fraction()}
-        logger.log(last | ({"volume_steps": total.volume_steps} if mixed else {}), step=step)
+        volume_steps = step - math.floor(step * cfg.radiograph_fraction)  # every step so far, resumed or not
+        logger.log(last | ({"volume_steps": volume_steps} if mixed else {}), step=step)
         logger.close()
 
 
@@ -168,7 +168,8 @@ class _Run:
             metrics = window.close() | _state_metrics(self.model, self.scheduler, epoch)
         if step % cfg.val_every == 0 or last:
             for name, shard in self.val_shards.items():
-                val_batches = shard.iter_torch_batches(batch_size=cfg.batch_size, device=self.device)
+                size = self.sources["train_volumes" if name == "val_volumes" else "train"].batch_size
+                val_batches = shard.iter_torch_batches(batch_size=size, device=self.device)
                 values = evaluate(unwrap(self.model), val_batches, cfg.precision, cfg.val_batches)
                 prefix = "val_volume_" if name == "val_volumes" else "val_"
                 metrics.update({prefix + key.removeprefix("val_"): value for key, value in values.items()})
@@ -190,7 +191,6 @@ class _Total:
 
     started: float
     wait: float = 0.0
-    volume_steps: int = 0  # this worker's (since a restart) steps on volume batches, for a model of both
 
     def fraction(self) -> float:
         return self.wait / max(time.perf_counter() - self.started, 1e-9)

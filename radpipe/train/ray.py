@@ -209,7 +209,8 @@ def fit(
         if len(validation if volumes is None else view.modality_texts("validation", volumes)) >= 2:
             # Evaluated every `val_every` steps on the same rows (in-batch retrieval needs two): prepared once
             # and kept in the object store.
-            val_rows = exp.train.val_batches * exp.train.batch_size
+            batch = (exp.train.volume_batch_size or exp.train.batch_size) if volumes else exp.train.batch_size
+            val_rows = exp.train.val_batches * batch
             datasets["val" + suffix] = stream("validation", volumes).limit(val_rows).materialize()
             val_datasets.append("val" + suffix)
     scaling = exp.scaling

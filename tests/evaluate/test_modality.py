@@ -32,10 +32,16 @@ def test_each_row_is_scored_by_the_examination_it_is_closest_to() -> None:
     truth = [("radiograph", "chest")] * 4 + [("CT", "chest")] * 3 + [("MR", "head")]
     seen_as = [("radiograph", "chest")] * 3 + [("CT", "chest")] + [("CT", "chest")] * 3 + [("MR", "chest")]
     m = _rows(truth, seen_as)
-    assert m["modality_accuracy"] == pytest.approx(7 / 8)
+    assert m["modality_accuracy"] == pytest.approx((3 / 4 + 1 + 1) / 3)  # balanced: the mean over modalities
     assert m["modality_accuracy_radiograph"] == pytest.approx(3 / 4) and m["modality_accuracy_CT"] == 1.0
     assert m["body_part_accuracy"] == pytest.approx(7 / 8)  # the MR head was taken for a chest
     assert m["modality_accuracy_ci_low"] <= m["modality_accuracy"] <= m["modality_accuracy_ci_high"]
+
+
+def test_a_model_calling_everything_a_radiograph_scores_by_modality_not_by_row() -> None:
+    truth = [("radiograph", "chest")] * 18 + [("CT", "chest"), ("MR", "chest")]
+    m = _rows(truth, [("radiograph", "chest")] * 20)
+    assert m["modality_accuracy"] == pytest.approx(1 / 3)  # 0.9 by row
 
 
 def test_one_body_part_gives_no_body_part_accuracy_and_the_text_reads_as_trained() -> None:
@@ -43,4 +49,5 @@ def test_one_body_part_gives_no_body_part_accuracy_and_the_text_reads_as_trained
     assert m["modality_accuracy"] == 0.5 and "body_part_accuracy" not in m
     assert with_exam("No effusion.", "DX", "CHEST") == "Radiograph of the chest. No effusion."
     assert with_exam("No bleed.", "CT", "HEAD_NECK") == "CT of the head neck. No bleed."
-    assert with_exam("Clear lungs.", None, None) == "unknown. Clear lungs."
+    assert with_exam("Clear lungs.", None, None) == "Unknown examination. Clear lungs."
+    assert with_exam("Liver normal.", "US", "ABDOMEN") == "Other examination of the abdomen. Liver normal."

@@ -44,7 +44,9 @@ def test_a_rank_metric_promotes_the_lower_one() -> None:
     assert not decide(4.0, 3.0, higher_better=False).promote
 
 
-@pytest.mark.parametrize("metric", ["zeroshot_auroc_macro_ci_low", "train_loss", "val_top1", "volume_train_loss"])
+@pytest.mark.parametrize(
+    "metric", ["zeroshot_auroc_macro_ci_low", "train_loss", "val_top1", "volume_train_loss", "volume_modality_accuracy"]
+)
 def test_metrics_that_cannot_rank_models_are_refused(metric: str) -> None:
     with pytest.raises(ConfigError):
         higher_is_better(metric)

@@ -130,6 +130,7 @@ def test_the_coca_loss_is_the_weighted_sum_and_captioning_is_the_decoder_alone()
         "target": torch.randint(1, 400, (n, 48)),
     }
     loss, parts = objective_loss(model, exp.model, batch)
+    assert parts["image_embedding"].shape == parts["text_embedding"].shape == (len(batch["image"]), exp.model.embed_dim)
     loss = loss.detach()
     expected = 1.0 * float(parts["train_contrastive_loss"]) + 2.0 * float(parts["train_caption_loss"])
     assert float(loss) == pytest.approx(expected, rel=1e-5)

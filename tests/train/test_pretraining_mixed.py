@@ -126,3 +126,28 @@ def test_evaluation_scores_each_modality_and_recognises_them(trained: TrainSumma
     assert float(tags[version_tag(summary.dataset_version, "modality_accuracy")]) == pytest.approx(
         m["modality_accuracy"], abs=1e-6
     )
+
+
+def test_finding_and_report_fine_tunes_start_from_a_model_of_both(
+    trained: TrainSummary, both: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both fine-tunes read radiographs: through the 3D encoder's plane path, its last stage included."""
+    import mlflow
+    import pandas as pd
+
+    from radpipe.cli import main
+    from radpipe.finetune.config import finetune_config
+    from radpipe.finetune.run import finetune
+
+    config = finetune_config(mode="partial", shots=2, epochs=2)
+    summary = finetune(trained.model_uri, str(both[1]), "pneumothorax", config, get_settings())
+    radiograph = next(
+        p.read_bytes()
+        for p in sorted((both[0] / "dicom").rglob("*.dcm"))
+        if pydicom.dcmread(p, stop_before_pixels=True).Modality in ("CR", "DX")
+    )
+    probability = mlflow.pyfunc.load_model(summary.model_uri).predict(pd.DataFrame({"dicom": [radiograph]}))
+    assert 0.0 <= probability["probability"][0] <= 1.0
+    argv = ["finetune", trained.model_uri, str(both[1]), "--task", "report", "--epochs", "2", "--shots", "8"]
+    assert main(argv) == 0
+    assert "generation_f1_macro" in capsys.readouterr().out

@@ -66,3 +66,26 @@ def test_warm_up_rises_linearly_then_cosine_ends_at_a_tenth(warmup: int, steps: 
     assert rates[warmup] == pytest.approx(1.0)  # the peak, where warm-up ends
     assert rates[steps] == pytest.approx(0.1)  # a tenth of the peak at the last step
     assert rates[warmup:] == sorted(rates[warmup:], reverse=True)  # falling all the way
+
+
+def test_the_other_modalitys_last_batch_joins_the_contrastive_negatives() -> None:
+    import torch.nn.functional as F
+
+    from radpipe.model.clip import contrastive_loss
+    from radpipe.train.steps import ModalityNegatives
+
+    memory = ModalityNegatives()
+    radiographs = F.normalize(torch.eye(4, 8), dim=-1)
+    assert memory.for_batch(volumes=True) is None  # nothing yet
+    memory.keep(False, radiographs, radiographs)
+    assert memory.for_batch(volumes=False) is None  # a batch never meets its own modality's last batch
+    negatives = memory.for_batch(volumes=True)
+    assert negatives is not None and negatives[0] is radiographs
+    volumes = F.normalize(torch.eye(4, 8).roll(4, dims=1), dim=-1)  # orthogonal to the radiographs
+    scale = torch.tensor(10.0)
+    plain = contrastive_loss(volumes, volumes, scale)
+    assert contrastive_loss(volumes, volumes, scale, negatives) > plain  # more candidates to tell apart
+    confusable = (volumes.clone(), volumes.clone())  # negatives as close as the positives: chance among two
+    assert contrastive_loss(volumes, volumes, scale, confusable).item() == pytest.approx(
+        plain.item() + math.log(2), abs=0.05
+    )
