@@ -18,6 +18,12 @@ from radpipe.model.exam import exam_line
 KINDS = ("radiograph", "CT", "MR")
 
 
+def _ensemble(embed_texts: Callable[[list[str]], np.ndarray], exam: str, contexts: Sequence[str]) -> np.ndarray:
+    vectors = embed_texts([f"{exam} {context}".strip() for context in contexts])
+    mean = vectors.mean(axis=0)
+    return np.asarray(mean / max(float(np.linalg.norm(mean)), 1e-12))
+
+
 def modality_metrics(
     embeddings: np.ndarray,
     kinds: Sequence[str],
@@ -26,15 +32,20 @@ def modality_metrics(
     groups: Sequence[str],
     resamples: int = 1000,
     seed: int = 0,
+    contexts: Sequence[str] = ("",),
 ) -> dict[str, float]:
     """`modality_accuracy` (balanced: the mean of the per-modality accuracies) with its study-level bootstrap
     interval, the accuracy per modality, and `body_part_accuracy` when the rows hold more than one known body
     part.
 
+    `contexts`: CLIP's prompt ensembling. Each candidate's examination line is embedded followed by each context
+    sentence (the same sentences for every candidate: the model only ever read an examination line before a
+    report), and the candidate's prompt is the normalised mean of those embeddings.
+
     Row i: a unit-norm image/volume embedding, its modality kind (radpipe.model.exam.modality_kind), its body
     part in words ('' unknown), its study."""
     candidates = [(k, b) for k in sorted(set(KINDS) | set(kinds)) for b in sorted(set(body_parts))]
-    prompts = embed_texts([exam_line(k, b) for k, b in candidates])
+    prompts = np.stack([_ensemble(embed_texts, exam_line(k, b), contexts) for k, b in candidates])
     chosen = np.argmax(embeddings @ prompts.T, axis=1)
     right = np.array([candidates[c][0] == k for c, k in zip(chosen, kinds, strict=True)], dtype=np.float64)
     kind_of = np.asarray(kinds, dtype=object)

@@ -197,6 +197,7 @@ def compute_mixed(
         [study for rows in both for study in rows.studies],
         resamples,
         seed,
+        contexts=[sentence for pair in PROMPTS.values() for sentence in pair],  # the findings' prompts, both ways
     )
     radiographs.metrics |= {f"volume_{k}": v for k, v in volumes.metrics.items()} | modality
     radiographs.images |= {f"volume_{k}": v for k, v in volumes.images.items()}

@@ -39,6 +39,10 @@ class DepthOneConv3d(nn.Conv3d):
         stride, padding, dilation = _triple(self.stride), _triple(self.padding), _triple(self.dilation)  # type: ignore[arg-type]
         tap = _middle_tap(_triple(self.kernel_size)[0], padding[0], stride[0], dilation[0])
         weight = self.weight[:, :, tap]
+        if x.shape[1] == 1 and weight.shape[1] > 1 and self.groups == 1:
+            # A grey plane meets a kernel of several input channels: convolving the grey repeated into every
+            # channel is convolving it once with the kernel summed over its channels (a third of the work).
+            weight = weight.sum(dim=1, keepdim=True)
         return F.conv2d(x, weight, self.bias, stride[1:], padding[1:], dilation[1:], self.groups)
 
 

@@ -20,7 +20,7 @@ class ImageEncoder(nn.Module):
     """Maps a batch [B, channels, *spatial] in [0, 1] (radiographs: 1 channel; volumes: 3) to [B, out_features].
 
     A 3D encoder with `radiographs` also takes radiographs [B, 1, H, W]: as volumes of depth 1, their grey
-    channel repeated into the volume's channels."""
+    channel standing for the volume's channels repeated (radpipe.model.depth_one)."""
 
     def __init__(self, cfg: ImageEncoderConfig, gradient_checkpointing: bool = False) -> None:
         super().__init__()
@@ -60,8 +60,6 @@ class ImageEncoder(nn.Module):
         """The last stage's features as a token sequence [B, N, out_features] (a ResNet's spatial positions,
         a ViT's patches): what a report decoder attends to. Their mean is the pooled feature `forward` gives."""
         x = (images - _MEAN) / _STD
-        if self.cfg.radiographs and x.dim() == 4:
-            x = x.expand(-1, self.cfg.channels, -1, -1)
         if self.cfg.arch == "resnet":
             return self._resnet(x)
         return self._vit(x)

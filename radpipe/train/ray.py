@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from radpipe.dataset.store import DatasetStore
 from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer
+from radpipe.preprocess.volume import get_volume_profile
 from radpipe.train.data import Targets, TrainingView, prepare_batch, prepare_volume_batch
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
 
@@ -160,19 +162,27 @@ def split_stream(
 
 
 def kept_train_stream(
-    exp: ExperimentConfig, stream: ray.data.Dataset, images: int, volumes: bool | None = None
+    exp: ExperimentConfig, stream: ray.data.Dataset, items: int, item_shape: tuple[int, ...]
 ) -> ray.data.Dataset:
     """The training stream, prepared once and kept in the object store when the split fits
     `train.cache_gb` (and a quarter of the store): epochs then start at once instead of re-reading every
     split's pixel rows, filtering and re-preparing them (the trainer waited at every epoch boundary). A
-    larger split streams every epoch. Augmentation runs in the train loop, so kept images are not frozen."""
-    if volumes if volumes is not None else exp.model.image.spatial_dims == 3:
-        return stream  # volumes stream: tens of MB each
-    side = exp.model.image.input_size
+    larger split streams every epoch. Augmentation runs in the train loop, so kept images are not frozen.
+
+    `item_shape`: one prepared model input ([1, side, side] for a radiograph, [3, D, H, W] for a volume): a
+    few hundred small volumes are kept too, where a split of large ones streams."""
     tokens = 2 * exp.model.text.max_length + (exp.model.decoder.max_length if exp.model.writes_reports else 0)
-    needed = images * (4 * side * side + 4 * tokens)
+    needed = items * (4 * math.prod(item_shape) + 4 * tokens)
     budget = min(exp.train.cache_gb * 1024**3, 0.25 * ray.cluster_resources().get("object_store_memory", 0))
     return stream.materialize() if needed <= budget else stream
+
+
+def input_shape(exp: ExperimentConfig, view: TrainingView, volumes: bool) -> tuple[int, ...]:
+    """The shape of one prepared model input of the view: a radiograph's, or its volume profiles' (one size)."""
+    if not volumes:
+        return (1, exp.model.image.input_size, exp.model.image.input_size)
+    names = [name for name in view.profile.rpartition("+")[2].split(",") if name]
+    return (3, *get_volume_profile(names[0]).size)
 
 
 def fit(
@@ -204,7 +214,8 @@ def fit(
     val_datasets = []
     for suffix, volumes in modalities.items():
         count = len(view.texts["train"] if volumes is None else view.modality_texts("train", volumes))
-        datasets["train" + suffix] = kept_train_stream(exp, stream("train", volumes), count, volumes)
+        shape = input_shape(exp, view, exp.model.image.spatial_dims == 3 if volumes is None else volumes)
+        datasets["train" + suffix] = kept_train_stream(exp, stream("train", volumes), count, shape)
         validation = view.texts.get("validation", {})
         if len(validation if volumes is None else view.modality_texts("validation", volumes)) >= 2:
             # Evaluated every `val_every` steps on the same rows (in-batch retrieval needs two): prepared once

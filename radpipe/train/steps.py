@@ -6,6 +6,7 @@ No Ray here: the Ray Train loop (radpipe/train/loop.py) and the plain baseline o
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -74,19 +75,28 @@ def train_step(
     return float(loss.detach())
 
 
+# The other modality's batches a model of both keeps as negatives: with one volume batch in ten steps, four
+# reach back about forty steps.
+NEGATIVE_BATCHES = 4
+
+
 class ModalityNegatives:
     """A model trained on radiographs and volumes sees modality-pure batches (no radiograph padded to a volume);
-    each batch also meets, as extra negatives, the embeddings of the last batch of the other modality (detached,
-    a step or a few old, as in MoCo's queue), so the shared space also separates the modalities."""
+    each batch also meets, as extra negatives, the embeddings of the last `batches` batches of the other modality
+    (detached, some steps old: MoCo's queue), so the shared space also separates the modalities. Per worker: each
+    keeps its own batches."""
 
-    def __init__(self) -> None:
-        self._last: dict[bool, Embeddings] = {}
+    def __init__(self, batches: int = NEGATIVE_BATCHES) -> None:
+        self._last: dict[bool, deque[Embeddings]] = {False: deque(maxlen=batches), True: deque(maxlen=batches)}
 
     def for_batch(self, volumes: bool) -> Embeddings | None:
-        return self._last.get(not volumes)
+        kept = self._last[not volumes]
+        if not kept:
+            return None
+        return torch.cat([image for image, _ in kept]), torch.cat([text for _, text in kept])
 
     def keep(self, volumes: bool, image_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
-        self._last[volumes] = (image_emb, text_emb)
+        self._last[volumes].append((image_emb, text_emb))
 
 
 @torch.no_grad()

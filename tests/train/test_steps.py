@@ -68,7 +68,7 @@ def test_warm_up_rises_linearly_then_cosine_ends_at_a_tenth(warmup: int, steps: 
     assert rates[warmup:] == sorted(rates[warmup:], reverse=True)  # falling all the way
 
 
-def test_the_other_modalitys_last_batch_joins_the_contrastive_negatives() -> None:
+def test_the_other_modalitys_last_batches_join_the_contrastive_negatives() -> None:
     import torch.nn.functional as F
 
     from radpipe.model.clip import contrastive_loss
@@ -80,7 +80,12 @@ def test_the_other_modalitys_last_batch_joins_the_contrastive_negatives() -> Non
     memory.keep(False, radiographs, radiographs)
     assert memory.for_batch(volumes=False) is None  # a batch never meets its own modality's last batch
     negatives = memory.for_batch(volumes=True)
-    assert negatives is not None and negatives[0] is radiographs
+    assert negatives is not None and torch.equal(negatives[0], radiographs)
+    queue = ModalityNegatives(batches=2)
+    for batch in range(3):
+        queue.keep(True, torch.full((2, 8), float(batch)), torch.zeros(2, 8))
+    kept = queue.for_batch(volumes=False)
+    assert kept is not None and kept[0][:, 0].tolist() == [1.0, 1.0, 2.0, 2.0]  # the last two batches
     volumes = F.normalize(torch.eye(4, 8).roll(4, dims=1), dim=-1)  # orthogonal to the radiographs
     scale = torch.tensor(10.0)
     plain = contrastive_loss(volumes, volumes, scale)
