@@ -47,18 +47,22 @@ def contrastive_loss(
     text_emb: torch.Tensor,
     scale: torch.Tensor,
     negatives: tuple[torch.Tensor, torch.Tensor] | None = None,
+    hard_texts: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE: each image must pick its own report among the batch's, and each report its image.
 
     Under DDP the embeddings of every worker are gathered (with gradients), so negatives span the global batch.
     `negatives` (image and text embeddings, detached, of another modality's batch) are added to every row's
     candidates: modality-pure batches never set a radiograph against a CT report otherwise, and zero-shot
-    modality prompts would have nothing to go on.
+    modality prompts would have nothing to go on. `hard_texts` (with gradients, one per local image) are more
+    report candidates for the images: each image's own report under another modality's examination line.
     """
     image_all, text_all, offset = _gather(image_emb), _gather(text_emb), _rank_offset(image_emb.shape[0])
     if negatives is not None:
         image_all = torch.cat([image_all, negatives[0].to(image_all.dtype)])
         text_all = torch.cat([text_all, negatives[1].to(text_all.dtype)])
+    if hard_texts is not None:
+        text_all = torch.cat([text_all, hard_texts.to(text_all.dtype)])
     logits_per_image = scale * image_emb.float() @ text_all.float().T
     logits_per_text = scale * text_emb.float() @ image_all.float().T
     targets = torch.arange(image_emb.shape[0], device=image_emb.device) + offset

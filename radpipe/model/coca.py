@@ -87,20 +87,30 @@ def objective_loss(
 
     The parts are detached tensors (no device sync unless someone reads them): the losses, and the batch's
     `image_embedding` and `text_embedding` (another modality's negatives later)."""
+    ids, mask, hard = batch["ids"], batch["mask"], "swap_ids" in batch
+    if hard:  # examination-swapped texts: encoded in the same forward (DDP sees each module once a step)
+        ids, mask = torch.cat([ids, batch["swap_ids"]]), torch.cat([mask, batch["swap_mask"]])
     if not cfg.writes_reports:
-        image_emb, text_emb, scale = model(batch["image"], batch["ids"], batch["mask"])
-        loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives)  # logits up to 100
+        image_emb, text_emb, scale = model(batch["image"], ids, mask)
+        text_emb, swapped = _split_hard(text_emb, len(batch["image"]) if hard else None)
+        loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives, swapped)
         return loss, _embeddings(image_emb, text_emb)
-    image_emb, text_emb, scale, logits = model(batch["image"], batch["ids"], batch["mask"], batch["target"])
+    image_emb, text_emb, scale, logits = model(batch["image"], ids, mask, batch["target"])
+    text_emb, swapped = _split_hard(text_emb, len(batch["image"]) if hard else None)
     clip_weight, caption_weight = cfg.loss_weights
     captioning = caption_loss(logits, batch["target"])
     parts = {"train_caption_loss": captioning.detach()} | _embeddings(image_emb, text_emb)
     loss = caption_weight * captioning
     if clip_weight:
-        contrastive = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives)
+        contrastive = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives, swapped)
         parts["train_contrastive_loss"] = contrastive.detach()
         loss = loss + clip_weight * contrastive
     return loss, parts
+
+
+def _split_hard(text_emb: torch.Tensor, rows: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(the batch's report embeddings, the examination-swapped ones after them, if any)."""
+    return (text_emb, None) if rows is None else (text_emb[:rows], text_emb[rows:])
 
 
 def _embeddings(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -7,6 +7,8 @@ identifies anyone). Zero-shot modality recognition asks the same lines back (rad
 
 from __future__ import annotations
 
+import zlib
+
 # DICOM Modality values of projection radiographs: computed, digital, digital radiography, radiographic imaging.
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 
@@ -39,3 +41,11 @@ def exam_line(kind: str, body_part: str = "") -> str:
 def with_exam(text: str, modality: str | None, body_part: str | None) -> str:
     """The report text a model of radiographs and volumes reads: its examination line, then the text."""
     return f"{exam_line(modality_kind(modality), body_part_words(body_part))} {text}"
+
+
+def other_modality(modality: str | None, key: str) -> str:
+    """Another modality than `modality` (a DICOM value) for a hard negative, chosen by `key` reproducibly:
+    a radiograph becomes CT or MR, CT becomes a radiograph or MR, MR a radiograph or CT."""
+    kind = modality_kind(modality)
+    others = [value for value, other in (("DX", "radiograph"), ("CT", "CT"), ("MR", "MR")) if other != kind]
+    return others[zlib.crc32(key.encode()) % len(others)]

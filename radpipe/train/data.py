@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_pixels
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
-from radpipe.model.exam import with_exam
+from radpipe.model.exam import other_modality, with_exam
 from radpipe.model.report_text import reference_sections, target_text
 from radpipe.preprocess.profile import to_model_input
 from radpipe.preprocess.volume import get_volume_profile, to_model_volume
@@ -34,6 +34,8 @@ class TrainingView:
     targets: dict[str, dict[str, str]] = field(default_factory=dict)
     # A model of radiographs and volumes: which keys are volumes (series UIDs); the others are images.
     volume_keys: frozenset[str] = frozenset()
+    # With examination lines: split -> key -> the text under another modality's examination line (a hard negative).
+    swaps: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def count(self, split: str) -> int:
         return len(self.texts.get(split, {}))
@@ -64,8 +66,9 @@ def training_view(store: DatasetStore, reasoning: bool = True, exam: bool = Fals
     images = images.filter(pc.invert(pc.is_in(images["sop_instance_uid"], value_set=pruned)))
     if exam:
         images = images.join(_exam_columns(store, "sop_instance_uid"), "sop_instance_uid")
-    texts, targets, unsplit = _paired_texts(store, images.drop_columns(["profile"]), "sop_instance_uid", reasoning)
-    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit, targets=targets)
+    items = images.drop_columns(["profile"])
+    texts, targets, unsplit, swaps = _paired_texts(store, items, "sop_instance_uid", reasoning)
+    return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit, targets=targets, swaps=swaps)
 
 
 def volume_view(store: DatasetStore, reasoning: bool = True, exam: bool = False) -> TrainingView:
@@ -87,8 +90,8 @@ def volume_view(store: DatasetStore, reasoning: bool = True, exam: bool = False)
         items = items.join(body_parts, "series_instance_uid")
     else:
         items = items.drop_columns(["modality"])
-    texts, targets, unsplit = _paired_texts(store, items, "series_instance_uid", reasoning)
-    return TrainingView(profile=",".join(profiles), texts=texts, unsplit=unsplit, targets=targets)
+    texts, targets, unsplit, swaps = _paired_texts(store, items, "series_instance_uid", reasoning)
+    return TrainingView(profile=",".join(profiles), texts=texts, unsplit=unsplit, targets=targets, swaps=swaps)
 
 
 def mixed_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
@@ -102,6 +105,7 @@ def mixed_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
         texts={s: images.texts.get(s, {}) | volumes.texts.get(s, {}) for s in splits},
         unsplit=images.unsplit + volumes.unsplit,
         targets={s: images.targets.get(s, {}) | volumes.targets.get(s, {}) for s in splits},
+        swaps={s: images.swaps.get(s, {}) | volumes.swaps.get(s, {}) for s in splits},
         volume_keys=frozenset(k for split in volumes.texts.values() for k in split),
     )
 
@@ -119,18 +123,25 @@ def _exam_columns(store: DatasetStore, key: str) -> pa.Table:
 Paired = dict[str, dict[str, str]]
 
 
-def _paired_texts(store: DatasetStore, items: pa.Table, key: str, reasoning: bool) -> tuple[Paired, Paired, int]:
-    """split -> item key -> report text (what the text encoder reads) and decoder target, and how many
-    paired items have no split yet."""
+def _paired_texts(
+    store: DatasetStore, items: pa.Table, key: str, reasoning: bool
+) -> tuple[Paired, Paired, int, Paired]:
+    """split -> item key -> report text (what the text encoder reads) and decoder target, how many paired items
+    have no split yet, and (items with their examination columns) split -> key -> the text under another
+    modality's examination line."""
     studies = store.read_table("studies", ["study_instance_uid", "split", "report_id"])
     reports = store.read_table("reports", ["report_id", "findings", "impression", "text", "rationale"])
     joined = items.join(studies, "study_instance_uid").join(reports, "report_id")
     texts: Paired = {}
     targets: Paired = {}
+    swaps: Paired = {}
     unsplit = 0
     exam = "body_part" in joined.column_names
     for row in joined.to_pylist():
         body = report_text(row["findings"], row["impression"], row["text"])
+        if body and exam and row["split"]:
+            swapped = with_exam(body, other_modality(row["modality"], row[key]), row["body_part"])
+            swaps.setdefault(row["split"], {})[row[key]] = swapped
         if body and exam:
             body = with_exam(body, row["modality"], row["body_part"])
         if body and row["split"]:
@@ -139,7 +150,7 @@ def _paired_texts(store: DatasetStore, items: pa.Table, key: str, reasoning: boo
             targets.setdefault(row["split"], {})[row[key]] = target_text(sections)
         elif body:
             unsplit += 1
-    return texts, targets, unsplit
+    return texts, targets, unsplit, swaps
 
 
 @dataclass(frozen=True)
@@ -154,8 +165,26 @@ class Targets:
         return prepared
 
 
+@dataclass(frozen=True)
+class ExamSwaps:
+    """Texts under another modality's examination line by key, and the text tokenizer: hard negatives that
+    teach a model of radiographs and volumes that the examination words must match the image."""
+
+    by_key: dict[str, str]
+    tokenize: Any
+
+    def add_to(self, prepared: dict[str, np.ndarray], keys: list[str]) -> dict[str, np.ndarray]:
+        prepared["swap_ids"], prepared["swap_mask"] = self.tokenize([self.by_key[k] for k in keys])
+        return prepared
+
+
 def prepare_batch(
-    batch: dict[str, Any], texts: dict[str, str], tokenize: Any, input_size: int, targets: Targets | None = None
+    batch: dict[str, Any],
+    texts: dict[str, str],
+    tokenize: Any,
+    input_size: int,
+    targets: Targets | None = None,
+    swaps: ExamSwaps | None = None,
 ) -> dict[str, np.ndarray]:
     """Rows of images/ (pixels, shape, dtype) to model inputs; rows not in `texts` are dropped. With `targets`
     (a report decoder is trained), each row also gets its target ids.
@@ -171,12 +200,15 @@ def prepare_batch(
         )
     keys = [batch["sop_instance_uid"][i] for i in keep]
     ids, mask = tokenize([texts[k] for k in keys])
-    prepared = {"image": images, "ids": ids, "mask": mask}
-    return targets.add_to(prepared, keys) if targets else prepared
+    return _with_extras({"image": images, "ids": ids, "mask": mask}, keys, targets, swaps)
 
 
 def prepare_volume_batch(
-    batch: dict[str, Any], texts: dict[str, str], tokenize: Any, targets: Targets | None = None
+    batch: dict[str, Any],
+    texts: dict[str, str],
+    tokenize: Any,
+    targets: Targets | None = None,
+    swaps: ExamSwaps | None = None,
 ) -> dict[str, np.ndarray]:
     """Rows of volumes/ (pixels, shape, dtype, profile) to model inputs [B, 3, D, H, W]; others dropped."""
     keep = [i for i, uid in enumerate(batch["series_instance_uid"]) if uid in texts]
@@ -187,8 +219,16 @@ def prepare_volume_batch(
     keys = [batch["series_instance_uid"][i] for i in keep]
     ids, mask = tokenize([texts[k] for k in keys])
     images = np.stack(volumes) if volumes else np.empty((0, 3, 1, 1, 1), dtype=np.float32)
-    prepared = {"image": images, "ids": ids, "mask": mask}
-    return targets.add_to(prepared, keys) if targets else prepared
+    return _with_extras({"image": images, "ids": ids, "mask": mask}, keys, targets, swaps)
+
+
+def _with_extras(
+    prepared: dict[str, np.ndarray], keys: list[str], targets: Targets | None, swaps: ExamSwaps | None
+) -> dict[str, np.ndarray]:
+    for extra in (targets, swaps):
+        if extra is not None:
+            prepared = extra.add_to(prepared, keys)
+    return prepared
 
 
 def read_split_table(store: DatasetStore, view: TrainingView, split: str) -> pa.Table:

@@ -22,7 +22,7 @@ from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer
 from radpipe.preprocess.volume import get_volume_profile
-from radpipe.train.data import Targets, TrainingView, prepare_batch, prepare_volume_batch
+from radpipe.train.data import ExamSwaps, Targets, TrainingView, prepare_batch, prepare_volume_batch
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
 
 IMAGE_COLUMNS = ["sop_instance_uid", "pixels", "shape", "dtype"]
@@ -100,25 +100,28 @@ def image_stream(
     tokenizer: TextTokenizer,
     input_size: int,
     targets: Targets | None = None,
+    swaps: ExamSwaps | None = None,
 ) -> ray.data.Dataset:
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
+    kwargs = {"texts": texts, "tokenize": tokenizer, "input_size": input_size, "targets": targets, "swaps": swaps}
     return _split_rows(store, "images", IMAGE_COLUMNS, texts).map_batches(
-        _prepare_nonempty,
-        batch_size=PREPARE_ROWS,
-        batch_format="numpy",
-        fn_kwargs={"texts": texts, "tokenize": tokenizer, "input_size": input_size, "targets": targets},
+        _prepare_nonempty, batch_size=PREPARE_ROWS, batch_format="numpy", fn_kwargs=kwargs
     )
 
 
 def volume_stream(
-    store: DatasetStore, texts: dict[str, str], tokenizer: TextTokenizer, targets: Targets | None = None
+    store: DatasetStore,
+    texts: dict[str, str],
+    tokenizer: TextTokenizer,
+    targets: Targets | None = None,
+    swaps: ExamSwaps | None = None,
 ) -> ray.data.Dataset:
     """volumes/ rows of one split (assembled ones: `texts` holds no held-back series) as [3, D, H, W] inputs."""
     return _split_rows(store, "volumes", VOLUME_COLUMNS, texts).map_batches(
         _prepare_volumes_nonempty,
         batch_size=PREPARE_VOLUMES,
         batch_format="numpy",
-        fn_kwargs={"texts": texts, "tokenize": tokenizer, "targets": targets},
+        fn_kwargs={"texts": texts, "tokenize": tokenizer, "targets": targets, "swaps": swaps},
     )
 
 
@@ -150,15 +153,17 @@ def split_stream(
     tokenizer: TextTokenizer,
     targets: Targets | None = None,
     volumes: bool | None = None,
+    swaps: ExamSwaps | None = None,
 ) -> ray.data.Dataset:
     """The stream a run trains (or validates) on: volumes for a 3D encoder, images for a 2D one (a model of both
-    says which with `volumes`); with `targets` when the objective trains a report decoder.
+    says which with `volumes`); with `targets` when the objective trains a report decoder, and `swaps` (a model
+    of both, training) for the examination-swapped hard negatives.
 
     A stream never mixes the two, so no batch does (RadFM's sampler keeps 2D and 3D batches apart too).
     """
     if volumes if volumes is not None else exp.model.image.spatial_dims == 3:
-        return volume_stream(store, texts, tokenizer, targets)
-    return image_stream(store, texts, tokenizer, exp.model.image.input_size, targets)
+        return volume_stream(store, texts, tokenizer, targets, swaps)
+    return image_stream(store, texts, tokenizer, exp.model.image.input_size, targets, swaps)
 
 
 def kept_train_stream(
@@ -206,7 +211,10 @@ def fit(
         if exp.model.writes_reports:
             by_key = view.targets[split] if volumes is None else view.modality_targets(split, volumes)
             targets = Targets(by_key, report_tokenizer)
-        return split_stream(exp, store, texts, tokenizer, targets, volumes)
+        swaps = None
+        if volumes is not None and split == "train":  # a model of both trains with swapped examinations
+            swaps = ExamSwaps({k: view.swaps[split][k] for k in texts}, tokenizer)
+        return split_stream(exp, store, texts, tokenizer, targets, volumes, swaps)
 
     # A model of radiographs and volumes trains on two streams, "train" (radiographs) and "train_volumes".
     modalities: dict[str, bool | None] = {"": None} if not exp.model.mixed else {"": False, "_volumes": True}

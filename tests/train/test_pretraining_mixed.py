@@ -59,6 +59,12 @@ def test_every_text_starts_with_its_examination(both: tuple[Path, Path]) -> None
     kinds = {text.split(" of the chest.")[0] for text in volumes.values()}
     assert kinds == {"CT", "MR"}  # the synthetic archive's series: mostly CT, one in four MR
     assert view.targets["train"].keys() == train.keys()
+    swaps = view.swaps["train"]  # each report under another modality's examination line: a hard negative
+    assert swaps.keys() == train.keys()
+    for key, text in train.items():
+        exam, _, report = text.partition(" of the chest. ")
+        other, _, same = swaps[key].partition(" of the chest. ")
+        assert same == report and other != exam and other in {"Radiograph", "CT", "MR"}
 
 
 def test_one_run_trains_on_both_and_registers_one_model(trained: TrainSummary) -> None:

@@ -94,3 +94,18 @@ def test_the_other_modalitys_last_batches_join_the_contrastive_negatives() -> No
     assert contrastive_loss(volumes, volumes, scale, confusable).item() == pytest.approx(
         plain.item() + math.log(2), abs=0.05
     )
+
+
+def test_an_examination_swapped_report_is_a_hard_negative_encoded_in_the_same_forward() -> None:
+    from radpipe.model.coca import objective_loss
+
+    model, batch = _model_and_batch()
+    cfg = model.cfg
+    plain, _ = objective_loss(model, cfg, batch)
+    swapped = dict(batch, swap_ids=batch["ids"].clone(), swap_mask=batch["mask"].clone())
+    loss, parts = objective_loss(model, cfg, swapped)
+    # Each image now also meets a candidate as close as its own report: the loss rises, by about log 2 at most.
+    assert plain.item() < loss.item() <= plain.item() + math.log(2) + 1e-4
+    assert parts["text_embedding"].shape[0] == len(batch["image"])  # the swapped texts are not kept as negatives
+    loss.backward()
+    assert all(p.grad is not None for p in model.text_encoder.parameters() if p.requires_grad)
