@@ -171,6 +171,20 @@ def most_common_exam(rows: LabelledSplit) -> str:
     return max(dict.fromkeys(lines), key=lines.count)
 
 
+MODALITY_CONTEXTS = 64
+
+
+def report_contexts(store: DatasetStore, seed: int) -> list[str]:
+    """Report texts of the train split (radiographs' and series', distinct, a seeded sample): what follows the
+    examination line in a modality prompt. The model only ever read an examination line before a report; a bare
+    "CT of the chest." or one followed by a short finding sentence sat where no training text was (radiographs
+    were taken for CT or MR about half the time), while the same reports under each candidate line differ in the
+    examination words alone. Never the test studies' own reports."""
+    texts = sorted(set(labelled_split(store, "train").texts) | set(labelled_split(store, "train", volumes=True).texts))
+    count = min(MODALITY_CONTEXTS, len(texts))
+    return [texts[i] for i in np.sort(np.random.default_rng(seed).choice(len(texts), count, replace=False))]
+
+
 def compute_mixed(
     store: DatasetStore,
     embedder: Embedder,
@@ -197,7 +211,7 @@ def compute_mixed(
         [study for rows in both for study in rows.studies],
         resamples,
         seed,
-        contexts=[sentence for pair in PROMPTS.values() for sentence in pair],  # the findings' prompts, both ways
+        contexts=report_contexts(store, seed),
     )
     radiographs.metrics |= {f"volume_{k}": v for k, v in volumes.metrics.items()} | modality
     radiographs.images |= {f"volume_{k}": v for k, v in volumes.images.items()}
