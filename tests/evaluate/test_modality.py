@@ -51,3 +51,26 @@ def test_one_body_part_gives_no_body_part_accuracy_and_the_text_reads_as_trained
     assert with_exam("No bleed.", "CT", "HEAD_NECK") == "CT of the head neck. No bleed."
     assert with_exam("Clear lungs.", None, None) == "Unknown examination. Clear lungs."
     assert with_exam("Liver normal.", "US", "ABDOMEN") == "Other examination of the abdomen. Liver normal."
+
+
+def test_each_row_is_asked_on_the_reports_nearest_to_it() -> None:
+    contexts = ["Heart enlarged.", "Lungs clear.", "Effusion."]
+    prompts = [f"{exam_line(k, 'chest')} {c}" for k in ("radiograph", "CT", "MR") for c in contexts]
+    axis = {text: i for i, text in enumerate(prompts)}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(axis)))
+        for row, text in enumerate(texts):
+            out[row, axis[text]] = 1.0
+        return out
+
+    # A radiograph of an enlarged heart: nearest to its own line before that report, though the CT lines before
+    # the two other reports lie closer on the whole.
+    row = embed(["Radiograph of the chest. Heart enlarged."])[0] * 0.9
+    row += 0.5 * (embed(["CT of the chest. Lungs clear."])[0] + embed(["CT of the chest. Effusion."])[0])
+    m = modality_metrics(row[None] / np.linalg.norm(row), ["radiograph"], ["chest"], embed, ["s"], 10, 0, contexts, 1)
+    assert m["modality_accuracy"] == 1.0
+    averaged = modality_metrics(
+        row[None] / np.linalg.norm(row), ["radiograph"], ["chest"], embed, ["s"], 10, 0, contexts, 3
+    )
+    assert averaged["modality_accuracy"] == 0.0  # every report alike: the CT lines win on the sum
