@@ -1,7 +1,7 @@
 """Zero-shot modality (and body part) recognition: each image or volume against examination-line prompts.
 
-No modality label is used: the prompts are examination lines before train-split reports, and each row is
-scored on the reports nearest to it.
+No modality label is used: the prompts are examination lines before validation-split reports, and each row
+is scored on the reports nearest to it.
 
 A model of radiographs and volumes read every report after its examination line ("CT of the chest.",
 radpipe.model.exam); here it is asked those lines back. The candidates are every modality a model of both
@@ -21,6 +21,16 @@ from radpipe.model.exam import exam_line
 KINDS = ("radiograph", "CT", "MR")
 # Contexts a row is scored on: its nearest reports (one gave the same accuracy on the demo, all 64 far less).
 NEIGHBOURS = 5
+ROWS = 4096  # rows scored at once: rows x candidates x contexts similarities stay small
+
+
+def _choose(embeddings: np.ndarray, prompts: np.ndarray, neighbours: int) -> np.ndarray:
+    """Each row's candidate: its similarity to every candidate line before every context [rows, K, C], the
+    contexts nearest under any line, the candidate scoring best on those."""
+    similarity = np.einsum("ne,kce->nkc", embeddings, prompts)
+    nearest = np.argsort(-similarity.max(axis=1), axis=1, kind="stable")[:, :neighbours]  # [rows, neighbours]
+    scores = np.take_along_axis(similarity, nearest[:, None, :], axis=2).mean(axis=2)  # [rows, candidates]
+    return np.argmax(scores, axis=1)
 
 
 def modality_metrics(
@@ -47,10 +57,10 @@ def modality_metrics(
     part in words ('' unknown), its study."""
     candidates = [(k, b) for k in sorted(set(KINDS) | set(kinds)) for b in sorted(set(body_parts))]
     prompts = embed_texts([f"{exam_line(k, b)} {context}".strip() for k, b in candidates for context in contexts])
-    similarity = np.einsum("ne,kce->nkc", embeddings, prompts.reshape(len(candidates), len(contexts), -1))
-    nearest = np.argsort(-similarity.max(axis=1), axis=1, kind="stable")[:, :neighbours]  # [rows, neighbours]
-    scores = np.take_along_axis(similarity, nearest[:, None, :], axis=2).mean(axis=2)  # [rows, candidates]
-    chosen = np.argmax(scores, axis=1)
+    prompts = prompts.reshape(len(candidates), len(contexts), -1)
+    chosen = np.concatenate(
+        [_choose(embeddings[start : start + ROWS], prompts, neighbours) for start in range(0, len(embeddings), ROWS)]
+    )
     right = np.array([candidates[c][0] == k for c, k in zip(chosen, kinds, strict=True)], dtype=np.float64)
     kind_of = np.asarray(kinds, dtype=object)
 

@@ -175,12 +175,18 @@ MODALITY_CONTEXTS = 64
 
 
 def report_contexts(store: DatasetStore, seed: int) -> list[str]:
-    """Report texts of the train split (radiographs' and series', distinct, a seeded sample): what follows the
-    examination line in a modality prompt. The model only ever read an examination line before a report; a bare
-    "CT of the chest." or one followed by a short finding sentence sat where no training text was (radiographs
-    were taken for CT or MR about half the time), while the same reports under each candidate line differ in the
-    examination words alone. Never the test studies' own reports."""
-    texts = sorted(set(labelled_split(store, "train").texts) | set(labelled_split(store, "train", volumes=True).texts))
+    """Report texts of the validation split (radiographs' and series', distinct, a seeded sample; the train
+    split's when the validation split has none): what follows the examination line in a modality prompt.
+
+    The model only ever read an examination line before a report; a bare "CT of the chest." or one followed by
+    a short finding sentence sat where no training text was (radiographs were taken for CT or MR about half
+    the time), while the same reports under each candidate line differ in the examination words alone.
+    Validation reports, not train ones: no context is a text the model was trained on under its own line.
+    Never a test study's report."""
+    for split in ("validation", "train"):
+        texts = sorted(set(labelled_split(store, split).texts) | set(labelled_split(store, split, volumes=True).texts))
+        if texts:
+            break
     count = min(MODALITY_CONTEXTS, len(texts))
     return [texts[i] for i in np.sort(np.random.default_rng(seed).choice(len(texts), count, replace=False))]
 
@@ -203,16 +209,15 @@ def compute_mixed(
     )
     both = [radiographs.test, volumes.test]
     assert radiographs.test_embeddings is not None and volumes.test_embeddings is not None
-    modality = modality_metrics(
-        np.concatenate([radiographs.test_embeddings, volumes.test_embeddings]),
-        [kind for rows in both for kind in rows.kinds],
-        [part for rows in both for part in rows.body_parts],
-        embedder.embed_texts,
-        [study for rows in both for study in rows.studies],
-        resamples,
-        seed,
-        contexts=report_contexts(store, seed),
-    )
+    embeddings = np.concatenate([radiographs.test_embeddings, volumes.test_embeddings])
+    kinds = [kind for rows in both for kind in rows.kinds]
+    parts = [part for rows in both for part in rows.body_parts]
+    studies = [study for rows in both for study in rows.studies]
+    contexts = report_contexts(store, seed)
+    modality = modality_metrics(embeddings, kinds, parts, embedder.embed_texts, studies, resamples, seed, contexts)
+    # A control: the bare examination lines, no report after them (what the prompts would be without contexts).
+    bare = modality_metrics(embeddings, kinds, parts, embedder.embed_texts, studies, 0, seed)
+    modality["modality_accuracy_bare_prompts"] = bare["modality_accuracy"]
     radiographs.metrics |= {f"volume_{k}": v for k, v in volumes.metrics.items()} | modality
     radiographs.images |= {f"volume_{k}": v for k, v in volumes.images.items()}
     return radiographs

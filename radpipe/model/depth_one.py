@@ -70,6 +70,8 @@ class DepthOneBatchNorm3d(nn.BatchNorm3d):
         if x.dim() == 5:
             return super().forward(x)
         self._check_input_dim(x)
+        if not self.track_running_stats:  # batch statistics always, as torch's BatchNorm without running ones
+            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         momentum = self.momentum
         if self.training:
             self.plane_num_batches_tracked.add_(1)

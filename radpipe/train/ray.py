@@ -176,9 +176,11 @@ def kept_train_stream(
 
     `item_shape`: one prepared model input ([1, side, side] for a radiograph, [3, D, H, W] for a volume): a
     few hundred small volumes are kept too, where a split of large ones streams."""
-    tokens = 2 * exp.model.text.max_length + (exp.model.decoder.max_length if exp.model.writes_reports else 0)
+    text = 2 * exp.model.text.max_length  # ids and mask
+    tokens = text * (2 if exp.model.mixed else 1) + (exp.model.decoder.max_length if exp.model.writes_reports else 0)
     needed = items * (4 * math.prod(item_shape) + 4 * tokens)
     budget = min(exp.train.cache_gb * 1024**3, 0.25 * ray.cluster_resources().get("object_store_memory", 0))
+    budget /= 2 if exp.model.mixed else 1  # a model of both keeps two streams within one budget
     return stream.materialize() if needed <= budget else stream
 
 

@@ -75,8 +75,8 @@ def train_step(
     return float(loss.detach())
 
 
-# The other modality's batches a model of both keeps as negatives: with one volume batch in ten steps, four
-# reach back about forty steps.
+# The other modality's batches a model of both keeps as negatives (stale: no momentum encoder). With one volume
+# batch in about thirty steps (the demo), four reach back about 130 steps.
 NEGATIVE_BATCHES = 4
 
 

@@ -44,6 +44,16 @@ def test_a_model_calling_everything_a_radiograph_scores_by_modality_not_by_row()
     assert m["modality_accuracy"] == pytest.approx(1 / 3)  # 0.9 by row
 
 
+def test_rows_are_scored_in_chunks_like_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import radpipe.evaluate.modality as modality
+
+    truth = [("radiograph", "chest"), ("CT", "chest"), ("MR", "head")] * 3
+    seen_as = [("radiograph", "chest"), ("MR", "chest"), ("MR", "head")] * 3
+    whole = _rows(truth, seen_as)
+    monkeypatch.setattr(modality, "ROWS", 2)
+    assert _rows(truth, seen_as) == whole
+
+
 def test_one_body_part_gives_no_body_part_accuracy_and_the_text_reads_as_trained() -> None:
     m = _rows([("radiograph", "chest"), ("CT", "chest")], [("radiograph", "chest"), ("MR", "chest")])
     assert m["modality_accuracy"] == 0.5 and "body_part_accuracy" not in m
