@@ -21,6 +21,7 @@ from radpipe.model.exam import body_part_words, exam_line, modality_kind
 from radpipe.model.report_text import Sections, reference_sections
 from radpipe.reports.label_rules import LABELS
 from radpipe.reports.sections import report_text
+from radpipe.train.data import exam_columns
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -88,9 +89,7 @@ def labelled_split(store: DatasetStore, split: str, volumes: bool = False, exams
     else:
         items = store.read_table("images", [key, "study_instance_uid"])
     if exams:  # each row's modality and body part, from its instances' headers
-        headers = store.read_table("instances", [key, "modality", "body_part"])
-        headers = headers.group_by(key).aggregate([("modality", "min"), ("body_part", "min")])
-        items = items.join(headers.rename_columns([key, "modality", "body_part"]), key)
+        items = items.join(exam_columns(store, key), key)
     else:
         items = items.append_column("modality", pa.nulls(len(items), pa.string()))
         items = items.append_column("body_part", pa.nulls(len(items), pa.string()))

@@ -65,7 +65,7 @@ def training_view(store: DatasetStore, reasoning: bool = True, exam: bool = Fals
     pruned = pc.filter(curation["sop_instance_uid"], pc.fill_null(curation["prune"], False))
     images = images.filter(pc.invert(pc.is_in(images["sop_instance_uid"], value_set=pruned)))
     if exam:
-        images = images.join(_exam_columns(store, "sop_instance_uid"), "sop_instance_uid")
+        images = images.join(exam_columns(store, "sop_instance_uid"), "sop_instance_uid")
     items = images.drop_columns(["profile"])
     texts, targets, unsplit, swaps = _paired_texts(store, items, "sop_instance_uid", reasoning)
     return TrainingView(profile=str(profiles[0]), texts=texts, unsplit=unsplit, targets=targets, swaps=swaps)
@@ -86,7 +86,7 @@ def volume_view(store: DatasetStore, reasoning: bool = True, exam: bool = False)
     profiles = sorted(str(p) for p in pc.unique(volumes["profile"]).to_pylist())
     items = volumes.drop_columns(["issues", "profile"])
     if exam:
-        body_parts = _exam_columns(store, "series_instance_uid").drop_columns(["modality"])
+        body_parts = exam_columns(store, "series_instance_uid").drop_columns(["modality"])
         items = items.join(body_parts, "series_instance_uid")
     else:
         items = items.drop_columns(["modality"])
@@ -110,7 +110,7 @@ def mixed_view(store: DatasetStore, reasoning: bool = True) -> TrainingView:
     )
 
 
-def _exam_columns(store: DatasetStore, key: str) -> pa.Table:
+def exam_columns(store: DatasetStore, key: str) -> pa.Table:
     """key (an image's or a series' UID) -> modality, body_part, from the instances' headers (one row per key)."""
     instances = store.read_table("instances", [key, "modality", "body_part"])
     return (

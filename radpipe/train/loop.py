@@ -66,15 +66,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     # (4) This worker's streams of training batches (radiographs, and volumes for a model of both); rank 0 also
     # reads the validation split(s).
-    sources = {"train": _Batches(ray.train.get_dataset_shard("train"), cfg.batch_size, cfg.seed, rank, device)}
-    sources["train"].epoch = epoch
+    def batches(name: str, size: int, from_epoch: int) -> _Batches:
+        return _Batches(ray.train.get_dataset_shard(name), size, cfg.seed, rank, device, from_epoch)
+
+    sources = {"train": batches("train", cfg.batch_size, epoch)}
     mixed = exp.model.mixed
     if mixed:
-        volume_batch = cfg.volume_batch_size or cfg.batch_size
-        sources["train_volumes"] = _Batches(
-            ray.train.get_dataset_shard("train_volumes"), volume_batch, cfg.seed, rank, device
-        )
-        sources["train_volumes"].epoch = state.get("volume_epoch", 0) if state else 0
+        volume_epoch = state.get("volume_epoch", 0) if state else 0
+        sources["train_volumes"] = batches("train_volumes", cfg.volume_batch_size or cfg.batch_size, volume_epoch)
     val_shards = {name: ray.train.get_dataset_shard(name) for name in config["val_datasets"] if rank == 0}
 
     logger = _metric_logger(config, resumed_from) if rank == 0 else None
@@ -114,9 +113,9 @@ def radiograph_step(step: int, fraction: float) -> bool:
 class _Batches:
     """One dataset shard's training batches, epoch after epoch, each epoch in a new order (reproducibly)."""
 
-    def __init__(self, shard: Any, batch_size: int, seed: int, rank: int, device: torch.device) -> None:
+    def __init__(self, shard: Any, batch_size: int, seed: int, rank: int, device: torch.device, epoch: int) -> None:
         self.shard, self.batch_size, self.seed, self.rank, self.device = shard, batch_size, seed, rank, device
-        self.epoch = 0
+        self.epoch = epoch
         self._batches: Iterator[dict[str, torch.Tensor]] | None = None
         self._yielded = 0
 

@@ -71,8 +71,9 @@ def check_trainable(view: TrainingView, exp: ExperimentConfig) -> None:
     """The config fits the data, and there is enough of it for one global batch; else a clear error now."""
     image = exp.model.image
     if exp.model.mixed:
-        _check_mixed(view, exp)
-    elif image.spatial_dims == 3:
+        _check_mixed(view, exp)  # a batch of each modality
+        return
+    if image.spatial_dims == 3:
         _check_volume_profiles(view.profile, exp)
     else:
         _check_image_size(view.profile, exp)

@@ -13,35 +13,26 @@ import pydicom
 import pytest
 from mlflow import MlflowClient
 
-from radpipe.commands import curate_dataset, ingest_sources, validate
 from radpipe.dataset.store import DatasetStore
 from radpipe.deid import Deidentifier
 from radpipe.errors import ConfigError
-from radpipe.model.config import ExperimentConfig, load_config
+from radpipe.model.config import ExperimentConfig
 from radpipe.settings import get_settings
-from radpipe.synth import write_archive
 from radpipe.train.data import volume_view
 from radpipe.train.run import TrainSummary, check_trainable, train
+from tests.train.tiny import quick_experiment, validated_archive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = Path(__file__).parents[2] / "configs" / "smoke-3d.yaml"
 
 
 def _experiment() -> ExperimentConfig:
-    exp = load_config(str(CONFIG))
-    quick = exp.train.model_copy(update={"steps": 6, "checkpoint_every": 6, "log_every": 3, "val_every": 6})
-    return exp.model_copy(update={"train": quick, "registered_model": "radpipe-tests-3d"})
+    return quick_experiment(CONFIG, 6, "radpipe-tests-3d", log_every=3)
 
 
 @pytest.fixture(scope="module")
 def volumes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("volumes")
-    write_archive(root / "archive", studies=2, volumes=40, seed=11)
-    dataset = root / "dataset"
-    ingest_sources(str(root / "archive" / "dicom"), str(root / "archive" / "reports"), str(dataset), "cxr-224")
-    curate_dataset(str(dataset))
-    assert validate(str(dataset)).passed
-    return root / "archive", dataset
+    return validated_archive(tmp_path_factory.mktemp("volumes"), 2, 40, 11)
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,12 @@ import pydicom
 import pytest
 from mlflow import MlflowClient
 
-from radpipe.commands import curate_dataset, ingest_sources, validate
 from radpipe.dataset.store import DatasetStore
-from radpipe.model.config import ExperimentConfig, load_config
+from radpipe.model.config import ExperimentConfig
 from radpipe.settings import get_settings
-from radpipe.synth import write_archive
 from radpipe.train.data import mixed_view
 from radpipe.train.run import TrainSummary, train
+from tests.train.tiny import quick_experiment, validated_archive
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CONFIG = Path(__file__).parents[2] / "configs" / "smoke-mixed.yaml"
@@ -29,20 +28,12 @@ STEPS = 8  # two of them on volumes (radiograph_fraction 0.75)
 
 
 def _experiment() -> ExperimentConfig:
-    exp = load_config(str(CONFIG))
-    quick = exp.train.model_copy(update={"steps": STEPS, "checkpoint_every": STEPS, "val_every": STEPS})
-    return exp.model_copy(update={"train": quick, "registered_model": "radpipe-tests-mixed"})
+    return quick_experiment(CONFIG, STEPS, "radpipe-tests-mixed")
 
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("mixed")
-    write_archive(root / "archive", studies=60, volumes=40, seed=5)
-    dataset = root / "dataset"
-    ingest_sources(str(root / "archive" / "dicom"), str(root / "archive" / "reports"), str(dataset), "cxr-224")
-    curate_dataset(str(dataset))
-    assert validate(str(dataset)).passed
-    return root / "archive", dataset
+    return validated_archive(tmp_path_factory.mktemp("mixed"), 60, 40, 5)
 
 
 @pytest.fixture(scope="module")

@@ -53,3 +53,26 @@ def tiny_experiment(**train: Any) -> ExperimentConfig:
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def quick_experiment(config: Path, steps: int, registered_model: str, **train: Any) -> ExperimentConfig:
+    """A config file's experiment cut to `steps` (checkpointed and validated at the last), under its own name."""
+    from radpipe.model.config import load_config
+
+    exp = load_config(str(config))
+    update = {"steps": steps, "checkpoint_every": steps, "val_every": steps, **train}
+    return exp.model_copy(update={"train": exp.train.model_copy(update=update), "registered_model": registered_model})
+
+
+def validated_archive(root: Path, studies: int, volumes: int, seed: int) -> tuple[Path, Path]:
+    """A synthetic archive under `root` ingested (cxr-224, ct-small/mr-small), curated and validated:
+    (archive folder, dataset folder)."""
+    from radpipe.commands import curate_dataset, ingest_sources, validate
+    from radpipe.synth import write_archive
+
+    write_archive(root / "archive", studies=studies, volumes=volumes, seed=seed)
+    dataset = root / "dataset"
+    ingest_sources(str(root / "archive" / "dicom"), str(root / "archive" / "reports"), str(dataset), "cxr-224")
+    curate_dataset(str(dataset))
+    assert validate(str(dataset)).passed
+    return root / "archive", dataset
