@@ -43,10 +43,13 @@ browser:
 corpora: install
 	$(BIN)/python -m tests.corpora
 
+# Two pytest workers (pytest-xdist): Ray's tests stay on one of them (tests/conftest.py), the rest share both.
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: install browser postgres corpora
 	$(BIN)/ruff check radpipe flows tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 # The unit tier (no integration or slow marks: no Dask cluster, Ray, MLflow run or server), under 2 minutes.
 test-fast: install corpora

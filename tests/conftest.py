@@ -68,8 +68,25 @@ def trainable(tmp_path_factory: pytest.TempPathFactory, deid: Deidentifier) -> t
 _HEAVY_FIXTURES = frozenset({"trainable", "local_ray", "s3_server", "s3_env"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Tests that start a Ray instance (training, the chain, the local stack's cluster). Under pytest-xdist
+# (`make test`: -n 2 --dist loadgroup) they share one worker, one after another: two Ray instances training at
+# once on two cores would only slow each other, and the resume test's timing would suffer. Everything else
+# runs on both workers.
+_RAY_PATHS = (
+    "tests/train/",
+    "tests/flows/test_train_flow.py",
+    "tests/flows/test_pipeline_flow.py",
+    "tests/infra/test_stack.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
     for item in items:
         if _HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
             item.add_marker(pytest.mark.slow)
+        if Path(str(item.path)).relative_to(root).as_posix().startswith(_RAY_PATHS) or "local_ray" in getattr(
+            item, "fixturenames", ()
+        ):
+            item.add_marker(pytest.mark.xdist_group("ray"))
