@@ -178,16 +178,18 @@ def _safe_private_elements(ds: Dataset, safe: frozenset[tuple[str, int]]) -> set
     return keep
 
 
-def _vr(ds: Dataset, tag: BaseTag) -> str:
+@lru_cache(maxsize=8192)
+def _dictionary_entry(tag: int) -> tuple[str, str | None]:
+    """A tag's keyword and dictionary VR (None when the dictionary does not know it): looked up once a process."""
     try:
-        return str(dictionary_VR(tag))
+        return keyword_for_tag(tag), str(dictionary_VR(tag))
     except KeyError:
-        return str(ds[tag].VR)  # unknown to the dictionary: decode and judge by its own VR
+        return keyword_for_tag(tag), None
 
 
 def _apply(ds: Dataset, tag: BaseTag, context: _Context) -> None:
-    keyword = keyword_for_tag(tag)
-    vr = _vr(ds, tag)
+    keyword, known_vr = _dictionary_entry(int(tag))
+    vr = known_vr if known_vr is not None else str(ds[tag].VR)  # unknown: decode and judge by its own VR
     action = context.policy.profile.action(tag)
     action = RESOLVED.get(action, action) if action is not None else None
     if keyword in PSEUDONYMISED:
@@ -234,7 +236,7 @@ def _unlisted(ds: Dataset, tag: BaseTag, vr: str, context: _Context) -> None:
         del ds[tag]  # a person's name in an attribute the table does not know
     elif vr == "UI":
         _uid(ds[tag], context)
-    elif vr in TEXT_VRS and keyword_for_tag(tag) not in KEEP_TEXT:
+    elif vr in TEXT_VRS and _dictionary_entry(int(tag))[0] not in KEEP_TEXT:
         _scrub_text(ds[tag], context)
 
 

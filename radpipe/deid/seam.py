@@ -20,6 +20,38 @@ from radpipe.reports.record import ReportRecord
 
 __all__ = ["Deidentifier", "shift_date"]
 
+# Scrubbed descriptors kept per process: a CT or MR series repeats its descriptions in every one of its files.
+_MEMO_ENTRIES = 4096
+
+
+class _DescriptorMemo:
+    """Header descriptors already scrubbed, by (text, date shift, the header's own identifiers).
+
+    `scrub_text` is a function of exactly these, so a hit returns what scrubbing again would. The keys hold
+    source text: the memo stays in its process (a pickled copy starts empty) and is bounded.
+    """
+
+    def __init__(self) -> None:
+        self._scrubbed: dict[tuple[str, dt.timedelta | None, tuple[str, ...]], str] = {}
+        self.hits = 0
+
+    def __reduce__(self) -> tuple[type[_DescriptorMemo], tuple[()]]:
+        return (_DescriptorMemo, ())
+
+    def scrub(self, text: str, shift: dt.timedelta | None, known: list[str]) -> str:
+        key = (text, shift, tuple(known))
+        scrubbed = self._scrubbed.get(key)
+        if scrubbed is None:
+            if len(self._scrubbed) >= _MEMO_ENTRIES:
+                self._scrubbed.clear()
+            scrubbed = self._scrubbed[key] = scrub_text(text, shift, known)
+        else:
+            self.hits += 1
+        return scrubbed
+
+    def __len__(self) -> int:
+        return len(self._scrubbed)
+
 
 @dataclass(frozen=True)
 class Deidentifier:
@@ -29,6 +61,7 @@ class Deidentifier:
     header_policy: HeaderPolicy = field(default_factory=HeaderPolicy)
     # Modalities the operator has checked for burned-in text (RADPIPE_BURNED_IN_ALLOW); see burned_in.py.
     burned_in_allowed: frozenset[str] = frozenset()
+    _descriptors: _DescriptorMemo = field(default_factory=_DescriptorMemo, init=False, compare=False, repr=False)
 
     def shift_for(self, source_patient_id: str | None) -> dt.timedelta | None:
         """The patient's secret date shift; None without a patient (dates are then removed, not shifted)."""
@@ -40,7 +73,7 @@ class Deidentifier:
         """De-identify a Dataset in place by the Annex E policy and return it."""
         shift = self.shift_for(str(ds.get("PatientID", "") or ""))
         return deidentify_header(
-            ds, self.pseudonymizer, self.header_policy, lambda text, known: scrub_text(text, shift, known)
+            ds, self.pseudonymizer, self.header_policy, lambda text, known: self._descriptors.scrub(text, shift, known)
         )
 
     def report(self, record: ReportRecord, index: IdentifierIndex | None = None) -> ReportRecord:
