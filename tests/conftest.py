@@ -69,9 +69,8 @@ _HEAVY_FIXTURES = frozenset({"trainable", "local_ray", "s3_server", "s3_env"})
 
 
 # Tests that start a Ray instance (training, the chain, the local stack's cluster). Under pytest-xdist
-# (`make test`: -n 2 --dist loadgroup) they share one worker, one after another: two Ray instances training at
-# once on two cores would only slow each other, and the resume test's timing would suffer. Everything else
-# runs on both workers.
+# (`make test TEST_WORKERS=N`, --dist loadgroup) they share one worker, one after another, while the others
+# take the rest: two Ray instances training at once would only slow each other.
 _RAY_PATHS = (
     "tests/train/",
     "tests/flows/test_train_flow.py",

@@ -31,7 +31,7 @@ from radpipe.evaluate.modality import modality_metrics
 from radpipe.evaluate.probe import probe_aurocs
 from radpipe.evaluate.prompts import PROMPTS
 from radpipe.evaluate.protocol import HEADLINE, PROBE_IMAGES, Evaluation
-from radpipe.evaluate.retrieval import retrieval_metrics, same_text
+from radpipe.evaluate.retrieval import retrieval_metrics, text_groups
 from radpipe.evaluate.zeroshot import prompt_scores, zeroshot_aurocs
 from radpipe.model.embedder import Embedder
 from radpipe.model.exam import exam_line
@@ -136,9 +136,9 @@ def compute(
     pairs = test.subset(rows)
     # A model of radiographs and volumes read each report after its examination line.
     text_emb = embedder.embed_texts(pairs.exam_texts() if mixed else pairs.texts)
-    relevant = same_text(pairs.texts)
-    metrics |= retrieval_metrics(test_emb[rows], text_emb, relevant)
-    examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, relevant)
+    groups = text_groups(pairs.texts)
+    metrics |= retrieval_metrics(test_emb[rows], text_emb, groups)
+    examples = _examples(store, embedder, pairs, test_emb[rows], text_emb, groups)
     generation = None
     if embedder.writer is not None:
         status(f"writing reports for {len(pairs)} test studies")
@@ -259,7 +259,7 @@ def _examples(
     pairs: LabelledSplit,
     image_emb: np.ndarray,
     text_emb: np.ndarray,
-    relevant: np.ndarray,
+    groups: np.ndarray,
 ) -> list[Any]:
     from radpipe.evaluate.plots import RetrievalExample
 
@@ -268,11 +268,11 @@ def _examples(
         pixels = {uid: volume[len(volume) // 2] for uid, volume, _ in iter_volumes(store, chosen)}
     else:
         pixels = dict(iter_pixels(store, chosen))
-    similarity = image_emb @ text_emb.T
+    similarity = image_emb[: len(chosen)] @ text_emb.T
     examples = []
     for i, uid in enumerate(chosen):
         top = np.argsort(-similarity[i], kind="stable")[:3]
-        retrieved = [(pairs.texts[j], bool(relevant[i, j])) for j in top]
+        retrieved = [(pairs.texts[j], bool(groups[i] == groups[j])) for j in top]
         examples.append(RetrievalExample(uid, pixels[uid], pairs.texts[i], retrieved))
     return examples
 

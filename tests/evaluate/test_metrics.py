@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from radpipe.evaluate.metrics import Estimate, auroc, bootstrap, macro_bootstrap, recall_at, retrieval_ranks
-from radpipe.evaluate.retrieval import same_text
+from radpipe.evaluate.retrieval import ranks_by_group, text_groups
 
 
 def test_auroc_known_values() -> None:
@@ -77,11 +77,25 @@ def test_macro_bootstrap_known_values() -> None:
 
 def test_identical_reports_are_all_right_answers_and_ties_count_against() -> None:
     texts = ["no effusion", "effusion", "no effusion"]
-    relevant = same_text(texts)
+    groups = text_groups(texts)
+    relevant = groups[:, None] == groups[None, :]
     assert relevant.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
     similarity = np.array([[0.1, 0.2, 0.9], [0.0, 0.5, 0.1], [0.3, 0.3, 0.2]])
     # Row 0: its twin (col 2) is best -> rank 1. Row 2: best relevant 0.3 ties the irrelevant 0.3 -> rank 2.
     assert retrieval_ranks(similarity, relevant).tolist() == [1, 1, 2]
+
+
+def test_ranks_computed_in_blocks_equal_the_dense_ranks() -> None:
+    """Blocks of queries (memory linear in the pairs) rank exactly as the whole similarity matrix does."""
+    rng = np.random.default_rng(3)
+    # Small integers: every product is exact whatever the blocks' summation order, and ties happen.
+    queries = rng.integers(-3, 4, size=(203, 8)).astype(np.float32)
+    candidates = rng.integers(-3, 4, size=(203, 8)).astype(np.float32)
+    groups = rng.integers(0, 150, size=203)  # some pairs share a report text
+    dense = retrieval_ranks(queries @ candidates.T, groups[:, None] == groups[None, :])
+    for block_values in (1, 203 * 7, 10**9):  # one query a block, seven, all at once
+        assert ranks_by_group(queries, candidates, groups, block_values).tolist() == dense.tolist()
+    assert len(set(dense.tolist())) > 10
 
 
 def test_uncertain_and_unmentioned_labels_are_left_out() -> None:
