@@ -115,12 +115,7 @@ def compute(
     status(f"embedding {len(test)} test images")
     test_emb = embed_images_of(store, test, embedder)
 
-    prompt_emb = {}
-    # A model of radiographs and volumes read every report after its examination line: so do its prompts.
-    exam = f"{most_common_exam(test)} " if mixed else ""
-    for name, (positive, negative) in PROMPTS.items():
-        pos, neg = embedder.embed_texts([exam + positive, exam + negative])
-        prompt_emb[name] = (pos, neg)
+    prompt_emb = finding_prompts(embedder, test if mixed else None)
     studies = np.asarray(test.studies, dtype=object)  # intervals resample studies: their views share a report
     zeroshot = zeroshot_aurocs(test_emb, test.labels, prompt_emb, resamples=resamples, seed=seed, groups=studies)
     if not zeroshot and not partial:
@@ -165,10 +160,21 @@ def compute(
     return Evaluation(metrics, zeroshot, probe, truths, scores, examples, images, generation, test, test_emb)
 
 
-def most_common_exam(rows: LabelledSplit) -> str:
-    """The split's most frequent examination line ("Radiograph of the chest."), ties to the first in order."""
-    lines = [exam_line(k, b) for k, b in zip(rows.kinds, rows.body_parts, strict=True)]
-    return max(dict.fromkeys(lines), key=lines.count)
+def finding_prompts(embedder: Embedder, exams: LabelledSplit | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each finding's (positive, negative) prompt embedding; with `exams` (a model of radiographs and volumes,
+    which read every report after its examination line) one pair per row, read after the row's own line
+    ("MR of the head. No intracranial haemorrhage." for an MR series beside CT ones)."""
+    lines = [""] if exams is None else [exam_line(k, b) for k, b in zip(exams.kinds, exams.body_parts, strict=True)]
+    distinct = list(dict.fromkeys(lines))
+    row_line = np.array([distinct.index(line) for line in lines])
+    prompts = {}
+    for name, (positive, negative) in PROMPTS.items():
+        emb = embedder.embed_texts([f"{line} {text}".strip() for line in distinct for text in (positive, negative)])
+        if exams is None:
+            prompts[name] = (emb[0], emb[1])
+        else:
+            prompts[name] = (emb[0::2][row_line], emb[1::2][row_line])
+    return prompts
 
 
 MODALITY_CONTEXTS = 64

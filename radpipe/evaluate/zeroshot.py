@@ -10,7 +10,12 @@ from radpipe.evaluate.metrics import Estimate, auroc, bootstrap
 
 
 def prompt_scores(image_emb: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """Per image: similarity to the positive prompt minus similarity to the negative one (unit vectors)."""
+    """Per image: similarity to the positive prompt minus similarity to the negative one (unit vectors).
+
+    The prompts are one vector each, or one row per image (each image's prompt read after its own
+    examination line, for a model of radiographs and volumes)."""
+    if positive.ndim == 2:
+        return np.einsum("nd,nd->n", image_emb, positive - negative)
     return image_emb @ positive - image_emb @ negative
 
 
@@ -33,6 +38,8 @@ def zeroshot_aurocs(
         known = (truth == 0) | (truth == 1)
         if known.sum() < 2 or len(np.unique(truth[known])) < 2:
             continue
+        if positive.ndim == 2:  # a prompt per image
+            positive, negative = positive[known], negative[known]
         scores = prompt_scores(image_emb[known], positive, negative)
         kept = None if groups is None else np.asarray(groups, dtype=object)[known]
         results[name] = bootstrap(auroc, truth[known], scores, resamples=resamples, seed=seed, groups=kept)
