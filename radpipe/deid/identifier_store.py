@@ -9,7 +9,6 @@ here, whenever the run is killed. The gate refuses to pass while a committed bat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -65,11 +64,6 @@ class IdentifierStore:
         """Each entry as "name:size:mtime": entries are written once (a temporary file renamed), so an unchanged
         listing means unchanged hashes without reading them (10^6 of them take seconds to load)."""
         return [_listed(entry) for entry in self.entries()]
-
-    def fingerprint(self) -> str:
-        """Changes whenever the identifiers held may have: a digest of the listing. A merge changes it though
-        the hashes stay: its entry counts as new, so a gate reads more than it must, never less."""
-        return hashlib.sha256("\n".join(self.listing()).encode()).hexdigest()
 
     def load(self, listed: Collection[str] | None = None) -> dict[str, str]:
         """Hash -> the kind of identifier it came from (radpipe/deid/identifiers.py, PhiKind); of the entries in

@@ -68,7 +68,7 @@ def check_foundation(loaded: Any, uri: str, profile: str) -> tuple[Embedder, dic
         raise ConfigError(f"{uri} is not a radpipe foundation model (no image encoder to fine-tune)")
     if not embedder.radiographs:
         raise ConfigError(f"{uri} is a 3D model; fine-tuning reads images/ (2D) only")
-    if embedder.spec.profile.partition("+")[0] != profile:
+    if embedder.image_profile != profile:
         raise ConfigError(
             f"{uri} was trained on profile {embedder.spec.profile}, the dataset holds {profile}: "
             "fine-tune on data ingested with the model's profile"

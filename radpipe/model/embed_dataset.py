@@ -75,7 +75,7 @@ def embed_dataset(
     ref = tracking.resolve_model(model_uri)
     embedder = load_registered_embedder(ref.pinned)
     profile = dataset_profile(store)
-    if embedder.spec.profile.partition("+")[0] != profile:  # a model of radiographs and volumes: its image profile
+    if embedder.image_profile != profile:
         raise ConfigError(f"{ref.pinned} expects profile {embedder.spec.profile}, the dataset holds {profile}")
     total = store.count_rows("images")
     done = [0]

@@ -59,6 +59,7 @@ class Embedder:
         self.volumetric = spec.model.image.spatial_dims == 3  # takes CT/MR volumes
         self.radiographs = not self.volumetric or spec.model.image.radiographs  # takes radiographs
         image_profile, volume_profiles = _profile_parts(spec)
+        self.image_profile = image_profile  # the radiographs' profile; "" for a model of volumes only
         self._profile: Profile | None = get_profile(image_profile) if image_profile else None
         self.volume_profiles = {
             _modality(p): p for p in (get_volume_profile(n) for n in volume_profiles.split(",") if n)
