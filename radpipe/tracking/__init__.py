@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
 
 import radpipe
 from radpipe.settings import Settings
@@ -100,17 +101,31 @@ def git_commit() -> str:
     return head.stdout.strip() if head.returncode == 0 else "unknown"
 
 
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The experiment's id, created when it does not exist yet.
+
+    Another run may create it between the lookup and the creation (two scheduled flows starting on a new
+    server), and a creation the server made but answered too slowly is sent again by MLflow's client: either
+    way the server says RESOURCE_ALREADY_EXISTS, and the experiment is read again instead of failing the run.
+    """
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = f"{_artifact_root}/{name}" if _artifact_root else None
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException as exc:
+        found = client.get_experiment_by_name(name) if exc.error_code == "RESOURCE_ALREADY_EXISTS" else None
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
 def start_run(experiment: str, run_name: str, params: Mapping[str, str], tags: Mapping[str, str]) -> str:
     """Create a RUNNING run (not active in this process: the training workers log into it); returns its id."""
     client = MlflowClient()
     with tracking_errors("create the run"):
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            location = f"{_artifact_root}/{experiment}" if _artifact_root else None
-            experiment_id = client.create_experiment(experiment, artifact_location=location)
-        else:
-            experiment_id = found.experiment_id
-        run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        run = client.create_run(experiment_id(client, experiment), run_name=run_name, tags=dict(tags))
         client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()], synchronous=True)
     return run.info.run_id
 
