@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,14 @@ from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer
 from radpipe.preprocess.volume import get_volume_profile
-from radpipe.train.data import ExamSwaps, Targets, TrainingView, prepare_batch, prepare_volume_batch
+from radpipe.train.data import ExamSwaps, Targets, TrainingView, prepared_images, prepared_volumes
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
 
 IMAGE_COLUMNS = ["sop_instance_uid", "pixels", "shape", "dtype"]
 VOLUME_COLUMNS = ["series_instance_uid", "pixels", "shape", "dtype", "profile"]
 # A volume is a few MB to tens of MB: small blocks keep the object store and the loader's memory flat.
 PREPARE_VOLUMES = 4
-# Rows per Ray Data block sent through `prepare_batch`: big enough to amortise task overhead, small in memory.
+# Rows per Ray Data block sent through `prepared_images`: big enough to amortise task overhead, small in memory.
 PREPARE_ROWS = 64
 
 
@@ -105,7 +104,7 @@ def image_stream(
     """images/ rows of one split, decoded to model inputs in Ray Data tasks (no DICOM decoding here)."""
     kwargs = {"texts": texts, "tokenize": tokenizer, "input_size": input_size, "targets": targets, "swaps": swaps}
     return _split_rows(store, "images", IMAGE_COLUMNS, texts).map_batches(
-        _prepare_nonempty, batch_size=PREPARE_ROWS, batch_format="numpy", fn_kwargs=kwargs
+        prepared_images, batch_size=PREPARE_ROWS, batch_format="numpy", fn_kwargs=kwargs
     )
 
 
@@ -118,7 +117,7 @@ def volume_stream(
 ) -> ray.data.Dataset:
     """volumes/ rows of one split (assembled ones: `texts` holds no held-back series) as [3, D, H, W] inputs."""
     return _split_rows(store, "volumes", VOLUME_COLUMNS, texts).map_batches(
-        _prepare_volumes_nonempty,
+        prepared_volumes,
         batch_size=PREPARE_VOLUMES,
         batch_format="numpy",
         fn_kwargs={"texts": texts, "tokenize": tokenizer, "targets": targets, "swaps": swaps},
@@ -130,20 +129,6 @@ def _split_rows(store: DatasetStore, table: str, columns: list[str], texts: dict
     other splits' rows never reach a prepare task or the object store."""
     rows = ray.data.read_parquet(store.table_files(table), filesystem=store.fs).select_columns(columns)
     return rows.filter(expr=col(columns[0]).is_in(sorted(texts)))
-
-
-def _prepare_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
-    # A block holding only other splits' rows prepares to zero rows; yielding nothing keeps the stream's
-    # tensor columns typed (an empty 4-D column cannot become an Arrow tensor and is pickled instead).
-    prepared = prepare_batch(batch, **kwargs)
-    if len(prepared["image"]):
-        yield prepared
-
-
-def _prepare_volumes_nonempty(batch: dict[str, Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
-    prepared = prepare_volume_batch(batch, **kwargs)
-    if len(prepared["image"]):
-        yield prepared
 
 
 def split_stream(

@@ -121,3 +121,21 @@ def test_ray_data_reads_the_tables_as_delta_tables_at_any_version(trainable: tup
         assert ray.data.read_delta(str(dataset / table)).count() == DeltaTable(str(dataset / table)).count() > 0
     first = ray.data.read_delta(str(dataset / "studies"), version=1).to_arrow_refs()
     assert sum(ray.get(ref).num_rows for ref in first) == DeltaTable(str(dataset / "studies"), version=1).count()
+
+
+def test_ray_data_tasks_import_no_model_code() -> None:
+    """Ray Data ships the prepare functions by reference: each task process imports their module. MONAI's import
+    alone took 7 s there, once per task process and run, before the first batch could be prepared."""
+    import subprocess
+    import sys
+
+    from radpipe.train import ray as train_ray
+    from radpipe.train.data import prepared_images, prepared_volumes
+
+    assert {prepared_images.__module__, prepared_volumes.__module__} == {"radpipe.train.data"}
+    assert (train_ray.prepared_images, train_ray.prepared_volumes) == (prepared_images, prepared_volumes)
+    probe = "import sys, radpipe.train.data; print(sorted(m for m in {} if m in sys.modules))".format(
+        ("monai", "radpipe.model.image", "radpipe.train.loop", "radpipe.train.ray", "ray.train")
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
