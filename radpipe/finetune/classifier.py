@@ -21,7 +21,7 @@ from radpipe.model.image import ImageEncoder
 
 def last_stage(encoder: ImageEncoder) -> nn.Module:
     """What partial mode unfreezes: the ResNet's fourth stage, or the ViT's last transformer block."""
-    net: Any = encoder.net  # MONAI's networks: their stages by name
+    net: Any = encoder.net  # the ResNet's or ViT's stages by name
     return net.layer4 if encoder.cfg.arch == "resnet" else net.blocks[-1]
 
 

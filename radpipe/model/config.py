@@ -19,7 +19,7 @@ class _Frozen(BaseModel):
 class ImageEncoderConfig(_Frozen):
     # resnet: cheap, strong on small data (smoke runs); vit: the usual foundation-model choice on GPUs.
     arch: Literal["resnet", "vit"] = "resnet"
-    # 2 for radiographs, 3 for CT/MR volumes: the same MONAI network code serves both.
+    # 2 for radiographs, 3 for CT/MR volumes: the same network code serves both.
     spatial_dims: Literal[2, 3] = 2
     # 2D and 3D in one model (RadFM): a 3D ResNet that also takes radiographs, as volumes of depth 1 (computed
     # as the 2D operations they reduce to; radpipe.model.depth_one). Training then alternates modality-pure
@@ -29,7 +29,7 @@ class ImageEncoderConfig(_Frozen):
     # Volumes (spatial_dims 3) enter at their volume profile's size (D, H, W) instead; a 3D ViT needs that
     # size to be input_size on every side (its patch grid is fixed).
     input_size: int = Field(224, ge=32, le=1024)
-    # ResNet: blocks per stage and channels per stage (MONAI's ResNet arguments).
+    # ResNet: blocks per stage and channels per stage (as MONAI's ResNet takes them).
     resnet_layers: tuple[int, ...] = (1, 1, 1, 1)
     resnet_widths: tuple[int, ...] = (32, 64, 128, 256)
     # ViT: patch side, width, depth and heads.
@@ -49,7 +49,7 @@ class ImageEncoderConfig(_Frozen):
         if self.radiographs and (self.spatial_dims != 3 or self.arch != "resnet"):
             raise ValueError("radiographs: true needs spatial_dims 3 and arch resnet (a 3D ResNet takes depth-1 input)")
         if self.arch == "resnet" and not len(self.resnet_layers) == len(self.resnet_widths) == 4:
-            raise ValueError("resnet_layers and resnet_widths need 4 entries each (MONAI's ResNet has 4 stages)")
+            raise ValueError("resnet_layers and resnet_widths need 4 entries each (the ResNet has 4 stages)")
         if self.arch == "vit":
             if self.input_size % self.patch_size:
                 raise ValueError(f"input_size {self.input_size} is not a multiple of patch_size {self.patch_size}")

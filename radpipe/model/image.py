@@ -1,16 +1,17 @@
-"""Image encoders from MONAI's networks: one code path for 2D radiographs and 3D volumes."""
+"""Image encoders (MONAI's ResNet and ViT, in radpipe.model.networks): one code path for 2D radiographs and 3D
+volumes."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-from monai.networks.nets import ViT, resnet
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from radpipe.model.config import ImageEncoderConfig
 from radpipe.model.depth_one import accept_depth_one
+from radpipe.model.networks import ResNet, ViT
 
 # Inputs arrive in [0, 1]; centring them helps every architecture and keeps `predict` and training identical.
 _MEAN, _STD = 0.5, 0.25
@@ -28,13 +29,11 @@ class ImageEncoder(nn.Module):
         self.gradient_checkpointing = gradient_checkpointing
         self.net: nn.Module
         if cfg.arch == "resnet":
-            self.net = resnet.ResNet(
-                block="basic",
+            self.net = ResNet(
                 layers=list(cfg.resnet_layers),
                 block_inplanes=list(cfg.resnet_widths),
                 spatial_dims=cfg.spatial_dims,
                 n_input_channels=cfg.channels,
-                feed_forward=False,  # features, not classes: the projection head follows
             )
             self.out_features = cfg.resnet_widths[-1]
             if cfg.radiographs:
@@ -49,7 +48,6 @@ class ImageEncoder(nn.Module):
                 num_layers=cfg.num_layers,
                 num_heads=cfg.num_heads,
                 spatial_dims=cfg.spatial_dims,
-                classification=False,
             )
             self.out_features = cfg.hidden_size
 
@@ -70,7 +68,7 @@ class ImageEncoder(nn.Module):
         return module(x)
 
     def _resnet(self, x: torch.Tensor) -> torch.Tensor:
-        net: Any = self.net  # MONAI's ResNet: its stages by name
+        net: Any = self.net  # the ResNet: its stages by name
         x = net.act(net.bn1(net.conv1(x)))
         if not net.no_max_pool:
             x = net.maxpool(x)

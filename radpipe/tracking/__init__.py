@@ -229,8 +229,6 @@ def log_model(
 _SERVING_PACKAGES = (
     "mlflow",
     "torch",
-    "monai",
-    "einops",
     "tokenizers",
     "numpy",
     "pandas",
