@@ -134,3 +134,28 @@ def test_loading_radpipe_models_imports_no_monai() -> None:
     probe = "import sys, radpipe.model.coca, radpipe.train.loop; print('monai' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "False"
+
+
+def test_training_steps_move_both_resnets_to_the_same_weights() -> None:
+    """The demo's encoder (a 3D ResNet taking radiographs as depth 1): the same seed, data and optimiser steps
+    give bit-identical weights, so a run trains as it did on MONAI's class."""
+    from radpipe.model.depth_one import accept_depth_one
+
+    ours, theirs = _pair(
+        lambda: accept_depth_one(networks.ResNet([1, 1, 1, 1], [4, 8, 16, 32], 3, 3)),
+        lambda: accept_depth_one(
+            monai_nets.resnet.ResNet(
+                block="basic", layers=[1] * 4, block_inplanes=[4, 8, 16, 32], n_input_channels=3, feed_forward=False
+            )
+        ),
+    )
+    generator = torch.Generator().manual_seed(2)
+    batches = [torch.rand(4, 1, 32, 32, generator=generator) for _ in range(3)]
+    batches.append(torch.rand(2, 3, 8, 32, 32, generator=generator))
+    for net in (ours, theirs):
+        optimizer = torch.optim.AdamW(net.parameters(), lr=0.01)
+        for batch in batches:
+            optimizer.zero_grad()
+            net(batch).square().mean().backward()
+            optimizer.step()
+    _assert_same_state(ours, theirs)
