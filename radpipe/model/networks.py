@@ -167,7 +167,8 @@ class SABlock(nn.Module):
 
 class TransformerBlock(nn.Module):
     """Pre-norm attention and MLP with residuals. `norm_cross_attn` is unused, kept because MONAI's block has it
-    (its weights are in every checkpoint)."""
+    (its weights are in every checkpoint), and frozen: DDP without `find_unused_parameters` stops at the second step
+    on a trainable parameter that gets no gradient."""
 
     def __init__(self, hidden_size: int, mlp_dim: int, num_heads: int) -> None:
         super().__init__()
@@ -175,7 +176,7 @@ class TransformerBlock(nn.Module):
         self.norm1 = nn.LayerNorm(hidden_size)
         self.attn = SABlock(hidden_size, num_heads)
         self.norm2 = nn.LayerNorm(hidden_size)
-        self.norm_cross_attn = nn.LayerNorm(hidden_size)
+        self.norm_cross_attn = nn.LayerNorm(hidden_size).requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))

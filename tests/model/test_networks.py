@@ -4,6 +4,7 @@ the same seed, the same outputs from the same weights. Models registered with MO
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -13,11 +14,16 @@ from radpipe.model import networks
 from radpipe.model.config import ImageEncoderConfig
 from radpipe.model.image import ImageEncoder
 
-monai_nets = pytest.importorskip("monai.networks.nets")
+
+@pytest.fixture(scope="module")
+def monai_nets() -> Any:
+    """MONAI's networks, the reference (a dev dependency)."""
+    return pytest.importorskip("monai.networks.nets")
+
 
 RESNETS = [  # (layers, widths, spatial_dims, input channels, input shape)
     ((1, 1, 1, 1), (8, 16, 32, 64), 2, 1, (3, 1, 48, 48)),
-    ((2, 1, 2, 1), (8, 8, 16, 32), 2, 1, (2, 1, 40, 56)),  # a stage without a width change: no downsample
+    ((2, 1, 2, 1), (8, 8, 16, 32), 2, 1, (2, 1, 40, 56)),  # two blocks in a stage; a non-square input
     ((1, 1, 1, 1), (4, 8, 16, 32), 3, 3, (2, 3, 16, 24, 24)),
 ]
 VITS = [  # (input size, patch, width, layers, heads, spatial_dims, channels)
@@ -53,7 +59,9 @@ def _perturb(module: nn.Module) -> None:
 
 
 @pytest.mark.parametrize(("layers", "widths", "dims", "channels", "shape"), RESNETS)
-def test_the_resnet_is_monais(layers: tuple, widths: tuple, dims: int, channels: int, shape: tuple) -> None:
+def test_the_resnet_is_monais(
+    monai_nets: Any, layers: tuple, widths: tuple, dims: int, channels: int, shape: tuple
+) -> None:
     ours, theirs = _pair(
         lambda: networks.ResNet(list(layers), list(widths), dims, channels),
         lambda: monai_nets.resnet.ResNet(
@@ -78,7 +86,7 @@ def test_the_resnet_is_monais(layers: tuple, widths: tuple, dims: int, channels:
 
 @pytest.mark.parametrize(("size", "patch", "width", "layers", "heads", "dims", "channels"), VITS)
 def test_the_vit_is_monais(
-    size: int, patch: int, width: int, layers: int, heads: int, dims: int, channels: int
+    monai_nets: Any, size: int, patch: int, width: int, layers: int, heads: int, dims: int, channels: int
 ) -> None:
     kwargs = {
         "in_channels": channels,
@@ -98,7 +106,7 @@ def test_the_vit_is_monais(
     torch.testing.assert_close(ours(x), theirs(x)[0], rtol=1e-5, atol=1e-5)
 
 
-def test_an_encoder_saved_with_monais_networks_loads_and_embeds_the_same() -> None:
+def test_an_encoder_saved_with_monais_networks_loads_and_embeds_the_same(monai_nets: Any) -> None:
     """An ImageEncoder's weights as a model registered before (MONAI's classes under `net`) load into today's."""
     cfg = ImageEncoderConfig(input_size=32, resnet_widths=(8, 16, 32, 64), spatial_dims=3, radiographs=True)
     torch.manual_seed(3)
@@ -131,12 +139,13 @@ def test_loading_radpipe_models_imports_no_monai() -> None:
     import subprocess
     import sys
 
-    probe = "import sys, radpipe.model.coca, radpipe.train.loop; print('monai' in sys.modules)"
+    modules = "radpipe.model.coca, radpipe.model.embedder, radpipe.model.pyfunc, radpipe.train.loop, radpipe.cli"
+    probe = f"import sys, {modules}; print('monai' in sys.modules)"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "False"
 
 
-def test_training_steps_move_both_resnets_to_the_same_weights() -> None:
+def test_training_steps_move_both_resnets_to_the_same_weights(monai_nets: Any) -> None:
     """The demo's encoder (a 3D ResNet taking radiographs as depth 1): the same seed, data and optimiser steps
     give bit-identical weights, so a run trains as it did on MONAI's class."""
     from radpipe.model.depth_one import accept_depth_one
@@ -159,3 +168,16 @@ def test_training_steps_move_both_resnets_to_the_same_weights() -> None:
             net(batch).square().mean().backward()
             optimizer.step()
     _assert_same_state(ours, theirs)
+
+
+@pytest.mark.parametrize("arch", ["resnet", "vit"])
+def test_every_trainable_parameter_gets_a_gradient(arch: str) -> None:
+    """What DDP without `find_unused_parameters` needs (loop.py): MONAI's ViT block carries a norm it never uses,
+    frozen here, so a ViT trained on two workers does not stop at its second step."""
+    cfg = ImageEncoderConfig(arch=arch, input_size=32, patch_size=8, hidden_size=32, num_layers=2, num_heads=2)
+    encoder = ImageEncoder(cfg)
+    encoder(torch.rand(2, 1, 32, 32)).square().mean().backward()
+    missing = [name for name, p in encoder.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    frozen = [name for name, p in encoder.named_parameters() if not p.requires_grad]
+    assert all(".norm_cross_attn." in name for name in frozen) and (arch == "resnet") == (not frozen)
