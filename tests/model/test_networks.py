@@ -17,7 +17,7 @@ from radpipe.model.image import ImageEncoder
 
 @pytest.fixture(scope="module")
 def monai_nets() -> Any:
-    """MONAI's networks, the reference (a dev dependency)."""
+    """MONAI's networks, the reference."""
     return pytest.importorskip("monai.networks.nets")
 
 
