@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Schema, Transaction
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
 from radpipe.errors import SourceError
@@ -91,6 +91,29 @@ def committed(table: DeltaTable | None, batch_id: str) -> bool:
     return table is not None and table.transaction_version(batch_id) is not None
 
 
+def create(uri: str, schema: pa.Schema) -> DeltaTable:
+    """The table at `uri`, created with `schema` when there is none, once however many writers race to create it.
+
+    delta-rs retries a create that lost the race for version 0 as the next version: a second CREATE TABLE with
+    its own table id, protocol and metadata, which would undo any schema change or property set in between.
+    Here the create is not retried; the loser opens the winner's table.
+    """
+    try:
+        return DeltaTable.create(
+            uri,
+            schema=schema,
+            mode="ignore",
+            configuration=CONFIGURATION,
+            storage_options=storage_options(uri),
+            commit_properties=CommitProperties(max_commit_retries=0),
+        )
+    except CommitFailedError:
+        table = open_table(uri)
+        if table is None:
+            raise
+        return table
+
+
 def commit(
     uri: str,
     schema: pa.Schema,
@@ -105,9 +128,7 @@ def commit(
     `table` is the table as already loaded (saves reading its log again); it is created when there is none.
     """
     if table is None:
-        table = DeltaTable.create(
-            uri, schema=schema, mode="ignore", configuration=CONFIGURATION, storage_options=storage_options(uri)
-        )
+        table = create(uri, schema)
     if committed(table, batch_id):
         return
     evolve(table, schema)
