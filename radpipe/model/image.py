@@ -70,8 +70,7 @@ class ImageEncoder(nn.Module):
     def _resnet(self, x: torch.Tensor) -> torch.Tensor:
         net: Any = self.net  # the ResNet: its stages by name
         x = net.act(net.bn1(net.conv1(x)))
-        if not net.no_max_pool:
-            x = net.maxpool(x)
+        x = net.maxpool(x)
         for stage in (net.layer1, net.layer2, net.layer3, net.layer4)[: len(self.cfg.resnet_layers)]:
             x = self._stage(stage, x)
         return torch.flatten(x, 2).transpose(1, 2)  # [B, C, *spatial] -> [B, positions, C]

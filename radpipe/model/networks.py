@@ -4,8 +4,9 @@ learnable positions), module for module, so their state dicts, initial weights a
 Why not import them from MONAI: `import monai` loads every MONAI subpackage (transforms, apps, a Hugging Face BERT
 for TransCHeX, MLflow handlers, matplotlib): 7-9 s a process on this machine, paid by every Ray Train worker of every
 run, by every process that loads a registered model, before any work. These are the two networks radpipe builds;
-tests/model/test_networks.py holds them to MONAI's (same parameter names, same weights from the same seed, same
-outputs), and models registered with MONAI's classes load unchanged.
+tests/model/test_networks.py holds them to MONAI's (same parameter names, same weights from the same seed; the
+ResNet's outputs and training steps bit-identical, the ViT's equal to float rounding), and models registered
+with MONAI's classes load unchanged.
 
 Adapted from MONAI 1.x (Apache License 2.0): monai/networks/nets/resnet.py (itself after Hara et al.'s 3D ResNets)
 and monai/networks/nets/vit.py with its blocks (PatchEmbeddingBlock, TransformerBlock, SABlock, MLPBlock).
@@ -61,7 +62,6 @@ class ResNetBlock(nn.Module):
         self.conv2 = conv(planes, planes, kernel_size=3, padding=1, bias=False)
         self.bn2 = norm(planes)
         self.downsample = downsample
-        self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
@@ -78,8 +78,6 @@ class ResNet(nn.Module):
         dims = _spatial(spatial_dims)
         conv = _CONV[dims]
         self.in_planes = block_inplanes[0]
-        self.no_max_pool = False
-        self.bias_downsample = True
         self.conv1 = conv(n_input_channels, self.in_planes, kernel_size=7, stride=1, padding=3, bias=False)
         self.bn1 = _NORM[dims](self.in_planes)
         self.act = nn.ReLU(inplace=True)
@@ -101,7 +99,7 @@ class ResNet(nn.Module):
         downsample = None
         if stride != 1 or self.in_planes != planes:
             downsample = nn.Sequential(
-                _CONV[spatial_dims](self.in_planes, planes, kernel_size=1, stride=stride, bias=self.bias_downsample),
+                _CONV[spatial_dims](self.in_planes, planes, kernel_size=1, stride=stride, bias=True),
                 _NORM[spatial_dims](planes),
             )
         layers = [ResNetBlock(self.in_planes, planes, spatial_dims, stride, downsample)]
