@@ -13,19 +13,29 @@ export RADPIPE_HOME ?= $(CURDIR)/.radpipe
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export GX_ANALYTICS_ENABLED ?= False
 
-.PHONY: install test test-fast lint demo bench clean browser deploy postgres stack stack-down corpora
+.PHONY: install constraints test test-fast lint demo bench clean browser deploy postgres stack stack-down corpora
 
 install: $(STAMP)
 
-# Re-runs only when pyproject.toml changes; a second `make install` does nothing.
-$(STAMP): pyproject.toml
+# Re-runs only when pyproject.toml or constraints.txt changes; a second `make install` does nothing.
+# pip's own byte-compiling runs on one core; compileall after it uses every core. Compiled files matter here:
+# with PYTHONDONTWRITEBYTECODE set (as on this machine) Python never writes them itself, and importing the
+# stack from source took 24 s a process instead of 10. compileall's status is ignored, as pip ignores it: some
+# packages ship files for newer Pythons (torch's py312_intrinsics.py) that 3.11 cannot compile.
+$(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU wheel on disk, before anything that depends on torch pulls a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile $(TORCH)
+	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib radpipe flows > /dev/null || true
 	touch $(STAMP)
+
+# Pin what `make install` resolved (after a change of dependencies in pyproject.toml): see constraints.txt.
+constraints: install
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # The browser tests open pages (Data Docs, dashboards) in a real headless Chromium.
 export CHROMIUM ?= /usr/bin/chromium
