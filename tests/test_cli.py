@@ -19,6 +19,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (("ingest", "--dicom", ".", "--out", "/tmp/x", "--profile", "bogus"), "unknown profile"),
         (("summary", "/nonexistent/dataset"), "dataset not found"),
         (("synth", "/tmp/radpipe-never", "--studies", "0"), "at least 1"),
+        (("synth", "/tmp/radpipe-never", "--workers", "0"), "--workers must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line(args: tuple[str, ...], message: str) -> None:

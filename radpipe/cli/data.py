@@ -19,7 +19,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     def on_study() -> None:
         done[0] += 1
-        progress.update(done[0], args.studies)
+        progress.update(done[0], args.studies + max(args.volumes, 0))
 
     with LazyProgress("synth") as progress:
         summary = write_archive(
@@ -29,6 +29,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
             phi=args.phi,
             volumes=args.volumes,
             on_study=on_study,
+            workers=args.workers,
         )
     out.print(
         f"wrote {summary.instances} instances in {summary.studies} studies of {summary.patients} patients, "
@@ -171,6 +172,11 @@ def add_ingest_commands(sub: Any) -> None:
     synth.add_argument("--volumes", type=int, default=0, help="chest CT/MR phantom studies; 4+ adds real-layout cases")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--phi", action="store_true", help="plant realistic fake identifiers")
+    synth.add_argument(
+        "--workers",
+        type=int,
+        help="processes drawing and writing studies (default: one per core from 200 studies; same archive either way)",
+    )
     synth.set_defaults(func=cmd_synth)
 
     ingest = sub.add_parser("ingest", help="ingest DICOM and reports into a Parquet dataset")

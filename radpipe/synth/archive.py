@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -154,12 +158,21 @@ def write_archive(
     phi: bool = False,
     volumes: int = 0,
     on_study: Callable[[], None] | None = None,
+    workers: int | None = None,
 ) -> SynthSummary:
-    """Generate `studies` chest radiograph studies and `volumes` CT/MR studies (and their reports) under `out`."""
+    """Generate `studies` chest radiograph studies and `volumes` CT/MR studies (and their reports) under `out`.
+
+    Studies are planned in order in this process (every random draw that decides what exists and who owns it),
+    then drawn, encoded and written by `workers` processes (default: one per core for a large archive, else
+    none); the archive is the same file for file whatever the number of workers. `on_study` is called once per
+    study written, radiograph or CT/MR.
+    """
     if studies < 1:
         raise RadpipeError("--studies must be at least 1")
     if volumes < 0:
         raise RadpipeError("--volumes must be 0 or more")
+    if workers is not None and workers < 1:
+        raise RadpipeError("--workers must be at least 1")
     if (out / "dicom").exists() and any((out / "dicom").iterdir()):
         raise RadpipeError(f"{out}/dicom already holds files; choose an empty output folder")
     master = np.random.default_rng(seed)
@@ -167,14 +180,36 @@ def write_archive(
     patients = [make_patient(np.random.default_rng([seed, 1, i]), i, phi) for i in range(n_patients)]
     owners = list(range(n_patients)) + [int(master.integers(n_patients)) for _ in range(studies - n_patients)]
     summary = SynthSummary(studies=studies, patients=n_patients)
+    plans: list[_StudyPlan | _VolumePlan] = []
+    instances = 0  # written before each study: each instance takes the next transfer syntax in turn
+    for index, owner in enumerate(owners[:studies]):
+        plan = _plan_study(index, owner, patients[owner], seed, phi, instances)
+        plans.append(plan)
+        instances += len(plan.views)
+    plans += _plan_volume_studies(volumes, seed, phi, patients, studies, summary)
     (out / "reports").mkdir(parents=True, exist_ok=True)
-    counter = [0]  # instances written so far: each takes the next transfer syntax in turn
-    with open(out / "reports" / "reports.jsonl", "w") as reports, open(out / "truth.jsonl", "w") as truth:
-        for index, owner in enumerate(owners[:studies]):
-            _write_study(out, index, owner, patients[owner], seed, phi, counter, reports, truth, summary)
+    written: list[WrittenSeries] = []
+    render = partial(_render, out, seed, phi)
+    with (
+        open(out / "reports" / "reports.jsonl", "w") as reports,
+        open(out / "truth.jsonl", "w") as truth,
+        _mapper(len(plans), workers) as mapped,
+    ):
+        for result in mapped(render, plans):
+            if result.report is not None:
+                reports.write(result.report + "\n")
+                summary.reports += 1
+            truth.write(result.truth + "\n")
+            summary.instances += len(result.transfer_syntaxes)
+            for name in result.transfer_syntaxes:
+                summary.transfer_syntaxes[name] = summary.transfer_syntaxes.get(name, 0) + 1
+            if result.series is not None:
+                written.append(result.series)
+                summary.studies += 1
+                summary.volume_studies += 1
+                summary.volume_series += 1
             if on_study:
                 on_study()
-        written = _write_volume_studies(out, volumes, seed, phi, patients, studies, reports, truth, summary)
     if written:
         manifest = {
             "seed": seed,
@@ -185,19 +220,74 @@ def write_archive(
     return summary
 
 
-def _write_study(
-    out: Path,
-    index: int,
-    owner: int,
-    patient: Patient,
-    seed: int,
-    phi: bool,
-    counter: list[int],
-    reports: IO[str],
-    truth: IO[str],
-    summary: SynthSummary,
-) -> None:
-    """One radiograph study: its images (some studies have none), its report (some have none), its truth row."""
+# Below this many studies a pool's start-up (each worker imports numpy, pydicom and the codecs) costs more than
+# the drawing it would share.
+_POOL_FROM_STUDIES = 200
+
+
+@contextmanager
+def _mapper(tasks: int, workers: int | None) -> Iterator[Callable[..., Iterable[_Rendered]]]:
+    """An ordered `map`: in this process, or over a pool of `workers` processes (spawned: no lock of a
+    threaded caller is inherited)."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if tasks >= _POOL_FROM_STUDIES else 1
+    if workers == 1:
+        yield map
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield partial(pool.map, chunksize=4)
+
+
+@dataclass(frozen=True)
+class _StudyPlan:
+    """A radiograph study as drawn so far: the generator goes on to draw its images and then its report."""
+
+    index: int
+    owner: int
+    patient: Patient
+    rng: np.random.Generator
+    findings: Findings
+    date: dt.date
+    study: dict[str, str]
+    has_report: bool
+    views: list[tuple[str, str]]  # none when its images have not arrived
+    first_instance: int
+
+
+@dataclass(frozen=True)
+class _VolumePlan:
+    """A CT/MR study of one series as drawn so far: its generator goes on to draw the report."""
+
+    number: int
+    index: int
+    owner: int
+    patient: Patient
+    rng: np.random.Generator
+    findings: Findings
+    modality: Modality
+    case: SeriesCase
+    date: dt.date
+    study: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """One study written: its report and truth lines, its instances' transfer syntaxes, its series if CT/MR."""
+
+    report: str | None
+    truth: str
+    transfer_syntaxes: list[str]
+    series: WrittenSeries | None = None
+
+
+def _render(out: Path, seed: int, phi: bool, plan: _StudyPlan | _VolumePlan) -> _Rendered:
+    if isinstance(plan, _StudyPlan):
+        return _write_study(out, plan, seed, phi)
+    return _write_volume_study(out, plan, seed, phi)
+
+
+def _plan_study(index: int, owner: int, patient: Patient, seed: int, phi: bool, first_instance: int) -> _StudyPlan:
+    """A radiograph study's existence, owner, findings and views (some studies have no images or no report)."""
     rng = np.random.default_rng([seed, 2, index])
     findings = sample_findings(rng)
     date = dt.date(2016, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 8)))
@@ -209,35 +299,44 @@ def _write_study(
     }
     has_images = rng.random() >= IMAGES_MISSING_FRACTION
     has_report = rng.random() >= REPORT_MISSING_FRACTION or not has_images
-    if has_images:
-        for view in _views(rng, findings):
-            counter[0] += 1
-            transfer_syntax = TRANSFER_SYNTAXES[counter[0] % len(TRANSFER_SYNTAXES)]
-            _write_image(out, rng, patient, owner, study, findings, view, transfer_syntax, seed, phi)
-            summary.instances += 1
-            summary.transfer_syntaxes[transfer_syntax.name] = summary.transfer_syntaxes.get(transfer_syntax.name, 0) + 1
+    views = _views(rng, findings) if has_images else []
+    return _StudyPlan(index, owner, patient, rng, findings, date, study, has_report, views, first_instance)
+
+
+def _write_study(out: Path, plan: _StudyPlan, seed: int, phi: bool) -> _Rendered:
+    """One radiograph study: its images, its report (if it has one), its truth row."""
+    syntaxes = []
+    for number, view in enumerate(plan.views, start=plan.first_instance + 1):
+        transfer_syntax = TRANSFER_SYNTAXES[number % len(TRANSFER_SYNTAXES)]
+        _write_image(
+            out, plan.rng, plan.patient, plan.owner, plan.study, plan.findings, view, transfer_syntax, seed, phi
+        )
+        syntaxes.append(transfer_syntax.name)
+    report: str | None = None
     planted: list[str] = []
-    if has_report:
-        row, planted = _report_row(rng, patient, study, findings, date, phi)
-        reports.write(json.dumps(row) + "\n")
-        summary.reports += 1
-    row = _truth_row(index, study, patient, findings, phi, planted, has_images=has_images, has_report=has_report)
-    truth.write(json.dumps(row) + "\n")
+    if plan.has_report:
+        row, planted = _report_row(plan.rng, plan.patient, plan.study, plan.findings, plan.date, phi)
+        report = json.dumps(row)
+    has_images = bool(plan.views)
+    row = _truth_row(
+        plan.index,
+        plan.study,
+        plan.patient,
+        plan.findings,
+        phi,
+        planted,
+        has_images=has_images,
+        has_report=plan.has_report,
+    )
+    return _Rendered(report, json.dumps(row), syntaxes)
 
 
-def _write_volume_studies(
-    out: Path,
-    count: int,
-    seed: int,
-    phi: bool,
-    patients: list[Patient],
-    first_index: int,
-    reports: IO[str],
-    truth: IO[str],
-    summary: SynthSummary,
-) -> list[WrittenSeries]:
-    """`count` chest CT/MR studies of one series each (series.py), numbered on after the radiographs."""
-    written = []
+def _plan_volume_studies(
+    count: int, seed: int, phi: bool, patients: list[Patient], first_index: int, summary: SynthSummary
+) -> list[_VolumePlan]:
+    """`count` chest CT/MR studies of one series each (series.py), numbered on after the radiographs; half go to
+    a patient who has radiographs too, the others to new patients (appended to `patients`)."""
+    plans = []
     for number, (modality, case) in enumerate(plan_series(count)):
         rng = np.random.default_rng([seed, 3, number])
         index = first_index + number
@@ -247,7 +346,6 @@ def _write_volume_studies(
             owner = len(patients)
             patients.append(make_patient(np.random.default_rng([seed, 1, owner]), owner, phi))
             summary.patients += 1
-        patient = patients[owner]
         findings = sample_findings(rng)
         if modality is Modality.MR:
             # Tubes and lines do not show on MR (and rarely go into the scanner): the report must not claim one.
@@ -259,29 +357,27 @@ def _write_volume_studies(
             "date": date.strftime("%Y%m%d"),
             "index": f"{index:05d}",
         }
-        study_folder = f"{study['date']}_{study['accession']}" if phi else f"study_{study['index']}"
-        series = write_volume_series(
-            out / "dicom" / patient.folder_name(phi, owner) / study_folder,
-            _dataset(patient, study, modality.value, "", phi),
-            findings,
-            modality,
-            case,
-            np.random.default_rng([seed, 4, number]),  # its own stream: the report does not move with the pixels
-            partial(_uid, seed, "volume", number),
-        )
-        written.append(series)
-        summary.studies += 1
-        summary.volume_studies += 1
-        summary.volume_series += 1
-        summary.instances += series.files
-        summary.transfer_syntaxes[series.transfer_syntax] = (
-            summary.transfer_syntaxes.get(series.transfer_syntax, 0) + series.files
-        )
-        row, planted = _report_row(rng, patient, study, findings, date, phi, technique=series.technique)
-        reports.write(json.dumps(row) + "\n")
-        summary.reports += 1
-        truth.write(json.dumps(_truth_row(index, study, patient, findings, phi, planted, series)) + "\n")
-    return written
+        plans.append(_VolumePlan(number, index, owner, patients[owner], rng, findings, modality, case, date, study))
+    return plans
+
+
+def _write_volume_study(out: Path, plan: _VolumePlan, seed: int, phi: bool) -> _Rendered:
+    """One CT/MR study: its series, its report, its truth row."""
+    study_folder = f"{plan.study['date']}_{plan.study['accession']}" if phi else f"study_{plan.study['index']}"
+    series = write_volume_series(
+        out / "dicom" / plan.patient.folder_name(phi, plan.owner) / study_folder,
+        _dataset(plan.patient, plan.study, plan.modality.value, "", phi),
+        plan.findings,
+        plan.modality,
+        plan.case,
+        np.random.default_rng([seed, 4, plan.number]),  # its own stream: the report does not move with the pixels
+        partial(_uid, seed, "volume", plan.number),
+    )
+    row, planted = _report_row(
+        plan.rng, plan.patient, plan.study, plan.findings, plan.date, phi, technique=series.technique
+    )
+    truth = _truth_row(plan.index, plan.study, plan.patient, plan.findings, phi, planted, series)
+    return _Rendered(json.dumps(row), json.dumps(truth), [series.transfer_syntax] * series.files, series)
 
 
 def _truth_row(

@@ -29,6 +29,21 @@ def test_same_seed_same_archive_other_seed_other_archive(tmp_path: Path) -> None
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
+def test_the_archive_is_the_same_whatever_the_number_of_workers(tmp_path: Path) -> None:
+    # Studies are planned in order, then drawn and written by a pool: the transfer syntax each instance takes in
+    # turn, the patients CT/MR studies add and every random draw must not depend on which process wrote what.
+    one = write_archive(tmp_path / "one", studies=12, seed=5, phi=True, volumes=5, workers=1)
+    two = write_archive(tmp_path / "two", studies=12, seed=5, phi=True, volumes=5, workers=2)
+    assert one == two
+    assert one.volume_series == 5 and len(one.transfer_syntaxes) == 6
+    assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
+
+
+def test_fewer_than_one_worker_is_refused_clearly(tmp_path: Path) -> None:
+    with pytest.raises(RadpipeError, match="--workers must be at least 1"):
+        write_archive(tmp_path, studies=1, workers=0)
+
+
 def test_archive_has_the_promised_variety(archive: Path) -> None:
     files = sorted((archive / "dicom").rglob("*.dcm"))
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
