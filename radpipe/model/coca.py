@@ -12,6 +12,7 @@ from torch import nn
 
 from radpipe.model.clip import MAX_LOGIT_SCALE, ContrastiveModel, contrastive_loss
 from radpipe.model.config import DecoderConfig, ModelConfig
+from radpipe.model.text import trailing_padding_dropped
 
 
 class ReportDecoder(nn.Module):
@@ -90,15 +91,17 @@ def objective_loss(
     ids, mask, hard = batch["ids"], batch["mask"], "swap_ids" in batch
     if hard:  # examination-swapped texts: encoded in the same forward (DDP sees each module once a step)
         ids, mask = torch.cat([ids, batch["swap_ids"]]), torch.cat([mask, batch["swap_mask"]])
+    ids, mask = trailing_padding_dropped(ids, mask, real=mask != 0)
     if not cfg.writes_reports:
         image_emb, text_emb, scale = model(batch["image"], ids, mask)
         text_emb, swapped = _split_hard(text_emb, len(batch["image"]) if hard else None)
         loss = contrastive_loss(image_emb.float(), text_emb.float(), scale.float(), negatives, swapped)
         return loss, _embeddings(image_emb, text_emb)
-    image_emb, text_emb, scale, logits = model(batch["image"], ids, mask, batch["target"])
+    (target,) = trailing_padding_dropped(batch["target"], real=batch["target"] != 0)
+    image_emb, text_emb, scale, logits = model(batch["image"], ids, mask, target)
     text_emb, swapped = _split_hard(text_emb, len(batch["image"]) if hard else None)
     clip_weight, caption_weight = cfg.loss_weights
-    captioning = caption_loss(logits, batch["target"])
+    captioning = caption_loss(logits, target)
     parts = {"train_caption_loss": captioning.detach()} | _embeddings(image_emb, text_emb)
     loss = caption_weight * captioning
     if clip_weight:

@@ -136,6 +136,18 @@ def build_text_encoder(cfg: TextEncoderConfig, vocab_size: int) -> TextEncoder |
     return PretrainedTextEncoder(cfg.checkpoint) if cfg.checkpoint else TextEncoder(cfg, vocab_size)
 
 
+def trailing_padding_dropped(*columns: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`columns` [B, L, ...] without the last positions where `real` [B, L] is false in every row.
+
+    Tokenizers pad every text to the maximum length; a batch's texts are usually much shorter (the demo's
+    reports: about 80 of the decoder's 160 positions). A padded position changes nothing a model computes for a
+    real one (masked out of attention and pooling, after every real token under a causal mask, ignored by the
+    loss), so dropping the ones at the end gives the same result for less work."""
+    used = real.any(dim=0).nonzero()
+    keep = int(used.max()) + 1 if len(used) else 1
+    return tuple(column[:, :keep] for column in columns)
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.unsqueeze(-1).to(x.dtype)
     return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)

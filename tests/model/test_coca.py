@@ -147,6 +147,44 @@ def test_the_coca_loss_is_the_weighted_sum_and_captioning_is_the_decoder_alone()
     assert float(padded) == pytest.approx(float(manual.detach()), rel=1e-5)
 
 
+def test_trailing_padding_is_dropped_with_the_same_loss_and_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    exp = _experiment()
+    torch.manual_seed(0)
+    model = build_model(exp.model, 400, 400)
+    n, size = 4, exp.model.image.input_size
+    lengths, target_lengths = [7, 19, 12, 3], [30, 11, 25, 40]  # of 32 and 48 positions
+    mask = torch.tensor([[1] * k + [0] * (32 - k) for k in lengths])
+    target = torch.randint(1, 400, (n, 48)) * torch.tensor([[1] * k + [0] * (48 - k) for k in target_lengths])
+    swap_mask = torch.tensor([[1] * k + [0] * (32 - k) for k in (5, 21, 9, 2)])  # examination-swapped texts
+    batch = {
+        "image": torch.rand(n, 1, size, size),
+        "ids": torch.randint(1, 400, (n, 32)) * mask,
+        "mask": mask,
+        "swap_ids": torch.randint(1, 400, (n, 32)) * swap_mask,
+        "swap_mask": swap_mask,
+        "target": target,
+    }
+    seen: dict[str, int] = {}
+    model.text_encoder.register_forward_pre_hook(lambda _, args: seen.update(text=args[0].shape[1]))
+    model.decoder.register_forward_pre_hook(lambda _, args: seen.update(decoder=args[1].shape[1]))
+
+    def loss_and_gradients() -> tuple[float, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        loss = objective_loss(model, exp.model, batch)[0]
+        loss.backward()
+        return float(loss.detach()), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+    trimmed, trimmed_grads = loss_and_gradients()
+    assert seen == {"text": 21, "decoder": 39}  # the longest text (a swapped one); the longest target less one
+    monkeypatch.setattr("radpipe.model.coca.trailing_padding_dropped", lambda *columns, real: columns)
+    padded, padded_grads = loss_and_gradients()
+    assert seen == {"text": 32, "decoder": 47}
+    assert trimmed == pytest.approx(padded, rel=1e-5)
+    assert trimmed_grads.keys() == padded_grads.keys()
+    for name, grad in padded_grads.items():
+        torch.testing.assert_close(trimmed_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_targets_put_reasoning_between_findings_and_impression() -> None:
     sections = reference_sections("Heart enlarged.", "Cardiomegaly.", None, "Wide  silhouette.", True)
     assert target_text(sections) == "[FINDINGS] Heart enlarged. [REASONING] Wide silhouette. [IMPRESSION] Cardiomegaly."
