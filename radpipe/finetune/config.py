@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from radpipe.errors import ConfigError
+from radpipe.errors import ConfigError, first_problem
 from radpipe.reports.label_rules import LABELS
 
 Mode = Literal["frozen", "partial"]
@@ -45,9 +45,7 @@ def finetune_config(**values: Any) -> FinetuneConfig:
     try:
         return FinetuneConfig.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"fine-tune setting {where}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ConfigError(f"fine-tune setting {first_problem(exc, 'config')}") from None
 
 
 def finding_label(name: str) -> str:

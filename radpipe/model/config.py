@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from radpipe.errors import ConfigError
+from radpipe.errors import ConfigError, first_problem
 
 
 class _Frozen(BaseModel):
@@ -216,6 +216,4 @@ def load_config(path: str | Path | None) -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"{path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        raise ConfigError(f"{path}: {first_problem(exc, 'config', show_input=False)}") from None

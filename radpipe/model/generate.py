@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from radpipe.errors import first_problem
 from radpipe.model.coca import CoCaModel
 
 
@@ -31,9 +32,7 @@ def generation_settings(values: dict[str, Any]) -> GenerationConfig:
     try:
         return GenerationConfig.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ValueError(f"generation setting {where}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ValueError(f"generation setting {first_problem(exc, 'settings')}") from None
 
 
 @dataclass(frozen=True)
