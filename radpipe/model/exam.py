@@ -44,8 +44,15 @@ def with_exam(text: str, modality: str | None, body_part: str | None) -> str:
 
 
 def other_modality(modality: str | None, key: str) -> str:
-    """Another modality than `modality` (a DICOM value) for a hard negative, chosen by `key` reproducibly:
-    a radiograph becomes CT or MR, CT becomes a radiograph or MR, MR a radiograph or CT."""
+    """Another modality than `modality` (a DICOM value) for a hard negative: CT becomes MR and MR becomes CT; a
+    radiograph becomes CT or MR (and any other modality one of the three), chosen by `key` reproducibly.
+
+    A volume's hard negative is always the other volume modality: a volume is far from every radiograph prompt
+    already, and CT against MR is the distinction a model learns least. With CT or a radiograph at random, a
+    demo model's text side put "CT of the chest" and "MR of the chest" at cosine 0.9997, and CT series whose
+    short z-coverage was padded on the profile's grid were all called MR (0 of 23)."""
     kind = modality_kind(modality)
+    if kind in ("CT", "MR"):
+        return "MR" if kind == "CT" else "CT"
     others = [value for value, other in (("DX", "radiograph"), ("CT", "CT"), ("MR", "MR")) if other != kind]
     return others[zlib.crc32(key.encode()) % len(others)]

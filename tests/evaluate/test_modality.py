@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from radpipe.evaluate.modality import modality_metrics
-from radpipe.model.exam import exam_line, with_exam
+from radpipe.model.exam import exam_line, other_modality, with_exam
 
 # A toy text side: each examination line has its own direction.
 AXES = {
@@ -84,3 +84,14 @@ def test_each_row_is_asked_on_the_reports_nearest_to_it() -> None:
         row[None] / np.linalg.norm(row), ["radiograph"], ["chest"], embed, ["s"], 10, 0, contexts, 3
     )
     assert averaged["modality_accuracy"] == 0.0  # every report alike: the CT lines win on the sum
+
+
+def test_a_volumes_hard_negative_is_the_other_volume_modality() -> None:
+    # CT against MR is what a model of both learns least (a demo model called every short-coverage CT series MR);
+    # a radiograph's negatives stay CT and MR, chosen by key.
+    keys = [f"1.2.3.{n}" for n in range(40)]
+    assert {other_modality("CT", key) for key in keys} == {"MR"}
+    assert {other_modality("MR", key) for key in keys} == {"CT"}
+    assert {other_modality("DX", key) for key in keys} == {other_modality("CR", key) for key in keys} == {"CT", "MR"}
+    assert {other_modality("US", key) for key in keys} == {"DX", "CT", "MR"}
+    assert other_modality("DX", keys[0]) == other_modality("DX", keys[0])
