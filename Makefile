@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU wheel on disk, before anything that depends on torch pulls a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet --no-compile $(TORCH)
+	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt $(TORCH)
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib radpipe flows > /dev/null || true
 	touch $(STAMP)
@@ -36,6 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 constraints: install
 	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+	touch $(STAMP)
 
 # The browser tests open pages (Data Docs, dashboards) in a real headless Chromium.
 export CHROMIUM ?= /usr/bin/chromium

@@ -13,13 +13,15 @@ from radpipe.errors import RadpipeError
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from radpipe.synth import write_archive
+    from radpipe.synth.archive import default_workers, write_archive
 
     done = [0]
+    total = args.studies + max(args.volumes, 0)
+    workers = args.workers if args.workers is not None else default_workers(total)
 
     def on_study() -> None:
         done[0] += 1
-        progress.update(done[0], args.studies + max(args.volumes, 0))
+        progress.update(done[0], total)
 
     with LazyProgress("synth") as progress:
         summary = write_archive(
@@ -29,7 +31,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
             phi=args.phi,
             volumes=args.volumes,
             on_study=on_study,
-            workers=args.workers,
+            workers=workers,
         )
     out.print(
         f"wrote {summary.instances} instances in {summary.studies} studies of {summary.patients} patients, "
@@ -175,7 +177,7 @@ def add_ingest_commands(sub: Any) -> None:
     synth.add_argument(
         "--workers",
         type=int,
-        help="processes drawing and writing studies (default: one per core from 200 studies; same archive either way)",
+        help="processes drawing and writing studies (default: one per core, up to 8, from 200 studies; same archive)",
     )
     synth.set_defaults(func=cmd_synth)
 

@@ -45,7 +45,7 @@ def finetune_config(**values: Any) -> FinetuneConfig:
     try:
         return FinetuneConfig.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(f"fine-tune setting {first_problem(exc, 'config')}") from None
+        raise ConfigError(f"fine-tune setting {first_problem(exc, 'config', show_input=True)}") from None
 
 
 def finding_label(name: str) -> str:

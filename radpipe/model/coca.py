@@ -87,7 +87,8 @@ def objective_loss(
     called, not unwrapped, so gradients synchronise. `negatives`: see `contrastive_loss`.
 
     The parts are detached tensors (no device sync unless someone reads them): the losses, and the batch's
-    `image_embedding` and `text_embedding` (another modality's negatives later)."""
+    `image_embedding` and `text_embedding` (another modality's negatives later). Trailing padding is dropped
+    first (one host sync on a GPU)."""
     ids, mask, hard = batch["ids"], batch["mask"], "swap_ids" in batch
     if hard:  # examination-swapped texts: encoded in the same forward (DDP sees each module once a step)
         ids, mask = torch.cat([ids, batch["swap_ids"]]), torch.cat([mask, batch["swap_mask"]])

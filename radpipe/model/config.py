@@ -216,4 +216,4 @@ def load_config(path: str | Path | None) -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {first_problem(exc, 'config', show_input=False)}") from None
+        raise ConfigError(f"{path}: {first_problem(exc, 'config')}") from None

@@ -49,7 +49,7 @@ def other_modality(modality: str | None, key: str) -> str:
 
     A volume's hard negative is always the other volume modality: a volume is far from every radiograph prompt
     already, and CT against MR is the distinction a model learns least. With CT or a radiograph at random, a
-    demo model's text side put "CT of the chest" and "MR of the chest" at cosine 0.9997, and CT series whose
+    demo model's text side put "CT of the chest" and "MR of the chest" at cosine 0.999, and CT series whose
     short z-coverage was padded on the profile's grid were all called MR (0 of 23)."""
     kind = modality_kind(modality)
     if kind in ("CT", "MR"):

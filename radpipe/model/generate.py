@@ -32,7 +32,7 @@ def generation_settings(values: dict[str, Any]) -> GenerationConfig:
     try:
         return GenerationConfig.model_validate(values)
     except ValidationError as exc:
-        raise ValueError(f"generation setting {first_problem(exc, 'settings')}") from None
+        raise ValueError(f"generation setting {first_problem(exc, 'settings', show_input=True)}") from None
 
 
 @dataclass(frozen=True)

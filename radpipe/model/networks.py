@@ -4,9 +4,9 @@ learnable positions), module for module, so their state dicts, initial weights a
 Why not import them from MONAI: `import monai` loads every MONAI subpackage (transforms, apps, a Hugging Face BERT
 for TransCHeX, MLflow handlers, matplotlib): 7-9 s a process on this machine, paid by every Ray Train worker of every
 run, by every process that loads a registered model, before any work. These are the two networks radpipe builds;
-tests/model/test_networks.py holds them to MONAI's (same parameter names, same weights from the same seed; the
-ResNet's outputs and training steps bit-identical, the ViT's equal to float rounding), and models registered
-with MONAI's classes load unchanged.
+tests/model/test_networks.py holds them to MONAI's (same parameter names, same weights from the same seed, same
+outputs to float rounding, and bit-identical weights after AdamW steps on the demo's ResNet), and models
+registered with MONAI's classes load unchanged.
 
 Adapted from MONAI 1.x (Apache License 2.0): monai/networks/nets/resnet.py (itself after Hara et al.'s 3D ResNets)
 and monai/networks/nets/vit.py with its blocks (PatchEmbeddingBlock, TransformerBlock, SABlock, MLPBlock).

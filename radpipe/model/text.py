@@ -139,12 +139,12 @@ def build_text_encoder(cfg: TextEncoderConfig, vocab_size: int) -> TextEncoder |
 def trailing_padding_dropped(*columns: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """`columns` [B, L, ...] without the last positions where `real` [B, L] is false in every row.
 
-    Tokenizers pad every text to the maximum length; a batch's texts are usually much shorter (the demo's
-    reports: about 80 of the decoder's 160 positions). A padded position changes nothing a model computes for a
-    real one (masked out of attention and pooling, after every real token under a causal mask, ignored by the
-    loss), so dropping the ones at the end gives the same result for less work."""
-    used = real.any(dim=0).nonzero()
-    keep = int(used.max()) + 1 if len(used) else 1
+    Tokenizers pad every text to the maximum length; a batch's texts are usually much shorter (the demo's report
+    targets: 71 of the decoder's 160 positions on average). A padded position changes nothing a model computes
+    for a real one (masked out of attention and pooling, after every real token under a causal mask, ignored by
+    the loss), so dropping the ones at the end gives the same result for less work. One host sync on a GPU."""
+    positions = torch.arange(1, real.shape[1] + 1, device=real.device)
+    keep = max(int((real.any(dim=0) * positions).max()), 1)
     return tuple(column[:, :keep] for column in columns)
 
 

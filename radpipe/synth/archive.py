@@ -158,20 +158,20 @@ def write_archive(
     phi: bool = False,
     volumes: int = 0,
     on_study: Callable[[], None] | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> SynthSummary:
     """Generate `studies` chest radiograph studies and `volumes` CT/MR studies (and their reports) under `out`.
 
     Studies are planned in order in this process (every random draw that decides what exists and who owns it),
-    then drawn, encoded and written by `workers` processes (default: one per core for a large archive, else
-    none); the archive is the same file for file whatever the number of workers. `on_study` is called once per
-    study written, radiograph or CT/MR.
+    then drawn, encoded and written here (`workers` 1, the default) or by a pool of `workers` spawned processes
+    (the caller's main module must be import-safe, as for any spawn pool); the archive is the same file for
+    file whatever the number of workers. `on_study` is called once per study written, radiograph or CT/MR.
     """
     if studies < 1:
         raise RadpipeError("--studies must be at least 1")
     if volumes < 0:
         raise RadpipeError("--volumes must be 0 or more")
-    if workers is not None and workers < 1:
+    if workers < 1:
         raise RadpipeError("--workers must be at least 1")
     if (out / "dicom").exists() and any((out / "dicom").iterdir()):
         raise RadpipeError(f"{out}/dicom already holds files; choose an empty output folder")
@@ -222,16 +222,20 @@ def write_archive(
 
 # Below this many studies a pool's start-up (each worker imports numpy, pydicom and the codecs) costs more than
 # the drawing it would share.
-_POOL_FROM_STUDIES = 200
+POOL_FROM_STUDIES = 200
+
+
+def default_workers(studies: int) -> int:
+    """One process per core this process may use (at most 8) from POOL_FROM_STUDIES studies, else 1."""
+    return min(len(os.sched_getaffinity(0)), 8) if studies >= POOL_FROM_STUDIES else 1
 
 
 @contextmanager
-def _mapper(tasks: int, workers: int | None) -> Iterator[Callable[..., Iterable[_Rendered]]]:
+def _mapper(tasks: int, workers: int) -> Iterator[Callable[..., Iterable[_Rendered]]]:
     """An ordered `map`: in this process, or over a pool of `workers` processes (spawned: no lock of a
     threaded caller is inherited)."""
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8) if tasks >= _POOL_FROM_STUDIES else 1
-    if workers == 1:
+    workers = min(workers, tasks)
+    if workers <= 1:
         yield map
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -86,11 +86,16 @@ def _race_creates(root: str, tables: int) -> None:
     barrier = context.Barrier(2)
     environ = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     writers = [context.Process(target=_create_each, args=(uris, barrier, environ)) for _ in range(2)]
-    for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join(timeout=300)
-        assert writer.exitcode == 0
+    try:
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=300)
+            assert writer.exitcode == 0
+    finally:
+        for writer in writers:
+            if writer.is_alive():
+                writer.terminate()
     for uri in uris:
         fs, log = url_to_fs(uri + "/_delta_log")
         assert [p.rsplit("/", 1)[1] for p in fs.ls(log) if p.endswith(".json")] == ["00000000000000000000.json"]
