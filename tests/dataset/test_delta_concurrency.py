@@ -30,8 +30,6 @@ _WRITER = """
 import sys, pyarrow as pa, pyarrow.parquet as pq
 from radpipe.dataset import delta
 from radpipe.dataset.schema import TABLES
-from radpipe.dataset import delta
-from radpipe.dataset.schema import TABLES
 from radpipe.dataset.store import DatasetStore
 store, name = DatasetStore(sys.argv[1]), sys.argv[2]
 store.fs.makedirs(store.path("quarantine"), exist_ok=True)
