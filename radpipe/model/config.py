@@ -32,6 +32,10 @@ class ImageEncoderConfig(_Frozen):
     # ResNet: blocks per stage and channels per stage (as MONAI's ResNet takes them).
     resnet_layers: tuple[int, ...] = (1, 1, 1, 1)
     resnet_widths: tuple[int, ...] = (32, 64, 128, 256)
+    # ResNet: stride of the 7-wide first convolution. 1 is MONAI's default (the stem halves the side, by its max
+    # pool); 2 is torchvision's ImageNet stem (a quarter of the side): every stage then runs on a quarter of
+    # the positions (a demo-size 2D encoder step 0.12 -> 0.03 s, 8 ct-small volumes 0.61 -> 0.10 s).
+    resnet_stem_stride: Literal[1, 2] = 1
     # ViT: patch side, width, depth and heads.
     patch_size: int = Field(16, ge=2)
     hidden_size: int = Field(384, ge=32)

@@ -34,6 +34,7 @@ class ImageEncoder(nn.Module):
                 block_inplanes=list(cfg.resnet_widths),
                 spatial_dims=cfg.spatial_dims,
                 n_input_channels=cfg.channels,
+                stem_stride=cfg.resnet_stem_stride,
             )
             self.out_features = cfg.resnet_widths[-1]
             if cfg.radiographs:

@@ -71,14 +71,22 @@ class ResNetBlock(nn.Module):
 
 class ResNet(nn.Module):
     """MONAI's `ResNet(block="basic", feed_forward=False)` with its defaults (7-wide first convolution at stride 1,
-    max pool, shortcut "B" with a biased 1x1 convolution): the pooled features of the last stage."""
+    max pool, shortcut "B" with a biased 1x1 convolution): the pooled features of the last stage. `stem_stride`
+    2 is MONAI's `conv1_t_stride=2` (torchvision's ImageNet stem)."""
 
-    def __init__(self, layers: Sequence[int], block_inplanes: Sequence[int], spatial_dims: int, n_input_channels: int):
+    def __init__(
+        self,
+        layers: Sequence[int],
+        block_inplanes: Sequence[int],
+        spatial_dims: int,
+        n_input_channels: int,
+        stem_stride: int = 1,
+    ):
         super().__init__()
         dims = _spatial(spatial_dims)
         conv = _CONV[dims]
         self.in_planes = block_inplanes[0]
-        self.conv1 = conv(n_input_channels, self.in_planes, kernel_size=7, stride=1, padding=3, bias=False)
+        self.conv1 = conv(n_input_channels, self.in_planes, kernel_size=7, stride=stem_stride, padding=3, bias=False)
         self.bn1 = _NORM[dims](self.in_planes)
         self.act = nn.ReLU(inplace=True)
         self.maxpool = _MAX_POOL[dims](kernel_size=3, stride=2, padding=1)

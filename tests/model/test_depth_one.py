@@ -13,16 +13,19 @@ from radpipe.model.image import ImageEncoder
 from radpipe.train.loop import radiograph_step
 
 
-def test_a_radiograph_is_a_volume_of_depth_one() -> None:
+@pytest.mark.parametrize(("stem_stride", "side"), [(1, 4), (2, 2)])
+def test_a_radiograph_is_a_volume_of_depth_one(stem_stride: int, side: int) -> None:
     torch.manual_seed(0)
-    encoder = ImageEncoder(ImageEncoderConfig(spatial_dims=3, radiographs=True, input_size=64))
+    cfg = ImageEncoderConfig(spatial_dims=3, radiographs=True, input_size=64, resnet_stem_stride=stem_stride)
+    encoder = ImageEncoder(cfg)
     encoder.train()  # batch statistics: the two paths see the same numbers
     radiographs = torch.rand(3, 1, 64, 64)
     as_volumes = radiographs.unsqueeze(2).expand(-1, 3, -1, -1, -1).contiguous()  # grey into every channel
     planes, volumes = encoder.tokens(radiographs), encoder.tokens(as_volumes)
-    assert planes.shape == volumes.shape == (3, 4 * 4, 256)  # 64 px, strides 2^4: 4 x 4 positions of width 256
+    # 64 px, strides 2^4 (2^5 with a strided stem): 4 x 4 (2 x 2) positions of width 256
+    assert planes.shape == volumes.shape == (3, side * side, 256)
     torch.testing.assert_close(planes, volumes, atol=1e-4, rtol=1e-4)
-    last = planes.transpose(1, 2).reshape(3, 256, 4, 4)  # MONAI's own global pool, on a plane: the token mean
+    last = planes.transpose(1, 2).reshape(3, 256, side, side)  # MONAI's own global pool, on a plane: the token mean
     torch.testing.assert_close(encoder.net.avgpool(last).flatten(1), planes.mean(dim=1))
 
 

@@ -21,10 +21,12 @@ def monai_nets() -> Any:
     return pytest.importorskip("monai.networks.nets")
 
 
-RESNETS = [  # (layers, widths, spatial_dims, input channels, input shape)
-    ((1, 1, 1, 1), (8, 16, 32, 64), 2, 1, (3, 1, 48, 48)),
-    ((2, 1, 2, 1), (8, 8, 16, 32), 2, 1, (2, 1, 40, 56)),  # two blocks in a stage; a non-square input
-    ((1, 1, 1, 1), (4, 8, 16, 32), 3, 3, (2, 3, 16, 24, 24)),
+RESNETS = [  # (layers, widths, spatial_dims, input channels, input shape, stem stride)
+    ((1, 1, 1, 1), (8, 16, 32, 64), 2, 1, (3, 1, 48, 48), 1),
+    ((2, 1, 2, 1), (8, 8, 16, 32), 2, 1, (2, 1, 40, 56), 1),  # two blocks in a stage; a non-square input
+    ((1, 1, 1, 1), (4, 8, 16, 32), 3, 3, (2, 3, 16, 24, 24), 1),
+    ((1, 1, 1, 1), (8, 16, 32, 64), 2, 1, (3, 1, 96, 80), 2),  # torchvision's ImageNet stem
+    ((1, 1, 1, 1), (4, 8, 16, 32), 3, 3, (2, 3, 32, 48, 48), 2),
 ]
 VITS = [  # (input size, patch, width, layers, heads, spatial_dims, channels)
     (32, 8, 32, 2, 2, 2, 1),
@@ -58,18 +60,19 @@ def _perturb(module: nn.Module) -> None:
                     tensor.abs_()
 
 
-@pytest.mark.parametrize(("layers", "widths", "dims", "channels", "shape"), RESNETS)
+@pytest.mark.parametrize(("layers", "widths", "dims", "channels", "shape", "stem_stride"), RESNETS)
 def test_the_resnet_is_monais(
-    monai_nets: Any, layers: tuple, widths: tuple, dims: int, channels: int, shape: tuple
+    monai_nets: Any, layers: tuple, widths: tuple, dims: int, channels: int, shape: tuple, stem_stride: int
 ) -> None:
     ours, theirs = _pair(
-        lambda: networks.ResNet(list(layers), list(widths), dims, channels),
+        lambda: networks.ResNet(list(layers), list(widths), dims, channels, stem_stride=stem_stride),
         lambda: monai_nets.resnet.ResNet(
             block="basic",
             layers=list(layers),
             block_inplanes=list(widths),
             spatial_dims=dims,
             n_input_channels=channels,
+            conv1_t_stride=stem_stride,
             feed_forward=False,
         ),
     )
