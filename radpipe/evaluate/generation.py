@@ -126,6 +126,7 @@ def generation_metrics(
     metrics["generation_reasoning_written_fraction"] = float(np.mean([bool(s.reasoning) for s in written]))
     per_label = _f1(truth, predicted)
     f1 = {LABELS[i]: float(np.nan_to_num(per_label[i])) for i in present}
+    metrics |= {f"generation_f1_{label}": value for label, value in f1.items()}  # what the macro averages
     rows = [(references[i], written[i].report()) for i in range(min(SHOWN, len(written)))]
     return GenerationResult(metrics, f1, rows)
 

@@ -51,6 +51,15 @@ def test_clinical_efficacy_counts_findings_not_words() -> None:
     # cardiomegaly 1, effusion 1, pneumothorax 0 (missed), no_finding: 1 true + 1 false positive -> 2/3
     m = _metrics(written)
     assert m["generation_f1_macro"] == pytest.approx((1 + 1 + 0 + 2 / 3) / 4)
+    per_finding = {key: value for key, value in m.items() if key.startswith("generation_f1_") and "macro" not in key}
+    assert per_finding == pytest.approx(
+        {
+            "generation_f1_cardiomegaly": 1.0,
+            "generation_f1_pleural_effusion": 1.0,
+            "generation_f1_pneumothorax": 0.0,
+            "generation_f1_no_finding": 2 / 3,
+        }
+    )
     assert m["generation_bleu4"] < 1.0 and m["generation_rougeL"] < 1.0
     predicted = np.stack([positives(f"{s.findings} {s.impression}") for s in written])
     assert f1_macro(truth, predicted, np.flatnonzero(truth.any(axis=0))) == pytest.approx(m["generation_f1_macro"])
