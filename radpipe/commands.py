@@ -277,14 +277,18 @@ def promote_model(
 
 
 def embed_images(
-    model_uri: str, dataset: str, on_progress: Callable[[int, int], None] | None = None
+    model_uri: str,
+    dataset: str,
+    on_progress: Callable[[int, int], None] | None = None,
+    actors: int | None = None,
 ) -> EmbeddingSummary:
-    """Write embeddings/ for every image, under the dataset lock."""
+    """Write embeddings/ for every image, under the dataset lock: through Ray actors (one per GPU, or `actors`
+    on CPUs), or in this process with `actors=0`."""
     from radpipe.model.embed_dataset import embed_dataset
 
     store = open_dataset(dataset, gate=True)
     with dataset_lock(store, "embed"):
-        return embed_dataset(model_uri, dataset, get_settings(), on_progress)
+        return embed_dataset(model_uri, dataset, get_settings(), on_progress, actors)
 
 
 def finetune_report_model(

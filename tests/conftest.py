@@ -76,6 +76,7 @@ _RAY_PATHS = (
     "tests/flows/test_train_flow.py",
     "tests/flows/test_pipeline_flow.py",
     "tests/infra/test_stack.py",
+    "tests/test_embeddings.py",
 )
 
 

@@ -1,4 +1,5 @@
-"""`radpipe embed`: one unit-norm row per image, made by one pinned model version, as the model embeds it."""
+"""`radpipe embed`: one unit-norm row per image, made by one pinned model version, as the model embeds it,
+through a pool of Ray actors (the default) or in the calling process (`actors=0`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_every_image_is_embedded_once_as_the_model_embeds_it(trainable: tuple[Pa
     shutil.copytree(trainable[1], dataset)
     uri = register_untrained(trainable[1], "embed-test-model", seed=4)
     progress: list[tuple[int, int]] = []
-    summary = embed_images(uri, str(dataset), lambda done, total: progress.append((done, total)))
+    summary = embed_images(uri, str(dataset), lambda done, total: progress.append((done, total)), actors=0)
 
     store = DatasetStore(str(dataset))
     images = store.read_table("images", ["sop_instance_uid"])["sop_instance_uid"].to_pylist()
@@ -39,5 +40,35 @@ def test_every_image_is_embedded_once_as_the_model_embeds_it(trainable: tuple[Pa
     row = table["sop_instance_uid"].to_pylist().index(uid)
     np.testing.assert_allclose(vectors[row], embedder.embed_images([embedder.image_input(pixels)])[0], atol=1e-5)
 
-    again = embed_images(uri, str(dataset))  # replaced whole: a rerun doubles nothing
+    again = embed_images(uri, str(dataset), actors=0)  # replaced whole: a rerun doubles nothing
     assert again.images == len(images) and store.read_table("embeddings").num_rows == len(images)
+
+
+def test_the_actor_pool_embeds_as_the_calling_process_does(trainable: tuple[Path, Path], tmp_path: Path) -> None:
+    """Ray Data's actors (two asked for: on this 2-CPU local instance one runs, so reads still find a CPU) and
+    the in-process path write the same rows, whatever order the actors finish their batches in."""
+    import ray
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(trainable[1], dataset)
+    uri = register_untrained(trainable[1], "embed-pool-test-model", seed=5)
+    store = DatasetStore(str(dataset))
+
+    def written() -> dict[str, np.ndarray]:
+        table = store.read_table("embeddings")
+        uids = table["sop_instance_uid"].to_pylist()
+        assert len(set(uids)) == len(uids)
+        return dict(zip(uids, table["embedding"].to_numpy(zero_copy_only=False), strict=True))
+
+    was_running = ray.is_initialized()
+    progress: list[tuple[int, int]] = []
+    pooled = embed_images(uri, str(dataset), lambda done, total: progress.append((done, total)), actors=2)
+    assert progress[-1] == (pooled.images, pooled.images)
+    assert ray.is_initialized() == was_running  # a Ray instance the command started is stopped again
+    by_pool = written()
+    local = embed_images(uri, str(dataset), actors=0)
+    by_process = written()
+    assert pooled.images == local.images == len(by_pool) == len(by_process)
+    assert by_pool.keys() == by_process.keys()
+    for uid, vector in by_process.items():
+        np.testing.assert_allclose(by_pool[uid], vector, atol=1e-5)

@@ -70,7 +70,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from radpipe.commands import embed_images
 
     with LazyProgress("embed") as progress:
-        summary = embed_images(args.model_uri, args.dataset, on_progress=progress.update)
+        summary = embed_images(args.model_uri, args.dataset, on_progress=progress.update, actors=args.actors)
     out.print(
         f"embedded {summary.images} images ({summary.dimensions} dims) with {summary.model_uri} into {summary.table}"
     )
@@ -217,6 +217,13 @@ def add_model_commands(sub: Any) -> None:
     embed = sub.add_parser("embed", help="embed every image into DATASET/embeddings/ (for pruning and retrieval)")
     embed.add_argument("model_uri", help="e.g. models:/radpipe-foundation@champion")
     embed.add_argument("dataset")
+    embed.add_argument(
+        "--actors",
+        type=count,
+        default=None,
+        help="Ray actors embedding at once (default: a pool on RAY_ADDRESS's cluster, one per GPU, else in this "
+        "process; 0: in this process)",
+    )
     embed.set_defaults(func=cmd_embed)
 
     generate = sub.add_parser("generate", help="write reports for DICOM files or series folders with a model")

@@ -1,14 +1,18 @@
-"""Ray, the one module that starts it: the streaming data path (Ray Data) and the TorchTrainer run."""
+"""Ray, the one module that starts it: the streaming data path (Ray Data), the TorchTrainer run, and the pool of
+embedding actors behind `radpipe embed`."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import ray
 import ray.data
 import ray.train
@@ -21,6 +25,7 @@ from radpipe.errors import ConfigError, RadpipeError
 from radpipe.model.config import ExperimentConfig
 from radpipe.model.text import TextTokenizer
 from radpipe.preprocess.volume import get_volume_profile
+from radpipe.settings import Settings
 from radpipe.train.data import ExamSwaps, Targets, TrainingView, prepared_images, prepared_volumes
 from radpipe.train.loop import STATE_FILE, train_loop_per_worker
 
@@ -43,8 +48,9 @@ class FitResult:
     resumed_from_step: int
 
 
-def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> str | None:
-    """Connect to RAY_ADDRESS, or start a local instance sized so the loader never waits for the trainers.
+def ensure_ray(address: str | None, exp: ExperimentConfig | None, scratch: Path) -> str | None:
+    """Connect to RAY_ADDRESS, or start a local instance sized so the loader never waits for the trainers
+    (`exp` None: for the embedding actors, at least two logical CPUs: one actor and the reads beside it).
 
     Returns the folder of Ray's logs when it started one (under RADPIPE_HOME): the workers' and Ray Data's
     output goes there, not to the terminal, where the driver shows one progress line instead.
@@ -63,8 +69,8 @@ def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> str
                 f"cannot connect to the Ray cluster at RAY_ADDRESS={address}: {_first_line(exc)}"
             ) from None
         return None
-    scaling = exp.scaling
-    wanted = scaling.num_workers * scaling.cpus_per_worker + scaling.loader_cpus
+    scaling = exp.scaling if exp is not None else None
+    wanted = scaling.num_workers * scaling.cpus_per_worker + scaling.loader_cpus if scaling is not None else 2
     # Logical CPUs: with as many as cores, trainers would hold them all and Ray Data could not schedule a read.
     temp_dir = _short_temp_dir(scratch)
     ray.init(
@@ -77,13 +83,78 @@ def ensure_ray(address: str | None, exp: ExperimentConfig, scratch: Path) -> str
         _temp_dir=str(temp_dir),
     )
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    if scaling.use_gpu and gpus < scaling.num_workers:
+    if scaling is not None and scaling.use_gpu and gpus < scaling.num_workers:
         # Ray Train would wait for the GPUs forever.
         ray.shutdown()
         raise ConfigError(
             f"scaling.use_gpu asks for {scaling.num_workers} GPU worker(s); this machine has {gpus} GPU(s)"
         )
     return str(temp_dir / "session_latest" / "logs")
+
+
+@contextmanager
+def ray_session(address: str | None, scratch: Path) -> Iterator[None]:
+    """Ray for one command: the running instance if there is one, else RAY_ADDRESS's cluster or a local
+    instance, which the command leaves when it is done (an instance sized for embedding would starve a training
+    run started later in the same process)."""
+    started = not ray.is_initialized()
+    ensure_ray(address, None, scratch)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+EMBED_COLUMNS = ["sop_instance_uid", "study_instance_uid", "pixels", "shape", "dtype"]
+# Rows per actor call: a few MB of pixels, enough to keep a GPU busy with the embedder's own batching.
+EMBED_ROWS = 256
+
+
+class _ImageEmbedder:
+    """A Ray Data actor: the registered model loaded once per actor process, image rows in, embedding rows out."""
+
+    def __init__(self, model_uri: str, settings: Settings, threads: int) -> None:
+        from radpipe import tracking
+        from radpipe.model.registered import load_registered_embedder
+
+        if threads:
+            torch.set_num_threads(threads)
+        tracking.configure(settings)
+        self.model_uri = model_uri
+        self.embedder = load_registered_embedder(model_uri)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from radpipe.model.embed_dataset import embedding_table
+
+        return embedding_table(self.embedder, batch.to_pylist(), self.model_uri)
+
+
+def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, actors: int | None) -> Iterator[pa.Table]:
+    """images/ through a pool of embedding actors (Ray Data `map_batches`): reads stream beside them, a block
+    (a Parquet row group, ~128 MB) at a time, so memory stays bounded at any table size. One actor per GPU when
+    the cluster has GPUs (each holds one); on CPUs `actors` (default 1) share the cores, and at most one fewer
+    actor than CPUs runs, so reads always find one. An actor that dies fails the command (no restart): the
+    table is replaced only when every part is written."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    cpus = int(resources.get("CPU", 1))
+    pool = actors or max(1, gpus)
+    if not gpus:
+        pool = max(1, min(pool, cpus - 1))
+    threads = 0 if gpus else max(1, (os.cpu_count() or 1) // pool)
+    rows = ray.data.read_parquet(store.table_files("images"), filesystem=store.fs).select_columns(EMBED_COLUMNS)
+    embedded = rows.map_batches(
+        _ImageEmbedder,
+        fn_constructor_kwargs={"model_uri": model_uri, "settings": settings, "threads": threads},
+        batch_size=EMBED_ROWS,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=pool),
+        num_cpus=1,
+        num_gpus=1 if gpus else 0,
+        max_restarts=0,
+    )
+    yield from embedded.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
 def _short_temp_dir(scratch: Path) -> Path:
