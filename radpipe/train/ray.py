@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,16 +145,20 @@ def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, act
         pool = max(1, min(pool, cpus - 1))
     threads = 0 if gpus else max(1, (os.cpu_count() or 1) // pool)
     rows = ray.data.read_parquet(store.table_files("images"), filesystem=store.fs).select_columns(EMBED_COLUMNS)
-    embedded = rows.map_batches(
-        _ImageEmbedder,
-        fn_constructor_kwargs={"model_uri": model_uri, "settings": settings, "threads": threads},
-        batch_size=EMBED_ROWS,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=pool),
-        num_cpus=1,
-        num_gpus=1 if gpus else 0,
-        max_restarts=0,
-    )
+    with warnings.catch_warnings():
+        # max_restarts=0: Ray 2.60 has no named parameter for it (it warns that passing it is deprecated), and
+        # with restarts allowed its core worker prints an error line about constructor arguments at every start.
+        warnings.simplefilter("ignore", ray.util.annotations.RayDeprecationWarning)
+        embedded = rows.map_batches(
+            _ImageEmbedder,
+            fn_constructor_kwargs={"model_uri": model_uri, "settings": settings, "threads": threads},
+            batch_size=EMBED_ROWS,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=pool),
+            num_cpus=1,
+            num_gpus=1 if gpus else 0,
+            max_restarts=0,
+        )
     yield from embedded.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
