@@ -17,13 +17,11 @@ export GX_ANALYTICS_ENABLED ?= False
 
 install: $(STAMP)
 
-# Byte-code is written as modules are first imported, for what make's commands run: importing the stack from
-# source took 24 s a process instead of 10, and with PYTHONDONTWRITEBYTECODE set (as on this machine) Python
-# would never write it. An empty value lets it. Compiling all 27,000 files of .venv at install instead took
-# 106 s (compileall; pip's own compiling is no faster), most of them never imported.
-export PYTHONDONTWRITEBYTECODE :=
-
 # Re-runs only when pyproject.toml or constraints.txt changes; a second `make install` does nothing.
+# pip's own byte-compiling runs on one core; compileall after it uses every core. Compiled files matter here:
+# with PYTHONDONTWRITEBYTECODE set (as on this machine) Python never writes them itself, and importing the
+# stack from source took 24 s a process instead of 10. compileall's status is ignored, as pip ignores it: some
+# packages ship files for newer Pythons (torch's py312_intrinsics.py) that 3.11 cannot compile.
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 	# The CPU wheel on disk, before anything that depends on torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt $(TORCH)
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib radpipe flows > /dev/null || true
 	touch $(STAMP)
 
 # Pin what `make install` resolved (after a change of dependencies in pyproject.toml): see constraints.txt.
