@@ -282,8 +282,7 @@ def embed_images(
     on_progress: Callable[[int, int], None] | None = None,
     actors: int | None = None,
 ) -> EmbeddingSummary:
-    """Write embeddings/ for every image, under the dataset lock: through Ray actors (one per GPU, or `actors`
-    on CPUs), or in this process with `actors=0`."""
+    """Write embeddings/ for every image, under the dataset lock (where it runs: radpipe.model.embed_dataset)."""
     from radpipe.model.embed_dataset import embed_dataset
 
     store = open_dataset(dataset, gate=True)

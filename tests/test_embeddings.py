@@ -1,5 +1,5 @@
 """`radpipe embed`: one unit-norm row per image, made by one pinned model version, as the model embeds it,
-through a pool of Ray actors (the default) or in the calling process (`actors=0`)."""
+in the calling process (the default without RAY_ADDRESS) or through a pool of Ray actors."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def test_every_image_is_embedded_once_as_the_model_embeds_it(trainable: tuple[Pa
 
 
 def test_the_actor_pool_embeds_as_the_calling_process_does(trainable: tuple[Path, Path], tmp_path: Path) -> None:
-    """Ray Data's actors (two asked for: on this 2-CPU local instance one runs, so reads still find a CPU) and
-    the in-process path write the same rows, whatever order the actors finish their batches in."""
+    """Ray Data's actors (two asked for, capped at Ray's CPUs minus one so reads still find a CPU) and the
+    in-process path write the same rows, whatever order the actors finish their batches in."""
     import ray
 
     dataset = tmp_path / "dataset"

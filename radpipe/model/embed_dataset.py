@@ -75,7 +75,7 @@ def embed_dataset(
 
     `actors` None: on RAY_ADDRESS's cluster when one is set (a pool of Ray actors: one per GPU, else one), else
     in this process (on its GPU if it has one); on one machine the pool's start-up costs more than it saves
-    (1234 demo images: 7-12 s in process, 26-43 s through a pool). `actors` N: a pool of N actors
+    (1234 demo images: 6.9-8.6 s in process, 24.8-25.9 s through a local pool). `actors` N: a pool of N actors
     (radpipe.train.ray.embedding_parts), on the cluster or a local Ray instance; 0: in this process.
     """
     from radpipe import tracking

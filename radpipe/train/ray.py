@@ -115,12 +115,12 @@ EMBED_ROWS = 256
 class _ImageEmbedder:
     """A Ray Data actor: the registered model loaded once per actor process, image rows in, embedding rows out."""
 
-    def __init__(self, model_uri: str, settings: Settings, threads: int) -> None:
+    def __init__(self, model_uri: str, settings: Settings, pool: int, gpu: bool) -> None:
         from radpipe import tracking
         from radpipe.model.registered import load_registered_embedder
 
-        if threads:
-            torch.set_num_threads(threads)
+        if not gpu:  # the CPU actors of this node share its cores (Ray would give each one thread)
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // pool))
         tracking.configure(settings)
         self.model_uri = model_uri
         self.embedder = load_registered_embedder(model_uri)
@@ -132,8 +132,8 @@ class _ImageEmbedder:
 
 
 def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, actors: int | None) -> Iterator[pa.Table]:
-    """images/ through a pool of embedding actors (Ray Data `map_batches`): reads stream beside them, a block
-    (a Parquet row group, ~128 MB) at a time, so memory stays bounded at any table size. One actor per GPU when
+    """images/ through a pool of embedding actors (Ray Data `map_batches`): reads stream beside them a block at
+    a time, so memory stays bounded at any table size. One actor per GPU when
     the cluster has GPUs (each holds one); on CPUs `actors` (default 1) share the cores, and at most one fewer
     actor than CPUs runs, so reads always find one. An actor that dies fails the command (no restart): the
     table is replaced only when every part is written."""
@@ -143,7 +143,6 @@ def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, act
     pool = actors or max(1, gpus)
     if not gpus:
         pool = max(1, min(pool, cpus - 1))
-    threads = 0 if gpus else max(1, (os.cpu_count() or 1) // pool)
     rows = ray.data.read_parquet(store.table_files("images"), filesystem=store.fs).select_columns(EMBED_COLUMNS)
     with warnings.catch_warnings():
         # max_restarts=0: Ray 2.60 has no named parameter for it (it warns that passing it is deprecated), and
@@ -151,7 +150,7 @@ def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, act
         warnings.simplefilter("ignore", ray.util.annotations.RayDeprecationWarning)
         embedded = rows.map_batches(
             _ImageEmbedder,
-            fn_constructor_kwargs={"model_uri": model_uri, "settings": settings, "threads": threads},
+            fn_constructor_kwargs={"model_uri": model_uri, "settings": settings, "pool": pool, "gpu": bool(gpus)},
             batch_size=EMBED_ROWS,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=pool),
