@@ -246,13 +246,20 @@ def train_model(dataset: str, config: str | None, on_status: Callable[[str], Non
 
 
 def evaluate_model(
-    model_uri: str, dataset: str, seed: int = 0, resamples: int = 1000, on_status: Callable[[str], None] | None = None
+    model_uri: str,
+    dataset: str,
+    seed: int = 0,
+    resamples: int = 1000,
+    on_status: Callable[[str], None] | None = None,
+    actors: int | None = None,
 ) -> EvaluationSummary:
-    """Zero-shot, retrieval and linear-probe metrics on the test split, logged to MLflow."""
+    """Zero-shot, retrieval and linear-probe metrics on the test split, logged to MLflow (`actors`: where the
+    images are embedded, as for `embed_images`)."""
     from radpipe.evaluate.run import evaluate
 
     open_dataset(dataset, gate=True)
-    return evaluate(model_uri, dataset, get_settings(), resamples=resamples, seed=seed, on_status=on_status)
+    settings = get_settings()
+    return evaluate(model_uri, dataset, settings, resamples=resamples, seed=seed, on_status=on_status, actors=actors)
 
 
 def promote_model(

@@ -1,5 +1,6 @@
 """`radpipe embed`: one unit-norm row per image, made by one pinned model version, as the model embeds it,
-in the calling process (the default without RAY_ADDRESS) or through a pool of Ray actors."""
+in the calling process (the default without RAY_ADDRESS) or through a pool of Ray actors; and evaluation's
+embedding through the same pool."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radpipe.commands import embed_images
+from radpipe.commands import embed_images, evaluate_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.data import iter_pixels
 from radpipe.model.registered import load_registered_embedder
@@ -72,3 +73,23 @@ def test_the_actor_pool_embeds_as_the_calling_process_does(trainable: tuple[Path
     assert by_pool.keys() == by_process.keys()
     for uid, vector in by_process.items():
         np.testing.assert_allclose(by_pool[uid], vector, atol=1e-5)
+
+
+def test_evaluation_through_the_actor_pool_gives_the_metrics_of_the_calling_process(
+    trainable: tuple[Path, Path],
+) -> None:
+    """`radpipe evaluate --actors 1`: the test and probe images go through one pass of the pool; every metric
+    matches the in-process evaluation's (same seed) to rounding."""
+    import ray
+
+    uri = register_untrained(trainable[1], "eval-pool-test-model", seed=6)
+    said: list[str] = []
+    was_running = ray.is_initialized()
+    pooled = evaluate_model(uri, str(trainable[1]), seed=2, resamples=50, on_status=said.append, actors=1)
+    assert ray.is_initialized() == was_running
+    assert any(message.endswith("on Ray actors") for message in said), said
+    local = evaluate_model(uri, str(trainable[1]), seed=2, resamples=50, actors=0)
+    assert pooled.images == local.images
+    assert pooled.metrics.keys() == local.metrics.keys() and "probe_auroc_macro" in local.metrics
+    for name, value in local.metrics.items():
+        assert pooled.metrics[name] == pytest.approx(value, abs=1e-3), name

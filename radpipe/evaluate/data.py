@@ -6,7 +6,7 @@ is measured on, so a full and a pruned model are scored on the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
+from radpipe.model.embed_dataset import EmbeddingParts
 from radpipe.model.embedder import CHUNK, VOLUME_CHUNK, Embedder
 from radpipe.model.exam import body_part_words, exam_line, modality_kind
 from radpipe.model.report_text import Sections, reference_sections
@@ -191,3 +192,23 @@ def embed_images_of(
     if not filled.all():
         raise SourceError(f"{int((~filled).sum())} image(s) of the {rows.split} split are missing from images/")
     return out
+
+
+def embed_splits(
+    store: DatasetStore, splits: Sequence[LabelledSplit], embedder: Embedder, pool: EmbeddingParts | None = None
+) -> list[np.ndarray]:
+    """Each split's unit-norm embeddings, aligned with its uids; with `pool`, the images of every split in one
+    pass through the pool's actors (one start-up). Series (volumes/) are embedded here either way."""
+    if pool is None or any(rows.volumes for rows in splits):
+        return [embed_images_of(store, rows, embedder) for rows in splits]
+    wanted = sorted({uid for rows in splits for uid in rows.uids})
+    position = {uid: i for i, uid in enumerate(wanted)}
+    out = np.zeros((len(wanted), embedder.spec.model.embed_dim), dtype=np.float32)
+    filled = np.zeros(len(wanted), dtype=bool)
+    for part in pool(wanted):
+        at = [position[uid] for uid in part.column("sop_instance_uid").to_pylist()]
+        out[at] = np.stack(part.column("embedding").to_numpy(zero_copy_only=False))
+        filled[at] = True
+    if not filled.all():
+        raise SourceError(f"{int((~filled).sum())} image(s) to evaluate on are missing from images/")
+    return [out[[position[uid] for uid in rows.uids]] for rows in splits]

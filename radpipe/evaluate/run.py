@@ -18,7 +18,7 @@ from radpipe.deid.identifiers import IdentifierIndex
 from radpipe.errors import ConfigError, SourceError
 from radpipe.evaluate.data import (
     LabelledSplit,
-    embed_images_of,
+    embed_splits,
     iter_pixels,
     iter_volumes,
     labelled_split,
@@ -33,6 +33,7 @@ from radpipe.evaluate.prompts import PROMPTS
 from radpipe.evaluate.protocol import HEADLINE, PROBE_IMAGES, Evaluation
 from radpipe.evaluate.retrieval import retrieval_metrics, text_groups
 from radpipe.evaluate.zeroshot import prompt_scores, zeroshot_aurocs
+from radpipe.model.embed_dataset import EmbeddingParts, embedding_pool
 from radpipe.model.embedder import Embedder
 from radpipe.model.exam import exam_line
 from radpipe.model.registered import load_registered_embedder
@@ -99,6 +100,7 @@ def compute(
     identifiers: IdentifierIndex | None = None,
     volumes: bool | None = None,
     partial: bool = False,
+    pool: EmbeddingParts | None = None,
 ) -> Evaluation:
     """Embed the test split (and a seeded sample of train for the probes) and compute every metric; a model
     with a report decoder also writes a report per test study (scrubbed, and cleared of every identifier
@@ -106,14 +108,19 @@ def compute(
 
     `volumes`: evaluate on the CT/MR volumes (default: what the model takes; a model of both says which).
     `partial`: a test split where no finding has both classes still gives the other metrics (a model of both
-    modalities may have few test series)."""
+    modalities may have few test series).
+    `pool`: embed the images (not series) through these Ray actors (radpipe.model.embed_dataset.embedding_pool)."""
     volumes = embedder.volumetric and not embedder.radiographs if volumes is None else volumes
     mixed = embedder.spec.model.mixed
     test = labelled_split(store, "test", volumes=volumes, exams=mixed)
     if len(test) < 2:
         raise SourceError(f"the test split has {len(test)} image(s) with a report; evaluation needs more")
-    status(f"embedding {len(test)} test images")
-    test_emb = embed_images_of(store, test, embedder)
+    train = labelled_split(store, "train", volumes=volumes)
+    if len(train) > probe_images:
+        train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), probe_images, replace=False)))
+    noun, where = ("series", "") if volumes else ("images", "" if pool is None else " on Ray actors")
+    status(f"embedding {len(test)} test and {len(train)} train {noun} (for the linear probes){where}")
+    test_emb, train_emb = embed_splits(store, (test, train), embedder, pool)
 
     prompt_emb = finding_prompts(embedder, test if mixed else None)
     studies = np.asarray(test.studies, dtype=object)  # intervals resample studies: their views share a report
@@ -140,12 +147,8 @@ def compute(
         generation = _generation(store, embedder, pairs, resamples, seed, identifiers)
         metrics |= generation.metrics
 
-    train = labelled_split(store, "train", volumes=volumes)
-    if len(train) > probe_images:
-        train = train.subset(np.sort(np.random.default_rng(seed).choice(len(train), probe_images, replace=False)))
-    status(f"embedding {len(train)} train images for the linear probes")
     probe = probe_aurocs(
-        embed_images_of(store, train, embedder),
+        train_emb,
         train.labels,
         test_emb,
         test.labels,
@@ -204,11 +207,14 @@ def compute_mixed(
     seed: int = 0,
     status: Callable[[str], None] = lambda _m: None,
     identifiers: IdentifierIndex | None = None,
+    pool: EmbeddingParts | None = None,
 ) -> Evaluation:
     """A model of radiographs and volumes: every metric on the radiographs (today's names, plots and tables),
     the same on the CT/MR series (prefixed `volume_`), and zero-shot modality recognition over both."""
     status("radiographs:")
-    radiographs = compute(store, embedder, resamples, seed, status=status, identifiers=identifiers, volumes=False)
+    radiographs = compute(
+        store, embedder, resamples, seed, status=status, identifiers=identifiers, volumes=False, pool=pool
+    )
     status("CT/MR volumes:")
     volumes = compute(
         store, embedder, resamples, seed, status=status, identifiers=identifiers, volumes=True, partial=True
@@ -315,8 +321,12 @@ def evaluate(
     resamples: int = 1000,
     seed: int = 0,
     on_status: Callable[[str], None] | None = None,
+    actors: int | None = None,
 ) -> EvaluationSummary:
-    """Evaluate, log a run with metrics, plots and tables, and record the headline on the model version."""
+    """Evaluate, log a run with metrics, plots and tables, and record the headline on the model version.
+
+    `actors`: where the images are embedded (radpipe.model.embed_dataset.embedding_pool; default: Ray actors on
+    RAY_ADDRESS's cluster when one is set, else this process). Reports are written in this process."""
     from radpipe import tracking
     from radpipe.evaluate.record import log_evaluation
 
@@ -335,7 +345,10 @@ def evaluate(
     status(f"evaluating {ref.pinned} on dataset {version}")
     identifiers = _identifier_index(store, settings) if embedder.writer is not None else None
     evaluation = compute_mixed if embedder.spec.model.mixed else compute
-    result = evaluation(store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers)
+    with embedding_pool(store, ref.pinned, settings, actors) as pool:
+        result = evaluation(
+            store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers, pool=pool
+        )
     run_id = log_evaluation(ref, dataset, version, profile, result, {"resamples": resamples, "seed": seed})
     status(f"MLflow run {run_id}")
     written = result.generation.rows[:SHOWN_IN_SUMMARY] if result.generation is not None else []

@@ -7,7 +7,8 @@ so it always holds one model's embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from radpipe.ops.facts import RunFacts, summary_record
 from radpipe.settings import Settings
 
 Progress = Callable[[int, int], None]  # (images done, total)
+# Image uids (None: every image) to their embeddings/ rows, a part at a time, from a pool of Ray actors.
+EmbeddingParts = Callable[[Sequence[str] | None], Iterator[pa.Table]]
 
 
 @dataclass
@@ -73,11 +76,8 @@ def embed_dataset(
 ) -> EmbeddingSummary:
     """Embed every image with the model (its own profile checked against the data) into embeddings/.
 
-    `actors` None: on RAY_ADDRESS's cluster when one is set (a pool of Ray actors: one per GPU, else one), else
-    in this process (on its GPU if it has one); on one machine the pool's start-up costs more than it saves
-    (1234 demo images: 6.9-8.6 s in process, 24.8-25.9 s through a local pool). `actors` N: a pool of N actors
-    (radpipe.train.ray.embedding_parts), on the cluster or a local Ray instance; 0: in this process.
-    """
+    `actors`: where (embedding_pool). On one machine a pool's start-up costs more than it saves (1234 demo
+    images: 6.9-8.6 s in process, 24.8-25.9 s through a local pool of one actor)."""
     from radpipe import tracking
     from radpipe.dataset.profiles import dataset_profile
     from radpipe.model.registered import load_registered_embedder
@@ -101,14 +101,31 @@ def embed_dataset(
                 on_progress(done[0], total)
             yield part
 
-    if actors == 0 or (actors is None and not settings.ray_address):
-        stream_table(store, "embeddings", counted(embedding_rows(store, embedder, ref.pinned)), EMBEDDINGS)
-    else:
-        from radpipe.train.ray import embedding_parts, ray_session
-        from radpipe.train.run import check_cluster_settings
-
-        check_cluster_settings(settings)  # actors on other nodes must reach the registry
-        with ray_session(settings.ray_address, settings.home / "ray"):
-            parts = embedding_parts(store, ref.pinned, settings, actors)
-            stream_table(store, "embeddings", counted(parts), EMBEDDINGS)
+    with embedding_pool(store, ref.pinned, settings, actors) as pool:
+        parts = embedding_rows(store, embedder, ref.pinned) if pool is None else pool(None)
+        stream_table(store, "embeddings", counted(parts), EMBEDDINGS)
     return EmbeddingSummary(ref.pinned, done[0], embedder.spec.model.embed_dim, store.path("embeddings"))
+
+
+@contextmanager
+def embedding_pool(
+    store: DatasetStore, model_uri: str, settings: Settings, actors: int | None
+) -> Iterator[EmbeddingParts | None]:
+    """Where a command embeds images: None for this process, else a pool of Ray actors inside one Ray session.
+
+    `actors` None: the pool on RAY_ADDRESS's cluster when one is set (one actor per GPU, else one), this process
+    otherwise; N: a pool of N actors (radpipe.train.ray.embedding_parts), on the cluster or a local instance; 0:
+    this process."""
+    if actors == 0 or (actors is None and not settings.ray_address):
+        yield None
+        return
+    from radpipe.train.ray import embedding_parts, ray_session
+    from radpipe.train.run import check_cluster_settings
+
+    check_cluster_settings(settings)  # actors on other nodes must reach the registry
+    with ray_session(settings.ray_address, settings.home / "ray"):
+
+        def parts(uids: Sequence[str] | None) -> Iterator[pa.Table]:
+            return embedding_parts(store, model_uri, settings, actors, uids)
+
+        yield parts

@@ -7,7 +7,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,12 +131,14 @@ class _ImageEmbedder:
         return embedding_table(self.embedder, batch.to_pylist(), self.model_uri)
 
 
-def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, actors: int | None) -> Iterator[pa.Table]:
-    """images/ through a pool of embedding actors (Ray Data `map_batches`): reads stream beside them a block at
-    a time, so memory stays bounded at any table size. One actor per GPU when
-    the cluster has GPUs (each holds one); on CPUs `actors` (default 1) share the cores, and at most one fewer
-    actor than CPUs runs, so reads always find one. An actor that dies fails the command (no restart): the
-    table is replaced only when every part is written."""
+def embedding_parts(
+    store: DatasetStore, model_uri: str, settings: Settings, actors: int | None, uids: Sequence[str] | None = None
+) -> Iterator[pa.Table]:
+    """images/ (the rows of `uids` only, filtered in the read, when given) through a pool of embedding actors
+    (Ray Data `map_batches`): reads stream beside them a block at a time, so memory stays bounded at any size.
+    One actor per GPU when the cluster has GPUs (each holds one); on CPUs `actors` (default 1) share the cores,
+    and at most one fewer actor than CPUs runs, so reads always find one. An actor that dies fails the command
+    (no restart): `radpipe embed` replaces its table only when every part is written."""
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = int(resources.get("CPU", 1))
@@ -144,6 +146,8 @@ def embedding_parts(store: DatasetStore, model_uri: str, settings: Settings, act
     if not gpus:
         pool = max(1, min(pool, cpus - 1))
     rows = ray.data.read_parquet(store.table_files("images"), filesystem=store.fs).select_columns(EMBED_COLUMNS)
+    if uids is not None:
+        rows = rows.filter(expr=col("sop_instance_uid").is_in(sorted(set(uids))))
     with warnings.catch_warnings():
         # max_restarts=0: Ray 2.60 has no named parameter for it (it warns that passing it is deprecated), and
         # with restarts allowed its core worker prints an error line about constructor arguments at every start.
