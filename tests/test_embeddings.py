@@ -14,6 +14,8 @@ from radpipe.commands import embed_images, evaluate_model
 from radpipe.dataset.store import DatasetStore
 from radpipe.evaluate.data import iter_pixels
 from radpipe.model.registered import load_registered_embedder
+from radpipe.settings import get_settings
+from radpipe.train.ray import EmbeddingFailed, embedding_parts, ray_session
 from tests.registry import register_untrained
 
 pytestmark = pytest.mark.integration
@@ -48,8 +50,6 @@ def test_every_image_is_embedded_once_as_the_model_embeds_it(trainable: tuple[Pa
 def test_the_actor_pool_embeds_as_the_calling_process_does(trainable: tuple[Path, Path], tmp_path: Path) -> None:
     """Ray Data's actors (two asked for, capped at Ray's CPUs minus one so reads still find a CPU) and the
     in-process path write the same rows, whatever order the actors finish their batches in."""
-    import ray
-
     dataset = tmp_path / "dataset"
     shutil.copytree(trainable[1], dataset)
     uri = register_untrained(trainable[1], "embed-pool-test-model", seed=5)
@@ -61,11 +61,13 @@ def test_the_actor_pool_embeds_as_the_calling_process_does(trainable: tuple[Path
         assert len(set(uids)) == len(uids)
         return dict(zip(uids, table["embedding"].to_numpy(zero_copy_only=False), strict=True))
 
-    was_running = ray.is_initialized()
     progress: list[tuple[int, int]] = []
-    pooled = embed_images(uri, str(dataset), lambda done, total: progress.append((done, total)), actors=2)
+    with ray_session(None, get_settings().home / "ray"):  # one Ray instance for both pool runs
+        pooled = embed_images(uri, str(dataset), lambda done, total: progress.append((done, total)), actors=2)
+        # An actor that cannot start (here: no such model in the registry) is one line, not Ray's tracebacks.
+        with pytest.raises(EmbeddingFailed, match=r"^embedding on Ray actors failed: .*no-such-model"):
+            next(embedding_parts(store, "models:/no-such-model/1", get_settings(), 1))
     assert progress[-1] == (pooled.images, pooled.images)
-    assert ray.is_initialized() == was_running  # a Ray instance the command started is stopped again
     by_pool = written()
     local = embed_images(uri, str(dataset), actors=0)
     by_process = written()

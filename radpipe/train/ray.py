@@ -42,6 +42,10 @@ class TrainingFailed(RadpipeError):
     """The Ray Train run failed after its allowed restarts."""
 
 
+class EmbeddingFailed(RadpipeError):
+    """An embedding actor died (it is not restarted)."""
+
+
 @dataclass(frozen=True)
 class FitResult:
     model_state: dict[str, Any]  # the final checkpoint's model weights
@@ -162,7 +166,10 @@ def embedding_parts(
             num_gpus=1 if gpus else 0,
             max_restarts=0,
         )
-    yield from embedded.iter_batches(batch_format="pyarrow", batch_size=None)
+    try:
+        yield from embedded.iter_batches(batch_format="pyarrow", batch_size=None)
+    except ray.exceptions.RayError as exc:  # Ray's own message is a page of nested tracebacks
+        raise EmbeddingFailed(f"embedding on Ray actors failed: {_first_line(exc)}") from None
 
 
 def _short_temp_dir(scratch: Path) -> Path:
