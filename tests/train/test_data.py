@@ -139,3 +139,20 @@ def test_ray_data_tasks_import_no_model_code() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_a_split_is_read_by_one_parquet_read_with_its_key_filter_and_columns_inside(
+    trainable: tuple[Path, Path], local_ray
+) -> None:
+    """Other splits' rows and unused columns never leave the read; and the read is Ray Data's plain Parquet
+    one, not the "V2" one that started a footer-reader actor process (~3 s) at every execution."""
+    from radpipe.train.ray import IMAGE_COLUMNS, _split_rows
+
+    store = DatasetStore(str(trainable[1]))
+    train = training_view(store).texts["train"]
+    assert 0 < len(train) < store.count_rows("images")  # the filter has rows to leave out
+    rows = _split_rows(store, "images", IMAGE_COLUMNS, train).materialize()
+    assert sorted(rows.unique("sop_instance_uid")) == sorted(train)
+    assert rows.columns() == IMAGE_COLUMNS
+    operators = [line.split(":")[0] for line in rows.stats().splitlines() if line.startswith("Operator")]
+    assert operators == ["Operator 1 ReadParquet"]  # no Filter or Project operator after it, no ListFiles
