@@ -99,12 +99,19 @@ class PromotionSummary:
 
 
 @contextmanager
-def promotion_lock(home: Path, model_name: str) -> Iterator[None]:
-    """An exclusive lock per registered model under RADPIPE_HOME (one machine; see README for a cluster)."""
+def promotion_lock(
+    home: Path, model_name: str, on_wait: Callable[[str], None] = lambda _message: None
+) -> Iterator[None]:
+    """An exclusive lock per registered model under RADPIPE_HOME (one machine; see README for a cluster);
+    `on_wait` hears once that another promotion holds it before this one waits."""
     folder = home / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"promote-{model_name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(f"waiting for another promotion of {model_name} to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -131,7 +138,7 @@ def promote(
     candidate = tracking.resolve_model(model_uri)
     if not (candidate.name and candidate.version):
         raise ConfigError(f"promotion needs a registered model version (models:/<name>/<version>), got {model_uri}")
-    with promotion_lock(settings.home, candidate.name):
+    with promotion_lock(settings.home, candidate.name, status):
         champion = tracking.alias_holder(candidate.name, alias)
         candidate_value = _metric_on(candidate.pinned, dataset, version, metric, settings, status)
         champion_value = None

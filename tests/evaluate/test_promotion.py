@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,9 +148,15 @@ def test_a_promotion_waits_for_the_lock(trainable: tuple[Path, Path]) -> None:
     evaluate(uri, dataset, get_settings(), resamples=50)
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.current_uri()}
     client = MlflowClient(tracking.current_uri())
+    command = [sys.executable, "-m", "radpipe.cli", "promote", uri, dataset]
     with promotion_lock(get_settings().home, "lock-model"):
-        waiting = subprocess.Popen([sys.executable, "-m", "radpipe.cli", "promote", uri, dataset], env=env)
-        time.sleep(25)  # far longer than the start-up and decision take unlocked (a few seconds)
+        waiting = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in waiting.stderr or ()], daemon=True).start()
+        said = ""
+        while "waiting for another promotion of lock-model to finish" not in said:  # said just before it blocks
+            said = lines.get(timeout=120)
+        time.sleep(1)
         assert waiting.poll() is None
         assert "promotion.champion.decision" not in client.get_model_version("lock-model", _version(uri)).tags
     assert waiting.wait(timeout=300) == 0
