@@ -251,10 +251,10 @@ def evaluate_model(
     seed: int = 0,
     resamples: int = 1000,
     on_status: Callable[[str], None] | None = None,
-    actors: int | None = None,
+    actors: int = 0,
 ) -> EvaluationSummary:
-    """Zero-shot, retrieval and linear-probe metrics on the test split, logged to MLflow (`actors`: where the
-    images are embedded, as for `embed_images`)."""
+    """Zero-shot, retrieval and linear-probe metrics on the test split, logged to MLflow (`actors` N > 0: the
+    images are embedded by N Ray actors)."""
     from radpipe.evaluate.run import evaluate
 
     open_dataset(dataset, gate=True)

@@ -195,16 +195,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_actors(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--actors",
-        type=count,
-        default=None,
-        help=f"Ray actors embedding {what} at once (default: a pool on RAY_ADDRESS's cluster, one per GPU, else "
-        "in this process; 0: in this process)",
-    )
-
-
 def add_model_commands(sub: Any) -> None:
     """train, evaluate, promote, embed, finetune: models from a validated dataset."""
     train = sub.add_parser("train", help="image-report pretraining on Ray Train, tracked and registered in MLflow")
@@ -217,7 +207,13 @@ def add_model_commands(sub: Any) -> None:
     evaluate.add_argument("dataset")
     evaluate.add_argument("--seed", type=count, default=0, help="bootstrap and probe sampling seed")
     evaluate.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
-    _add_actors(evaluate, "the test and probe images")
+    evaluate.add_argument(
+        "--actors",
+        type=count,
+        default=0,
+        help="Ray actors embedding the test and probe images at once, on RAY_ADDRESS's cluster or a local Ray "
+        "(default 0: in this process)",
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     promote = sub.add_parser("promote", help="move @champion to the model if it beats the champion on this data")
@@ -230,7 +226,13 @@ def add_model_commands(sub: Any) -> None:
     embed = sub.add_parser("embed", help="embed every image into DATASET/embeddings/ (for pruning and retrieval)")
     embed.add_argument("model_uri", help="e.g. models:/radpipe-foundation@champion")
     embed.add_argument("dataset")
-    _add_actors(embed, "the images")
+    embed.add_argument(
+        "--actors",
+        type=count,
+        default=None,
+        help="Ray actors embedding at once (default: a pool on RAY_ADDRESS's cluster, one per GPU, else in this "
+        "process; 0: in this process)",
+    )
     embed.set_defaults(func=cmd_embed)
 
     generate = sub.add_parser("generate", help="write reports for DICOM files or series folders with a model")

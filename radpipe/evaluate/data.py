@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -16,13 +17,15 @@ import pyarrow.compute as pc
 from radpipe.dataset.pixels import decode_row
 from radpipe.dataset.store import DatasetStore
 from radpipe.errors import SourceError
-from radpipe.model.embed_dataset import EmbeddingParts
 from radpipe.model.embedder import CHUNK, VOLUME_CHUNK, Embedder
 from radpipe.model.exam import body_part_words, exam_line, modality_kind
 from radpipe.model.report_text import Sections, reference_sections
 from radpipe.reports.label_rules import LABELS
 from radpipe.reports.sections import report_text
 from radpipe.train.data import exam_columns
+
+if TYPE_CHECKING:
+    from radpipe.model.embed_dataset import EmbeddingParts
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -321,12 +321,13 @@ def evaluate(
     resamples: int = 1000,
     seed: int = 0,
     on_status: Callable[[str], None] | None = None,
-    actors: int | None = None,
+    actors: int = 0,
 ) -> EvaluationSummary:
     """Evaluate, log a run with metrics, plots and tables, and record the headline on the model version.
 
-    `actors`: where the images are embedded (radpipe.model.embed_dataset.embedding_pool; default: Ray actors on
-    RAY_ADDRESS's cluster when one is set, else this process). Reports are written in this process."""
+    `actors` N > 0: the radiographs are embedded by a pool of N Ray actors (radpipe.model.embed_dataset.
+    embedding_pool: on RAY_ADDRESS's cluster, else a local instance); 0: in this process, also with RAY_ADDRESS
+    set (promotion, the flows and the benches evaluate in process). Series and reports: in this process."""
     from radpipe import tracking
     from radpipe.evaluate.record import log_evaluation
 
@@ -345,7 +346,7 @@ def evaluate(
     status(f"evaluating {ref.pinned} on dataset {version}")
     identifiers = _identifier_index(store, settings) if embedder.writer is not None else None
     evaluation = compute_mixed if embedder.spec.model.mixed else compute
-    with embedding_pool(store, ref.pinned, settings, actors) as pool:
+    with embedding_pool(store, ref.pinned, settings, actors if embedder.radiographs else 0) as pool:
         result = evaluation(
             store, embedder, resamples=resamples, seed=seed, status=status, identifiers=identifiers, pool=pool
         )

@@ -122,7 +122,7 @@ def embedding_pool(
     from radpipe.train.ray import embedding_parts, ray_session
     from radpipe.train.run import check_cluster_settings
 
-    check_cluster_settings(settings)  # actors on other nodes must reach the registry
+    check_cluster_settings(settings, checkpoints=False)  # actors on other nodes must reach the registry
     with ray_session(settings.ray_address, settings.home / "ray"):
 
         def parts(uids: Sequence[str] | None) -> Iterator[pa.Table]:

@@ -43,7 +43,7 @@ class TrainingFailed(RadpipeError):
 
 
 class EmbeddingFailed(RadpipeError):
-    """An embedding actor died (it is not restarted)."""
+    """An embedding actor failed: to start, or on a batch (it is not restarted)."""
 
 
 @dataclass(frozen=True)
@@ -178,9 +178,15 @@ def read_rows(store: DatasetStore, table: str, columns: list[str]) -> ray.data.D
 
     Through Ray Data's first Parquet datasource, not its "V2" default: V2 starts a fresh actor process to read
     the footers at each execution, which cost ~3 s a read here (every epoch of a streamed split, every
-    materialised split, every `radpipe embed`) against ~0.3 s (48-image test dataset, warm Ray, 2026-12-01)."""
-    ray.data.DataContext.get_current().use_datasource_v2 = False
-    return ray.data.read_parquet(store.table_files(table), filesystem=store.fs).select_columns(columns)
+    materialised split, every `radpipe embed`) against ~0.3 s (48-image test dataset, warm Ray, 2026-12-01).
+    Ray reads the setting when `read_parquet` is called, so the process's own setting is put back after."""
+    context = ray.data.DataContext.get_current()
+    was = context.use_datasource_v2
+    context.use_datasource_v2 = False
+    try:
+        return ray.data.read_parquet(store.table_files(table), filesystem=store.fs).select_columns(columns)
+    finally:
+        context.use_datasource_v2 = was
 
 
 def _short_temp_dir(scratch: Path) -> Path:

@@ -133,8 +133,9 @@ def _check_image_size(profile_name: str, exp: ExperimentConfig) -> None:
         )
 
 
-def check_cluster_settings(settings: Settings) -> None:
-    """On a Ray cluster, workers on other nodes must reach the MLflow store and the checkpoint storage."""
+def check_cluster_settings(settings: Settings, checkpoints: bool = True) -> None:
+    """On a Ray cluster, workers on other nodes must reach the MLflow store and (`checkpoints`: training) the
+    checkpoint storage."""
     if not settings.ray_address:
         return
     if settings.mlflow_tracking_uri is None:
@@ -142,7 +143,7 @@ def check_cluster_settings(settings: Settings) -> None:
             "RAY_ADDRESS is set but MLFLOW_TRACKING_URI is not: workers on other nodes cannot reach the local "
             "SQLite file; point MLFLOW_TRACKING_URI at a tracking server"
         )
-    if settings.radpipe_ray_storage is None:
+    if checkpoints and settings.radpipe_ray_storage is None:
         raise ConfigError(
             "RAY_ADDRESS is set but RADPIPE_RAY_STORAGE is not: set it to storage every node reaches "
             "(s3://bucket/path or a shared mount) for checkpoints"

@@ -139,6 +139,18 @@ def test_concurrent_promotions_are_serialised(trainable: tuple[Path, Path]) -> N
     assert seen.count("none") == 1  # exactly one decided with no champion; the other compared against it
 
 
+def _blocked_on_a_lock(pid: int, within: float = 10.0) -> bool:
+    """The kernel lists the process as waiting for a file lock (a `->` line of /proc/locks)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if "->" in fields and str(pid) in fields:
+                return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_promotion_waits_for_the_lock(trainable: tuple[Path, Path]) -> None:
@@ -149,15 +161,19 @@ def test_a_promotion_waits_for_the_lock(trainable: tuple[Path, Path]) -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking.current_uri()}
     client = MlflowClient(tracking.current_uri())
     command = [sys.executable, "-m", "radpipe.cli", "promote", uri, dataset]
+    said: list[str] = []
     with promotion_lock(get_settings().home, "lock-model"):
         waiting = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in waiting.stderr or ()], daemon=True).start()
-        said = ""
-        while "waiting for another promotion of lock-model to finish" not in said:  # said just before it blocks
-            said = lines.get(timeout=120)
-        time.sleep(1)
-        assert waiting.poll() is None
-        assert "promotion.champion.decision" not in client.get_model_version("lock-model", _version(uri)).tags
+        try:
+            lines: queue.Queue[str] = queue.Queue()
+            threading.Thread(target=lambda: [lines.put(line) for line in waiting.stderr or ()], daemon=True).start()
+            while not said or "waiting for another promotion of lock-model to finish" not in said[-1]:
+                said.append(lines.get(timeout=120))  # said just before it blocks on the lock
+            assert _blocked_on_a_lock(waiting.pid), "".join(said)
+            assert waiting.poll() is None
+            assert "promotion.champion.decision" not in client.get_model_version("lock-model", _version(uri)).tags
+        except BaseException:
+            waiting.kill()
+            raise
     assert waiting.wait(timeout=300) == 0
     assert client.get_model_version("lock-model", _version(uri)).tags["promotion.champion.decision"] == "promoted"

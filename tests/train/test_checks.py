@@ -52,3 +52,7 @@ def test_a_cluster_needs_shared_tracking_and_checkpoint_storage(monkeypatch: pyt
         Settings(RAY_ADDRESS="auto", MLFLOW_TRACKING_URI="http://mlflow:5000", RADPIPE_RAY_STORAGE="s3://b/ray")
     )
     check_cluster_settings(Settings())  # local Ray: the embedded defaults serve
+    # Embedding actors write no checkpoints: the registry is all they need to reach.
+    check_cluster_settings(Settings(RAY_ADDRESS="auto", MLFLOW_TRACKING_URI="http://mlflow:5000"), checkpoints=False)
+    with pytest.raises(ConfigError, match="MLFLOW_TRACKING_URI"):
+        check_cluster_settings(Settings(RAY_ADDRESS="auto"), checkpoints=False)

@@ -146,12 +146,17 @@ def test_a_split_is_read_by_one_parquet_read_with_its_key_filter_and_columns_ins
 ) -> None:
     """Other splits' rows and unused columns never leave the read; and the read is Ray Data's plain Parquet
     one, not the "V2" one that started a footer-reader actor process (~3 s) at every execution."""
+    import ray.data
+
     from radpipe.train.ray import IMAGE_COLUMNS, _split_rows
 
     store = DatasetStore(str(trainable[1]))
     train = training_view(store).texts["train"]
     assert 0 < len(train) < store.count_rows("images")  # the filter has rows to leave out
+    context = ray.data.DataContext.get_current()
+    context.use_datasource_v2 = True  # Ray's default
     rows = _split_rows(store, "images", IMAGE_COLUMNS, train).materialize()
+    assert context.use_datasource_v2  # the process's setting is put back: its other reads are not changed
     assert sorted(rows.unique("sop_instance_uid")) == sorted(train)
     assert rows.columns() == IMAGE_COLUMNS
     operators = [line.split(":")[0] for line in rows.stats().splitlines() if line.startswith("Operator")]
